@@ -1,0 +1,168 @@
+import { leastOutstanding } from '../src/balancer.js';
+import type { Clock } from '../src/clock.js';
+import { ModelLoadError, NoReplicaAvailableError, ReplicaFailedError } from '../src/errors.js';
+import type { ResolvedDeployModelOptions } from '../src/options.js';
+import type { Supervisor } from '../src/supervisor.js';
+import type { ModelSpec } from './protocol.js';
+import { Replica, type ReplicaAnswer, type ReplicaHost, type ReplicaQuery } from './replica.js';
+
+/** A replica's state, for stats and the admin API. */
+export interface ReplicaStatus {
+  name: string;
+  status: string;
+  ready: boolean;
+  retired: boolean;
+  batchLimit: number;
+  outstanding: number;
+  restarts: number;
+  counters: Replica['counters'];
+}
+
+/** Attempts a query gets when replicas die under it: the first, and one retry on another replica. */
+const MAX_ATTEMPTS = 2;
+
+/**
+ * The replicas of one model version. It sends each query to the ready replica with the least outstanding
+ * work, scales the replica count at run time, and takes back the queries of a replica whose worker died:
+ * each is retried once on another replica, or rejected with {@link ReplicaFailedError} (which the router
+ * turns into the default output and an explanation).
+ */
+export class ReplicaSet implements ReplicaHost {
+  readonly model: string;
+  readonly version: string;
+  readonly spec: ModelSpec;
+  readonly options: ResolvedDeployModelOptions;
+  readonly #clock: Clock;
+  readonly #supervisor: Supervisor;
+  #replicas: Replica[] = [];
+  #nextIndex = 0;
+  #rotate = 0;
+  /** Half the tightest SLO among linked applications, unless the model sets its own budget. */
+  #linkedBudgetMs: number | undefined;
+
+  constructor(options: ResolvedDeployModelOptions, spec: ModelSpec, clock: Clock, supervisor: Supervisor) {
+    this.model = options.name;
+    this.version = options.version;
+    this.options = options;
+    this.spec = spec;
+    this.#clock = clock;
+    this.#supervisor = supervisor;
+  }
+
+  get key(): string {
+    return `${this.model}@${this.version}`;
+  }
+
+  get replicas(): readonly Replica[] {
+    return this.#replicas;
+  }
+
+  get readyCount(): number {
+    return this.#replicas.filter((r) => r.ready).length;
+  }
+
+  latencyBudgetMs(): number {
+    return this.options.batching.latencyBudgetMs ?? this.#linkedBudgetMs ?? 10;
+  }
+
+  /** Called when the set of linked applications changes, with their tightest SLO. */
+  setLinkedSlo(minSloMs: number | undefined): void {
+    this.#linkedBudgetMs = minSloMs === undefined ? undefined : minSloMs / 2;
+  }
+
+  /** Starts replicas until there are `count`, or drains and stops the newest until there are `count`. */
+  async setReplicas(count: number): Promise<void> {
+    while (this.#replicas.length > count) {
+      const replica = this.#replicas.pop() as Replica;
+      await replica.stop();
+      this.#supervisor.forget(replica.name);
+    }
+    const starting: Replica[] = [];
+    while (this.#replicas.length + starting.length < count) starting.push(this.#newReplica());
+    const results = await Promise.allSettled(starting.map((r) => r.start()));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed !== undefined) {
+      await Promise.all(starting.map((r) => r.stop()));
+      const reason = failed.reason instanceof Error ? failed.reason.message : String(failed.reason);
+      throw new ModelLoadError(`model ${this.key}: ${reason}`, { cause: failed.reason });
+    }
+    this.#replicas.push(...starting);
+  }
+
+  /** Runs one query on this model version. */
+  predict(input: Float32Array | Int32Array, deadline: number): Promise<ReplicaAnswer> {
+    return new Promise<ReplicaAnswer>((resolve, reject) => {
+      const query: ReplicaQuery = { input, enqueuedAt: this.#clock.now(), deadline, resolve, reject };
+      const replica = this.#choose(undefined);
+      if (replica === undefined) {
+        reject(new NoReplicaAvailableError(`model ${this.key} has no ready replica (${this.#describe()})`));
+        return;
+      }
+      replica.submit(query);
+    });
+  }
+
+  orphaned(queries: ReplicaQuery[], from: string, error: unknown): void {
+    for (const query of queries) {
+      const failedOn = (query.failedOn ??= []);
+      failedOn.push(from);
+      const retry = failedOn.length < MAX_ATTEMPTS ? this.#choose(failedOn) : undefined;
+      if (retry === undefined) {
+        query.reject(
+          new ReplicaFailedError(
+            `replica ${from} of model ${this.key} died while holding the query` +
+              (failedOn.length < MAX_ATTEMPTS ? ' and no other replica was ready to retry it' : `, after ${failedOn.length} attempts`),
+            { cause: error },
+          ),
+        );
+      } else {
+        retry.submit(query);
+      }
+    }
+  }
+
+  status(): ReplicaStatus[] {
+    return this.#replicas.map((r) => ({
+      name: r.name,
+      status: r.status,
+      ready: r.ready,
+      retired: r.retired,
+      batchLimit: r.batchLimit,
+      outstanding: r.outstanding,
+      restarts: r.restarts,
+      counters: { ...r.counters },
+    }));
+  }
+
+  async stop(): Promise<void> {
+    const replicas = this.#replicas;
+    this.#replicas = [];
+    await Promise.all(replicas.map((r) => r.stop()));
+    for (const r of replicas) this.#supervisor.forget(r.name);
+  }
+
+  #choose(exclude: readonly string[] | undefined): Replica | undefined {
+    const replicas = this.#replicas;
+    const skip = exclude === undefined ? undefined : new Set(replicas.flatMap((r, i) => (exclude.includes(r.name) ? [i] : [])));
+    const index = leastOutstanding(replicas, this.#rotate++, skip);
+    return index < 0 ? undefined : replicas[index];
+  }
+
+  #newReplica(): Replica {
+    const index = this.#nextIndex++;
+    return new Replica({
+      name: `${this.key}#${index}`,
+      spec: this.spec,
+      batching: this.options.batching,
+      faults: this.options.faults[index],
+      clock: this.#clock,
+      host: this,
+      supervisor: this.#supervisor,
+    });
+  }
+
+  #describe(): string {
+    if (this.#replicas.length === 0) return 'it has 0 replicas';
+    return this.#replicas.map((r) => `${r.name}: ${r.retired ? 'retired' : r.status}`).join(', ');
+  }
+}

@@ -1,0 +1,324 @@
+import { MessageChannel } from 'node:worker_threads';
+import * as Comlink from 'comlink';
+import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import { Piscina } from 'piscina';
+import { Actor, type FailureSink } from '../src/actor.js';
+import { AimdController } from '../src/aimd-controller.js';
+import { BatchLatencyModel } from '../src/batch-latency-model.js';
+import { BatchQueue } from '../src/batch-queue.js';
+import type { Clock, TimerHandle } from '../src/clock.js';
+import { DeadlineExceededError, ModelLoadError, ModelRuntimeError, OverloadedError, ReplicaFailedError, ShuttingDownError } from '../src/errors.js';
+import type { FaultOptions, ResolvedBatchingOptions } from '../src/options.js';
+import type { Supervised } from '../src/supervisor.js';
+import type { InferResult, InferTask, InjectedFault, ModelSpec, WorkerControl, WorkerStats } from './protocol.js';
+
+const workerFile = new URL('./replica-worker.js', import.meta.url).href;
+
+/** One model's answer for one query, with where the time went. */
+export interface ReplicaAnswer {
+  scores: Float32Array;
+  queueMs: number;
+  batchMs: number;
+  batchSize: number;
+  replica: string;
+}
+
+/** A query waiting in (or running on) a replica. */
+export interface ReplicaQuery {
+  readonly input: Float32Array | Int32Array;
+  readonly enqueuedAt: number;
+  readonly deadline: number;
+  /** Replicas that held this query and died; a retry goes elsewhere. Absent until the first failure. */
+  failedOn?: string[];
+  resolve(answer: ReplicaAnswer): void;
+  reject(error: unknown): void;
+}
+
+type ReplicaMessage =
+  | { type: 'query'; query: ReplicaQuery }
+  | { type: 'wake' }
+  | { type: 'batchDone'; batch: ReplicaQuery[]; result: InferResult; startedAt: number }
+  | { type: 'workerDied'; batch: ReplicaQuery[]; error: unknown };
+
+/** What a replica needs from its model version. */
+export interface ReplicaHost {
+  /** The compute time a batch may take before AIMD backs off. */
+  latencyBudgetMs(): number;
+  /** Queries left on a replica whose worker died: retry them elsewhere or answer them. */
+  orphaned(queries: ReplicaQuery[], from: string, error: unknown): void;
+}
+
+export interface ReplicaSettings {
+  name: string;
+  spec: ModelSpec;
+  batching: ResolvedBatchingOptions;
+  faults: FaultOptions | undefined;
+  clock: Clock;
+  host: ReplicaHost;
+  supervisor: FailureSink;
+  /** Rows in the warm-up batch run after each (re)load. */
+  warmupRows?: number;
+}
+
+/**
+ * A model replica actor. It owns one worker thread (a one-thread Piscina pool) holding an onnxruntime
+ * session or a JS model; its mailbox is its batch queue, and it runs its own AIMD controller.
+ *
+ * One batch runs at a time. Queries that arrive meanwhile queue up and form the next batch, so batching
+ * happens by itself under load; `maxQueueDelayMicroseconds` adds Clipper's delayed batching when idle.
+ *
+ * If the worker dies mid-batch, the batch and the queue are handed back to the host (which retries them on
+ * another replica) and the supervisor restarts this replica: a fresh worker, model reloaded and warmed up.
+ */
+export class Replica extends Actor<ReplicaMessage> implements Supervised {
+  readonly #settings: ReplicaSettings;
+  readonly #queue = new BatchQueue<ReplicaQuery>();
+  readonly #aimd: AimdController;
+  readonly #latency = new BatchLatencyModel();
+  #pool: Piscina<InferTask, InferResult> | undefined;
+  #control: Comlink.Remote<WorkerControl> | undefined;
+  #closeControl: (() => void) | undefined;
+  #running: ReplicaQuery[] | undefined;
+  #wake: TimerHandle | undefined;
+  #wakeAt = Number.POSITIVE_INFINITY;
+  #drained: (() => void) | undefined;
+  #retired = false;
+  #restarts = 0;
+  readonly counters = { batches: 0, rows: 0, expired: 0, refused: 0, failedBatches: 0, workerDeaths: 0 };
+
+  constructor(settings: ReplicaSettings) {
+    super(settings.name, settings.supervisor);
+    this.#settings = settings;
+    this.#aimd = new AimdController(settings.batching);
+  }
+
+  /** Ready for queries: running and not retired. */
+  get ready(): boolean {
+    return this.status === 'running' && !this.#retired;
+  }
+
+  /** Whether the supervisor has given up on this replica. */
+  get retired(): boolean {
+    return this.#retired;
+  }
+
+  /** Queued queries plus the rows of the running batch: the balancer's measure of load. */
+  get outstanding(): number {
+    return this.#queue.size + (this.#running?.length ?? 0);
+  }
+
+  get batchLimit(): number {
+    return this.#aimd.limit;
+  }
+
+  get restarts(): number {
+    return this.#restarts;
+  }
+
+  /** Predicted time for a batch of `rows` here, from the batches run so far (0 before any). */
+  estimateBatchMs(rows: number): number {
+    return this.#latency.estimate(rows);
+  }
+
+  /** Control plane: the worker's own counters. */
+  async workerStats(): Promise<WorkerStats> {
+    if (this.#control === undefined) throw new ShuttingDownError(`replica ${this.name} has no worker`);
+    return this.#control.stats();
+  }
+
+  /** Control plane: arms a fault in the worker (tests and benchmarks). */
+  async injectFault(fault: InjectedFault): Promise<void> {
+    if (this.#control === undefined) throw new ShuttingDownError(`replica ${this.name} has no worker`);
+    await this.#control.injectFault(fault);
+  }
+
+  /** Enqueues a query; it settles through its own resolve/reject. */
+  submit(query: ReplicaQuery): void {
+    this.tell({ type: 'query', query });
+  }
+
+  async restart(): Promise<void> {
+    // The supervisor's timer may fire after the replica was stopped or retired; then there is nothing to do.
+    if (this.status !== 'failed' || this.#retired) return;
+    this.#restarts++;
+    await this.start();
+  }
+
+  retire(error: unknown): void {
+    this.#retired = true;
+    for (const query of this.#queue.drainAll()) query.reject(new ReplicaFailedError(`replica ${this.name} failed too often and was retired`, { cause: error }));
+    void this.#teardown();
+  }
+
+  protected override async onStart(): Promise<void> {
+    await this.#teardown();
+    const pool = new Piscina<InferTask, InferResult>({
+      filename: workerFile,
+      minThreads: 1,
+      maxThreads: 1,
+      // 'async' keeps an idle worker's event loop turning, so control-plane calls answer (DESIGN, hazards).
+      atomics: 'async',
+      concurrentTasksPerWorker: 1,
+      idleTimeout: Number.POSITIVE_INFINITY,
+    });
+    // Worker errors surface as rejected tasks; this keeps the pool's 'error' event from being unhandled.
+    pool.on('error', () => {});
+    this.#pool = pool;
+    const { port1, port2 } = new MessageChannel();
+    await pool.run({ type: 'connect', port: port2 } as unknown as InferTask, { transferList: [port2] });
+    this.#control = Comlink.wrap<WorkerControl>(nodeEndpoint(port1 as never));
+    this.#closeControl = () => {
+      this.#control?.[Comlink.releaseProxy]();
+      port1.close();
+    };
+    try {
+      await this.#control.load(this.#settings.spec);
+      const faults = this.#settings.faults;
+      if (faults !== undefined && (faults.stallProbability ?? 0) > 0) {
+        await this.#control.injectFault({ kind: 'stall', ms: faults.stallMs ?? 0, probability: faults.stallProbability ?? 0, seed: faults.seed ?? 1 });
+      }
+      await this.#control.warmup(this.#settings.spec.key, this.#settings.warmupRows ?? 8);
+    } catch (error) {
+      throw new ModelLoadError(`replica ${this.name} could not load ${this.#settings.spec.path}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
+  }
+
+  protected override async onStop(): Promise<void> {
+    if (this.#running !== undefined || this.#queue.size > 0) {
+      await new Promise<void>((resolve) => {
+        this.#drained = resolve;
+        this.#pump();
+      });
+    }
+    this.#wake?.cancel();
+    await this.#teardown();
+  }
+
+  protected override undeliverable(message: ReplicaMessage, error: unknown): void {
+    if (message.type === 'query') {
+      message.query.reject(
+        error instanceof ShuttingDownError ? new ReplicaFailedError(`replica ${this.name} is not taking queries (${this.status})`, { cause: error }) : error,
+      );
+    } else if (message.type === 'batchDone' || message.type === 'workerDied') {
+      for (const query of message.batch) query.reject(new ReplicaFailedError(`replica ${this.name} stopped before answering`, { cause: error }));
+    }
+  }
+
+  protected receive(message: ReplicaMessage): void {
+    switch (message.type) {
+      case 'query': {
+        if (this.#queue.size >= this.#settings.batching.maxQueueSize) {
+          this.counters.refused++;
+          message.query.reject(new OverloadedError(`replica ${this.name} has ${this.#queue.size} queries queued (maxQueueSize ${this.#settings.batching.maxQueueSize})`));
+          return;
+        }
+        this.#queue.push(message.query);
+        this.#pump();
+        return;
+      }
+      case 'wake':
+        this.#wakeAt = Number.POSITIVE_INFINITY;
+        this.#wake = undefined;
+        this.#pump();
+        return;
+      case 'batchDone':
+        this.#finish(message.batch, message.result, message.startedAt);
+        this.#pump();
+        return;
+      case 'workerDied': {
+        this.#running = undefined;
+        this.counters.workerDeaths++;
+        const orphans = [...message.batch, ...this.#queue.drainAll()];
+        this.fail(new ReplicaFailedError(`replica ${this.name}'s worker died: ${message.error instanceof Error ? message.error.message : String(message.error)}`, { cause: message.error }));
+        this.#settings.host.orphaned(orphans, this.name, message.error);
+        if (this.#drained !== undefined) this.#drained();
+        return;
+      }
+    }
+  }
+
+  /** Starts the next batch if the worker is free and the queue says so. */
+  #pump(): void {
+    if (this.#running !== undefined || this.#pool === undefined) return;
+    const stopping = this.status === 'stopping';
+    const now = this.#settings.clock.now();
+    const decision = this.#queue.take(now, {
+      limit: this.#aimd.limit,
+      maxDelayMs: stopping ? 0 : this.#settings.batching.maxQueueDelayMicroseconds / 1000,
+      latency: this.#latency,
+    });
+    for (const query of decision.expired) {
+      this.counters.expired++;
+      query.reject(
+        new DeadlineExceededError(
+          `replica ${this.name} could not run the query before its deadline: ${(query.deadline - query.enqueuedAt).toFixed(1)} ms allowed, ` +
+            `${(now - query.enqueuedAt).toFixed(1)} ms spent queued, a batch takes ~${this.#latency.estimate(1).toFixed(1)} ms`,
+        ),
+      );
+    }
+    if (decision.kind === 'wait') {
+      if (decision.wakeAt < this.#wakeAt) {
+        this.#wake?.cancel();
+        this.#wakeAt = decision.wakeAt;
+        this.#wake = this.#settings.clock.setTimeout(() => this.post({ type: 'wake' }), decision.wakeAt - now);
+      }
+      return;
+    }
+    if (decision.kind === 'empty') {
+      if (this.#drained !== undefined) this.#drained();
+      return;
+    }
+    this.#dispatch(decision.batch, now);
+  }
+
+  #dispatch(batch: ReplicaQuery[], now: number): void {
+    const pool = this.#pool as Piscina<InferTask, InferResult>;
+    const first = batch[0] as ReplicaQuery;
+    const features = first.input.length;
+    const dtype = this.#settings.spec.inputDtype;
+    const rows = batch.length;
+    const data = dtype === 'int32' ? new Int32Array(rows * features) : new Float32Array(rows * features);
+    for (let i = 0; i < rows; i++) data.set((batch[i] as ReplicaQuery).input, i * features);
+    this.#running = batch;
+    const buffer = data.buffer as ArrayBuffer;
+    pool.run({ type: 'infer', modelKey: this.#settings.spec.key, rows, dtype, input: buffer }, { transferList: [buffer] }).then(
+      (result) => this.post({ type: 'batchDone', batch, result, startedAt: now }),
+      (error: unknown) => this.post({ type: 'workerDied', batch, error }),
+    );
+  }
+
+  #finish(batch: ReplicaQuery[], result: InferResult, startedAt: number): void {
+    this.#running = undefined;
+    const now = this.#settings.clock.now();
+    const batchMs = now - startedAt;
+    if (!result.ok) {
+      this.counters.failedBatches++;
+      // A failed batch rejects its own members and nothing else.
+      const error = new ModelRuntimeError(result.error.message);
+      for (const query of batch) query.reject(error);
+      return;
+    }
+    this.counters.batches++;
+    this.counters.rows += batch.length;
+    this.#latency.observe(batch.length, batchMs);
+    this.#aimd.observe(batch.length, batchMs, this.#settings.host.latencyBudgetMs());
+    const output = new Float32Array(result.output);
+    const k = result.outputSize;
+    for (let i = 0; i < batch.length; i++) {
+      const query = batch[i] as ReplicaQuery;
+      // A copy per row, so a cached answer holds 4k bytes and not the whole batch's buffer.
+      query.resolve({ scores: output.slice(i * k, (i + 1) * k), queueMs: startedAt - query.enqueuedAt, batchMs, batchSize: batch.length, replica: this.name });
+    }
+  }
+
+  async #teardown(): Promise<void> {
+    this.#closeControl?.();
+    this.#closeControl = undefined;
+    this.#control = undefined;
+    const pool = this.#pool;
+    this.#pool = undefined;
+    // Only ever called with no batch running (a dead worker, or after draining): terminating a worker
+    // in the middle of an onnxruntime run aborts the whole process (DESIGN, known hazards).
+    if (pool !== undefined) await pool.destroy();
+  }
+}

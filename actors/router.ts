@@ -1,0 +1,195 @@
+import { Actor, type Reply } from '../src/actor.js';
+import type { Clock, TimerHandle } from '../src/clock.js';
+import { ClipperError, OverloadedError } from '../src/errors.js';
+import type { ResolvedAppOptions } from '../src/options.js';
+import { PredictionCache, predictionKey, type CacheOutcome, type Prediction } from '../src/prediction-cache.js';
+import { StaticPolicy, type ModelOutput, type SelectionPolicy } from '../src/selection-policy.js';
+import type { ReplicaSet } from './replica-set.js';
+
+/** An application's answer to one query. */
+export interface Answer {
+  queryId: number;
+  /** The label (argmax) for a classifier, the value for a one-output regressor, else the output row. */
+  output: number | string | null | number[];
+  /** True when this is the application's default output, not a model's. */
+  isDefault: boolean;
+  /** Why the default output was returned. */
+  explanation?: string;
+  /** The model and version that answered (absent for a default answer). */
+  model?: string;
+  version?: string;
+  /** The model's output row (class probabilities for the bundled MNIST models). */
+  scores?: Float32Array;
+  /** Served from the prediction cache. */
+  cached: boolean;
+  latencyMs: number;
+  /** Where the time went, when a replica ran the query. */
+  timings?: { queueMs: number; batchMs: number; batchSize: number; replica: string };
+}
+
+/** Where a router finds the current version of a model. */
+export interface ModelDirectory {
+  current(model: string): ReplicaSet | undefined;
+  outputKind(model: string): 'classification' | 'regression';
+}
+
+type RouterMessage = { type: 'predict'; input: Float32Array | Int32Array; reply: Reply<Answer> };
+
+interface Evaluation {
+  prediction: Prediction;
+  outcome: CacheOutcome;
+  timings?: Answer['timings'];
+}
+
+function argmax(scores: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < scores.length; i++) if ((scores[i] as number) > (scores[best] as number)) best = i;
+  return best;
+}
+
+/**
+ * The router actor of one application: the selection policy picks the models, the prediction cache
+ * answers repeats and merges identical queries in flight, the models' current versions run the rest, and
+ * every query is answered exactly once: by the models, or with the application's default output and an
+ * explanation when they cannot answer within the SLO.
+ */
+export class Router extends Actor<RouterMessage> {
+  readonly app: ResolvedAppOptions;
+  readonly cache: PredictionCache;
+  readonly #clock: Clock;
+  readonly #models: ModelDirectory;
+  #linked: string[] = [];
+  #policy: SelectionPolicy;
+  #nextQueryId = 1;
+  readonly counters = { queries: 0, answered: 0, defaults: 0, refused: 0 };
+
+  constructor(app: ResolvedAppOptions, models: ModelDirectory, clock: Clock, policy: SelectionPolicy = new StaticPolicy()) {
+    super(`router:${app.name}`);
+    this.app = app;
+    this.cache = new PredictionCache(app.cacheMaxBytes);
+    this.#clock = clock;
+    this.#models = models;
+    this.#policy = policy;
+  }
+
+  get linkedModels(): readonly string[] {
+    return this.#linked;
+  }
+
+  get policy(): SelectionPolicy {
+    return this.#policy;
+  }
+
+  link(model: string): void {
+    if (!this.#linked.includes(model)) this.#linked = [...this.#linked, model];
+  }
+
+  unlink(model: string): void {
+    this.#linked = this.#linked.filter((m) => m !== model);
+  }
+
+  setPolicy(policy: SelectionPolicy): void {
+    this.#policy = policy;
+  }
+
+  predict(input: Float32Array | Int32Array): Promise<Answer> {
+    return this.ask((reply) => ({ type: 'predict', input, reply }));
+  }
+
+  protected override undeliverable(message: RouterMessage, error: unknown): void {
+    message.reply.reject(error);
+  }
+
+  protected receive(message: RouterMessage): void {
+    const queryId = this.#nextQueryId++;
+    const started = this.#clock.now();
+    const slo = this.app.latencySloMs;
+    const deadline = started + slo;
+    const { reply, input } = message;
+    this.counters.queries++;
+    let settled = false;
+    let timer: TimerHandle | undefined;
+    const settle = (answer: Omit<Answer, 'queryId' | 'latencyMs'> | Error): void => {
+      if (settled) return;
+      settled = true;
+      timer?.cancel();
+      if (answer instanceof Error) {
+        this.counters.refused++;
+        reply.reject(answer);
+        return;
+      }
+      this.counters.answered++;
+      if (answer.isDefault) this.counters.defaults++;
+      reply.resolve({ queryId, latencyMs: this.#clock.now() - started, ...answer });
+    };
+    const fallback = (explanation: string): Omit<Answer, 'queryId' | 'latencyMs'> => ({
+      output: this.app.defaultOutput,
+      isDefault: true,
+      explanation,
+      cached: false,
+    });
+
+    const selected = this.#policy.select(this.#linked);
+    if (selected.length === 0) {
+      settle(fallback(`application ${this.app.name} has no linked model to answer it (linked: ${JSON.stringify(this.#linked)})`));
+      return;
+    }
+    // The guarantee that no query hangs: whatever the models do, the deadline answers it.
+    timer = this.#clock.setTimeout(
+      () => settle(fallback(`no answer from ${selected.join(', ')} within the ${slo} ms SLO`)),
+      slo,
+    );
+    const evaluations = selected.map((model) => this.#evaluate(model, input, deadline));
+    Promise.allSettled(evaluations).then((results) => {
+      const outputs: ModelOutput[] = [];
+      const problems: string[] = [];
+      let overloaded: OverloadedError | undefined;
+      let cached = true;
+      let timings: Answer['timings'];
+      results.forEach((r, i) => {
+        if (r.status === 'fulfilled') {
+          outputs.push(r.value.prediction);
+          cached &&= r.value.outcome === 'hit';
+          timings ??= r.value.timings;
+        } else {
+          if (r.reason instanceof OverloadedError) overloaded = r.reason;
+          problems.push(`${selected[i]}: ${r.reason instanceof Error ? r.reason.message : String(r.reason)}`);
+        }
+      });
+      if (outputs.length === 0) {
+        // A full queue is admission control: refuse (503) rather than answer by default.
+        if (overloaded !== undefined && problems.length === 1) settle(overloaded);
+        else settle(fallback(problems.join('; ')));
+        return;
+      }
+      const combined = this.#policy.combine(outputs);
+      settle({
+        output: this.#toOutput(combined.model, combined.scores),
+        isDefault: false,
+        model: combined.model,
+        version: combined.version,
+        scores: combined.scores,
+        cached,
+        ...(timings === undefined ? {} : { timings }),
+      });
+    });
+  }
+
+  async #evaluate(model: string, input: Float32Array | Int32Array, deadline: number): Promise<Evaluation> {
+    const set = this.#models.current(model);
+    if (set === undefined) throw new ClipperError(`model ${model} is linked but has no current version`);
+    let timings: Answer['timings'];
+    const evaluate = async (): Promise<Prediction> => {
+      const answer = await set.predict(input, deadline);
+      timings = { queueMs: answer.queueMs, batchMs: answer.batchMs, batchSize: answer.batchSize, replica: answer.replica };
+      return { scores: answer.scores, model: set.model, version: set.version };
+    };
+    const { prediction, outcome } = await this.cache.getOrEvaluate(predictionKey(set.model, set.version, input), evaluate);
+    return timings === undefined ? { prediction, outcome } : { prediction, outcome, timings };
+  }
+
+  #toOutput(model: string, scores: Float32Array): Answer['output'] {
+    if (this.#models.outputKind(model) === 'classification') return argmax(scores);
+    return scores.length === 1 ? (scores[0] as number) : Array.from(scores);
+  }
+}

@@ -1,0 +1,95 @@
+import type { BatchLatencyModel } from './batch-latency-model.js';
+
+/** What the batch queue needs of a queued query. */
+export interface Deadlined {
+  /** When the query entered the queue (clock ms). */
+  readonly enqueuedAt: number;
+  /** When its answer is due (clock ms). */
+  readonly deadline: number;
+}
+
+export interface TakeOptions {
+  /** The controller's current batch limit. */
+  limit: number;
+  /** Delayed batching: how long to hold a partial batch for more queries. */
+  maxDelayMs: number;
+  /** How long batches take here. */
+  latency: Pick<BatchLatencyModel, 'estimate' | 'rowsWithin'>;
+}
+
+export type TakeResult<T> =
+  /** Run `batch` now; `expired` could not meet their deadlines and must be answered otherwise. */
+  | { kind: 'batch'; batch: T[]; expired: T[] }
+  /** Nothing to run yet: look again at `wakeAt` (delayed batching), after answering `expired`. */
+  | { kind: 'wait'; wakeAt: number; expired: T[] }
+  | { kind: 'empty'; expired: T[] };
+
+/**
+ * A replica's mailbox of queries, FIFO, and the batching decision over it. Pure: the caller passes the time
+ * and runs what `take` returns.
+ *
+ * Deadline-aware (Clipper, section 4.3): a query is never run when the estimated batch time would carry it
+ * past its deadline; it is handed back as `expired` so the caller answers it with the default output.
+ * The batch size is the controller's limit, cut further so the oldest query's queue time plus the batch's
+ * estimated time stays inside its deadline.
+ */
+export class BatchQueue<T extends Deadlined> {
+  #items: T[] = [];
+  #head = 0;
+
+  get size(): number {
+    return this.#items.length - this.#head;
+  }
+
+  push(item: T): void {
+    this.#items.push(item);
+  }
+
+  /** Removes and returns everything (for a replica that died or stops). */
+  drainAll(): T[] {
+    const all = this.#items.slice(this.#head);
+    this.#items = [];
+    this.#head = 0;
+    return all;
+  }
+
+  take(now: number, options: TakeOptions): TakeResult<T> {
+    const expired: T[] = [];
+    const single = options.latency.estimate(1);
+    while (this.size > 0 && now + single > this.#peek().deadline) expired.push(this.#shift());
+    if (this.size === 0) {
+      this.#compact();
+      return { kind: 'empty', expired };
+    }
+    const oldest = this.#peek();
+    if (this.size < options.limit && options.maxDelayMs > 0) {
+      const fillBy = Math.min(oldest.enqueuedAt + options.maxDelayMs, oldest.deadline - single);
+      if (now < fillBy) return { kind: 'wait', wakeAt: fillBy, expired };
+    }
+    const fits = options.latency.rowsWithin(oldest.deadline - now);
+    const count = Math.max(1, Math.min(options.limit, this.size, fits));
+    const batch = this.#items.slice(this.#head, this.#head + count);
+    this.#head += count;
+    this.#compact();
+    return { kind: 'batch', batch, expired };
+  }
+
+  #peek(): T {
+    return this.#items[this.#head] as T;
+  }
+
+  #shift(): T {
+    return this.#items[this.#head++] as T;
+  }
+
+  #compact(): void {
+    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+    if (this.#head === this.#items.length) {
+      this.#items = [];
+      this.#head = 0;
+    }
+  }
+}

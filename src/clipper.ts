@@ -1,0 +1,292 @@
+import path from 'node:path';
+import { ReplicaSet, type ReplicaStatus } from '../actors/replica-set.js';
+import { Router, type Answer, type ModelDirectory } from '../actors/router.js';
+import type { ModelSpec } from '../actors/protocol.js';
+import { systemClock, type Clock } from './clock.js';
+import { AlreadyExistsError, InvalidInputError, InvalidOptionError, ShuttingDownError, UnknownApplicationError, UnknownModelError, UnknownVersionError } from './errors.js';
+import { toInputRow } from './input.js';
+import { readModelConfig, resolveModelPath } from './model-config.js';
+import {
+  checkName,
+  resolveAppOptions,
+  resolveDeployModelOptions,
+  resolveSupervisionOptions,
+  type ClipperOptions,
+  type DeployModelOptions,
+  type RegisterAppOptions,
+  type ResolvedAppOptions,
+} from './options.js';
+import { modelsDir } from './paths.js';
+import type { RestartPolicyOptions } from './restart-policy.js';
+import type { SelectionPolicy } from './selection-policy.js';
+import { Supervisor, type SupervisionEvent } from './supervisor.js';
+
+interface ModelEntry {
+  name: string;
+  versions: Map<string, ReplicaSet>;
+  current: string;
+  outputKind: 'classification' | 'regression';
+}
+
+/** A deployed model as the management API reports it. */
+export interface ModelInfo {
+  name: string;
+  currentVersion: string;
+  versions: { version: string; path: string; replicas: ReplicaStatus[]; latencyBudgetMs: number }[];
+  linkedApps: string[];
+}
+
+/** An application as the management API reports it. */
+export interface AppInfo extends ResolvedAppOptions {
+  linkedModels: string[];
+  policy: string;
+  counters: Router['counters'];
+  cache: { hits: number; misses: number; shared: number; entries: number; bytes: number };
+}
+
+/**
+ * The serving system: applications, the models deployed for them, and the actors that serve queries.
+ *
+ * @example
+ * const clipper = await Clipper.start();
+ * await clipper.registerApp({ name: 'digits', inputType: 'float32', inputShape: [784], defaultOutput: -1, latencySloMs: 20 });
+ * await clipper.deployModel({ name: 'mnist-mlp', version: '1', path: 'models/mnist-mlp/1/model.onnx', replicas: 2 });
+ * await clipper.linkModel('digits', 'mnist-mlp');
+ * const answer = await clipper.predict('digits', input);
+ * await clipper.stop();
+ */
+export class Clipper implements ModelDirectory {
+  readonly repository: string;
+  readonly clock: Clock;
+  readonly supervision: Readonly<RestartPolicyOptions>;
+  readonly #supervisor: Supervisor;
+  readonly #apps = new Map<string, Router>();
+  readonly #models = new Map<string, ModelEntry>();
+  readonly #listeners = new Set<(event: SupervisionEvent) => void>();
+  #stopping = false;
+
+  private constructor(options: ClipperOptions) {
+    this.repository = path.resolve(options.modelRepository ?? modelsDir);
+    this.clock = options.clock ?? systemClock;
+    this.supervision = resolveSupervisionOptions(options.supervision);
+    this.#supervisor = new Supervisor('supervisor', this.supervision, {
+      clock: this.clock,
+      onEvent: (event) => {
+        for (const listener of this.#listeners) listener(event);
+      },
+    });
+  }
+
+  /** Starts an empty system; register applications and deploy models next. */
+  static async start(options: ClipperOptions = {}): Promise<Clipper> {
+    const clipper = new Clipper(options);
+    await clipper.#supervisor.start();
+    return clipper;
+  }
+
+  /** Subscribes to supervision events (restarts scheduled, done, given up). Returns the unsubscribe function. */
+  onSupervisionEvent(listener: (event: SupervisionEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Registers an application (Clipper's `register_application`). */
+  async registerApp(options: RegisterAppOptions): Promise<void> {
+    this.#checkRunning();
+    const app = resolveAppOptions(options);
+    if (this.#apps.has(app.name)) throw new AlreadyExistsError(`application ${app.name} is already registered`);
+    const router = new Router(app, this, this.clock);
+    await router.start();
+    this.#apps.set(app.name, router);
+  }
+
+  /**
+   * Deploys a model version (Clipper's `deploy_model`): starts its replicas, loads and warms up the model in
+   * each, and makes it the model's current version.
+   */
+  async deployModel(options: DeployModelOptions): Promise<void> {
+    this.#checkRunning();
+    const resolved = resolveDeployModelOptions(options);
+    const existing = this.#models.get(resolved.name);
+    if (existing?.versions.has(resolved.version)) {
+      throw new AlreadyExistsError(`model ${resolved.name} version ${resolved.version} is already deployed; deploy a new version or set_model_version`);
+    }
+    const file = resolveModelPath(this.repository, resolved.path);
+    const ext = path.extname(file).toLowerCase();
+    if (!['.onnx', '.js', '.mjs'].includes(ext)) {
+      throw new InvalidOptionError(`model.path must name a .onnx file or a .js/.mjs module; got ${JSON.stringify(resolved.path)}`);
+    }
+    const config = readModelConfig(file);
+    const featureShape = resolved.inputShape ?? config?.input.shape;
+    if (featureShape === undefined) {
+      throw new InvalidOptionError(`model ${resolved.name}: pass inputShape, or put a config.json with input.shape beside ${file}`);
+    }
+    const spec: ModelSpec = {
+      key: `${resolved.name}@${resolved.version}`,
+      kind: ext === '.onnx' ? 'onnx' : 'js',
+      path: file,
+      inputDtype: resolved.inputType ?? config?.input.dtype ?? 'float32',
+      featureShape: [...featureShape],
+      ...(config?.input.name === undefined ? {} : { inputName: config.input.name }),
+      ...(config?.output.name === undefined ? {} : { outputName: config.output.name }),
+      intraOpNumThreads: resolved.intraOpNumThreads,
+    };
+    const set = new ReplicaSet(resolved, spec, this.clock, this.#supervisor);
+    await set.setReplicas(resolved.replicas);
+    const entry: ModelEntry = existing ?? {
+      name: resolved.name,
+      versions: new Map(),
+      current: resolved.version,
+      outputKind: resolved.outputKind ?? config?.output.kind ?? 'classification',
+    };
+    entry.versions.set(resolved.version, set);
+    entry.current = resolved.version;
+    this.#models.set(resolved.name, entry);
+    this.#refreshBudgets(resolved.name);
+  }
+
+  /** Links a model to an application (Clipper's `link_model_to_app`); its input must fit the application's. */
+  async linkModel(appName: string, modelName: string): Promise<void> {
+    const router = this.#router(appName);
+    const set = this.#currentSet(modelName);
+    const appSize = router.app.inputShape.reduce((a, b) => a * b, 1);
+    const modelSize = set.spec.featureShape.reduce((a, b) => a * b, 1);
+    if (appSize !== modelSize || router.app.inputType !== set.spec.inputDtype) {
+      throw new InvalidInputError(
+        `model ${modelName} takes ${set.spec.inputDtype} [${set.spec.featureShape.join(', ')}]; application ${appName} sends ${router.app.inputType} [${router.app.inputShape.join(', ')}]`,
+      );
+    }
+    router.link(modelName);
+    this.#refreshBudgets(modelName);
+  }
+
+  /** Removes a link; queries stop going to that model. */
+  async unlinkModel(appName: string, modelName: string): Promise<void> {
+    this.#router(appName).unlink(modelName);
+    this.#refreshBudgets(modelName);
+  }
+
+  /** Sets the application's selection policy (default: the first linked model). */
+  setPolicy(appName: string, policy: SelectionPolicy): void {
+    this.#router(appName).setPolicy(policy);
+  }
+
+  /** Rolls a model forward or back (Clipper's `set_model_version`). Takes effect for the next query. */
+  async setModelVersion(modelName: string, version: string): Promise<void> {
+    const entry = this.#model(modelName);
+    if (!entry.versions.has(version)) {
+      throw new UnknownVersionError(`model ${modelName} has no version ${JSON.stringify(version)}; it has ${[...entry.versions.keys()].join(', ')}`);
+    }
+    entry.current = version;
+    this.#refreshBudgets(modelName);
+  }
+
+  /** Scales the current version of a model to `count` replicas (Clipper's `set_num_replicas`). */
+  async setNumReplicas(modelName: string, count: number): Promise<void> {
+    if (!Number.isInteger(count) || count < 0 || count > 64) {
+      throw new InvalidOptionError(`replicas must be an integer in [0, 64]; got ${JSON.stringify(count)}`);
+    }
+    await this.#currentSet(modelName).setReplicas(count);
+  }
+
+  /**
+   * Answers one query: the models' output, or the application's default output with an explanation when no
+   * model could answer within the SLO. Rejects with a typed error for bad input, an unknown application, or
+   * overload (a full queue).
+   */
+  async predict(appName: string, input: unknown): Promise<Answer> {
+    const router = this.#router(appName);
+    if (this.#stopping) throw new ShuttingDownError('the system is stopping and takes no new queries');
+    return router.predict(toInputRow(router.app, input));
+  }
+
+  getApps(): AppInfo[] {
+    return [...this.#apps.values()].map((r) => ({
+      ...r.app,
+      linkedModels: [...r.linkedModels],
+      policy: r.policy.name,
+      counters: { ...r.counters },
+      cache: { hits: r.cache.hits, misses: r.cache.misses, shared: r.cache.shared, ...r.cache.size },
+    }));
+  }
+
+  getApp(appName: string): AppInfo {
+    const info = this.getApps().find((a) => a.name === appName);
+    if (info === undefined) throw new UnknownApplicationError(`no application named ${JSON.stringify(appName)}`);
+    return info;
+  }
+
+  getLinkedModels(appName: string): string[] {
+    return [...this.#router(appName).linkedModels];
+  }
+
+  getModels(): ModelInfo[] {
+    return [...this.#models.values()].map((m) => ({
+      name: m.name,
+      currentVersion: m.current,
+      versions: [...m.versions.values()].map((s) => ({ version: s.version, path: s.spec.path, replicas: s.status(), latencyBudgetMs: s.latencyBudgetMs() })),
+      linkedApps: [...this.#apps.values()].filter((r) => r.linkedModels.includes(m.name)).map((r) => r.app.name),
+    }));
+  }
+
+  /** The replica set of a model version (current by default): for stats, tests and fault injection. */
+  replicaSet(modelName: string, version?: string): ReplicaSet {
+    const entry = this.#model(modelName);
+    const v = version ?? entry.current;
+    const set = entry.versions.get(v);
+    if (set === undefined) throw new UnknownVersionError(`model ${modelName} has no version ${JSON.stringify(v)}`);
+    return set;
+  }
+
+  current(model: string): ReplicaSet | undefined {
+    const entry = this.#models.get(model);
+    return entry?.versions.get(entry.current);
+  }
+
+  outputKind(model: string): 'classification' | 'regression' {
+    return this.#models.get(model)?.outputKind ?? 'classification';
+  }
+
+  /** Stops taking queries, drains every router and replica, and stops the workers. */
+  async stop(): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    await Promise.all([...this.#apps.values()].map((r) => r.stop()));
+    await Promise.all([...this.#models.values()].flatMap((m) => [...m.versions.values()].map((s) => s.stop())));
+    await this.#supervisor.stop();
+  }
+
+  #checkRunning(): void {
+    if (this.#stopping) throw new ShuttingDownError('the system is stopping');
+  }
+
+  #router(appName: string): Router {
+    const router = this.#apps.get(appName);
+    if (router === undefined) {
+      throw new UnknownApplicationError(`no application named ${JSON.stringify(appName)}; registered: ${JSON.stringify([...this.#apps.keys()])}`);
+    }
+    return router;
+  }
+
+  #model(modelName: string): ModelEntry {
+    const entry = this.#models.get(modelName);
+    if (entry === undefined) {
+      throw new UnknownModelError(`no model named ${JSON.stringify(modelName)}; deployed: ${JSON.stringify([...this.#models.keys()])}`);
+    }
+    return entry;
+  }
+
+  #currentSet(modelName: string): ReplicaSet {
+    checkName('model name', modelName);
+    return this.replicaSet(modelName);
+  }
+
+  /** Each version's AIMD budget follows the tightest SLO among the applications its model is linked to. */
+  #refreshBudgets(modelName: string): void {
+    const entry = this.#models.get(modelName);
+    if (entry === undefined) return;
+    const slos = [...this.#apps.values()].filter((r) => r.linkedModels.includes(modelName)).map((r) => r.app.latencySloMs);
+    const min = slos.length === 0 ? undefined : Math.min(...slos);
+    for (const set of entry.versions.values()) set.setLinkedSlo(min);
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * The error catalogue. Every error the system raises is one of these classes: a stable `code` (for programs),
+ * an HTTP `status` (for the adapter) and a message that says what was wrong and what was expected.
+ * Wrapped failures keep their origin in `cause`.
+ */
+export class ClipperError extends Error {
+  readonly code: string = 'CLIPPER_ERROR';
+  readonly status: number = 500;
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+
+  toJSON(): { error: string; code: string } {
+    return { error: this.message, code: this.code };
+  }
+}
+
+/** A configuration option is missing, of the wrong type or out of range. */
+export class InvalidOptionError extends ClipperError {
+  override readonly code = 'INVALID_OPTION';
+  override readonly status = 400;
+}
+
+/** A query's input does not match the application's declared type and shape. */
+export class InvalidInputError extends ClipperError {
+  override readonly code = 'INVALID_INPUT';
+  override readonly status = 400;
+}
+
+/** No application is registered under that name. */
+export class UnknownApplicationError extends ClipperError {
+  override readonly code = 'UNKNOWN_APPLICATION';
+  override readonly status = 404;
+}
+
+/** No model is deployed under that name. */
+export class UnknownModelError extends ClipperError {
+  override readonly code = 'UNKNOWN_MODEL';
+  override readonly status = 404;
+}
+
+/** The model exists but not in that version. */
+export class UnknownVersionError extends ClipperError {
+  override readonly code = 'UNKNOWN_VERSION';
+  override readonly status = 404;
+}
+
+/** Registering something that already exists (an application, or a model version). */
+export class AlreadyExistsError extends ClipperError {
+  override readonly code = 'ALREADY_EXISTS';
+  override readonly status = 409;
+}
+
+/** The query was refused at admission: a queue is full. Retry later (HTTP 503 with Retry-After). */
+export class OverloadedError extends ClipperError {
+  override readonly code = 'OVERLOADED';
+  override readonly status = 503;
+  /** Seconds the client should wait before retrying. */
+  readonly retryAfterSeconds: number;
+
+  constructor(message: string, retryAfterSeconds = 1, options?: { cause?: unknown }) {
+    super(message, options);
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+/** The query's deadline passed, or could not be met, before a model ran it. */
+export class DeadlineExceededError extends ClipperError {
+  override readonly code = 'DEADLINE_EXCEEDED';
+  override readonly status = 504;
+}
+
+/** The model could not be loaded (missing or corrupt file, a JS module without `predict`, ...). */
+export class ModelLoadError extends ClipperError {
+  override readonly code = 'MODEL_LOAD_FAILED';
+  override readonly status = 500;
+}
+
+/** The model ran and threw, or returned output of the wrong size. Only that batch's queries see it. */
+export class ModelRuntimeError extends ClipperError {
+  override readonly code = 'MODEL_RUNTIME_ERROR';
+  override readonly status = 500;
+}
+
+/** A replica's worker died (exit, uncaught error, out of memory) while it held the query. */
+export class ReplicaFailedError extends ClipperError {
+  override readonly code = 'REPLICA_FAILED';
+  override readonly status = 503;
+}
+
+/** The model has no replica able to take queries (all failed, or none deployed). */
+export class NoReplicaAvailableError extends ClipperError {
+  override readonly code = 'NO_REPLICA_AVAILABLE';
+  override readonly status = 503;
+}
+
+/** The system or the actor is stopping or stopped and takes no new work. */
+export class ShuttingDownError extends ClipperError {
+  override readonly code = 'SHUTTING_DOWN';
+  override readonly status = 503;
+}
+
+/** A path names something outside the model repository. */
+export class ForbiddenPathError extends ClipperError {
+  override readonly code = 'FORBIDDEN_PATH';
+  override readonly status = 403;
+}
+
+/** Every class in the catalogue, for documentation and the test that walks it. */
+export const errorCatalogue = [
+  InvalidOptionError,
+  InvalidInputError,
+  UnknownApplicationError,
+  UnknownModelError,
+  UnknownVersionError,
+  AlreadyExistsError,
+  OverloadedError,
+  DeadlineExceededError,
+  ModelLoadError,
+  ModelRuntimeError,
+  ReplicaFailedError,
+  NoReplicaAvailableError,
+  ShuttingDownError,
+  ForbiddenPathError,
+] as const;
