@@ -89,16 +89,17 @@ async function loadJs(spec: ModelSpec): Promise<LoadedModel> {
   };
 }
 
-/** Kills this worker in the middle of the batch now running, the way a crash would. */
-function triggerArmedFault(): void {
-  const fault = armedFault;
-  if (fault === undefined || fault.kind === 'stall') return;
-  armedFault = undefined;
-  // Let the model call get going first, so the death really lands mid-batch.
+/**
+ * Kills this worker in the middle of the batch now running, the way a crash would: the model call is under
+ * way (an onnxruntime run is in flight on its own thread), and the batch is held so no answer gets out first.
+ */
+async function dieMidBatch(fault: InjectedFault, run: Promise<Float32Array>): Promise<never> {
+  run.catch(() => {});
   setTimeout(() => {
     if (fault.kind === 'exit') process.exit(1);
     throw new Error('injected fault: uncaught exception in replica worker');
   }, 1);
+  return new Promise<never>(() => {});
 }
 
 /** A Piscina result whose output buffer is transferred, not copied. */
@@ -131,8 +132,13 @@ async function infer(task: InferTask): Promise<InferResult | TransferredResult> 
   const input = task.dtype === 'int32' ? new Int32Array(task.input) : new Float32Array(task.input);
   const started = performance.now();
   try {
-    triggerArmedFault();
-    const output = await model.run(input, task.rows);
+    const running = model.run(input, task.rows);
+    const fault = armedFault;
+    if (fault !== undefined && fault.kind !== 'stall') {
+      armedFault = undefined;
+      await dieMidBatch(fault, running);
+    }
+    const output = await running;
     const computeMs = performance.now() - started;
     if (output.length % task.rows !== 0 || output.length === 0) {
       return { ok: false, error: { name: 'ModelRuntimeError', message: `model ${task.modelKey} returned ${output.length} values for ${task.rows} rows; expected a whole number of values per row` }, computeMs };

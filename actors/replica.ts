@@ -38,7 +38,8 @@ type ReplicaMessage =
   | { type: 'query'; query: ReplicaQuery }
   | { type: 'wake' }
   | { type: 'batchDone'; batch: ReplicaQuery[]; result: InferResult; startedAt: number }
-  | { type: 'workerDied'; batch: ReplicaQuery[]; error: unknown };
+  /** The worker died: its task was rejected (`batch` is what it held) or its thread exited (`batch` absent). */
+  | { type: 'workerDied'; pool: object; batch: ReplicaQuery[] | undefined; error: unknown };
 
 /** What a replica needs from its model version. */
 export interface ReplicaHost {
@@ -84,6 +85,8 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised {
   #drained: (() => void) | undefined;
   #retired = false;
   #restarts = 0;
+  /** Batches already handed back after a death, so the late rejection of their task does not hand them back twice. */
+  readonly #orphanedBatches = new WeakSet<ReplicaQuery[]>();
   readonly counters = { batches: 0, rows: 0, expired: 0, refused: 0, failedBatches: 0, workerDeaths: 0 };
 
   constructor(settings: ReplicaSettings) {
@@ -166,6 +169,8 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised {
     this.#pool = pool;
     const { port1, port2 } = new MessageChannel();
     await pool.run({ type: 'connect', port: port2 } as unknown as InferTask, { transferList: [port2] });
+    // A worker can also die between batches (an idle crash): watch the thread itself, not only its tasks.
+    pool.threads[0]?.once('exit', (code) => this.post({ type: 'workerDied', pool, batch: undefined, error: new Error(`worker thread exited with code ${code}`) }));
     this.#control = Comlink.wrap<WorkerControl>(nodeEndpoint(port1 as never));
     this.#closeControl = () => {
       this.#control?.[Comlink.releaseProxy]();
@@ -199,8 +204,11 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised {
       message.query.reject(
         error instanceof ShuttingDownError ? new ReplicaFailedError(`replica ${this.name} is not taking queries (${this.status})`, { cause: error }) : error,
       );
-    } else if (message.type === 'batchDone' || message.type === 'workerDied') {
-      for (const query of message.batch) query.reject(new ReplicaFailedError(`replica ${this.name} stopped before answering`, { cause: error }));
+    } else if (message.type === 'batchDone') {
+      // The batch finished after the replica failed or stopped: its answers are still good.
+      this.#finish(message.batch, message.result, message.startedAt);
+    } else if (message.type === 'workerDied') {
+      this.#handBack(message.batch, message.error);
     }
   }
 
@@ -226,12 +234,20 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised {
         this.#pump();
         return;
       case 'workerDied': {
-        this.#running = undefined;
+        if (message.pool !== this.#pool) {
+          // A worker this replica already replaced or tore down; only its batch, if any, needs handing back.
+          this.#handBack(message.batch, message.error);
+          return;
+        }
         this.counters.workerDeaths++;
-        const orphans = [...message.batch, ...this.#queue.drainAll()];
+        const running = this.#running;
+        this.#running = undefined;
+        if (running !== undefined) this.#orphanedBatches.add(running);
+        const orphans = [...(running ?? []), ...this.#queue.drainAll()];
+        this.#wake?.cancel();
         this.fail(new ReplicaFailedError(`replica ${this.name}'s worker died: ${message.error instanceof Error ? message.error.message : String(message.error)}`, { cause: message.error }));
         this.#settings.host.orphaned(orphans, this.name, message.error);
-        if (this.#drained !== undefined) this.#drained();
+        this.#drained?.();
         return;
       }
     }
@@ -283,7 +299,7 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised {
     const buffer = data.buffer as ArrayBuffer;
     pool.run({ type: 'infer', modelKey: this.#settings.spec.key, rows, dtype, input: buffer }, { transferList: [buffer] }).then(
       (result) => this.post({ type: 'batchDone', batch, result, startedAt: now }),
-      (error: unknown) => this.post({ type: 'workerDied', batch, error }),
+      (error: unknown) => this.post({ type: 'workerDied', pool, batch, error }),
     );
   }
 
@@ -309,6 +325,13 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised {
       // A copy per row, so a cached answer holds 4k bytes and not the whole batch's buffer.
       query.resolve({ scores: output.slice(i * k, (i + 1) * k), queueMs: startedAt - query.enqueuedAt, batchMs, batchSize: batch.length, replica: this.name });
     }
+  }
+
+  #handBack(batch: ReplicaQuery[] | undefined, error: unknown): void {
+    if (batch === undefined || this.#orphanedBatches.has(batch)) return;
+    this.#orphanedBatches.add(batch);
+    if (this.#running === batch) this.#running = undefined;
+    this.#settings.host.orphaned(batch, this.name, error);
   }
 
   async #teardown(): Promise<void> {
