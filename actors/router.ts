@@ -184,7 +184,9 @@ export class Router extends Actor<RouterMessage> {
       timings = { queueMs: answer.queueMs, batchMs: answer.batchMs, batchSize: answer.batchSize, replica: answer.replica };
       return { scores: answer.scores, model: set.model, version: set.version };
     };
-    const { prediction, outcome } = await this.cache.getOrEvaluate(predictionKey(set.model, set.version, input), evaluate);
+    const { prediction, outcome } = this.cache.enabled
+      ? await this.cache.getOrEvaluate(predictionKey(set.model, set.version, input), evaluate)
+      : { prediction: await evaluate(), outcome: 'disabled' as const };
     return timings === undefined ? { prediction, outcome } : { prediction, outcome, timings };
   }
 

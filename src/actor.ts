@@ -49,6 +49,7 @@ export abstract class Actor<M> {
   #idle: (() => void)[] = [];
   #supervisor: FailureSink | undefined;
   #hasRun = false;
+  #stopping: Promise<void> | undefined;
 
   constructor(name: string, supervisor?: FailureSink) {
     this.name = name;
@@ -132,8 +133,13 @@ export abstract class Actor<M> {
   }
 
   /** Stops taking messages, handles those already queued, runs `onStop`. */
-  async stop(): Promise<void> {
-    if (this.#status === 'stopped' || this.#status === 'stopping') return this.#whenIdle();
+  stop(): Promise<void> {
+    // A second caller waits for the same stop, onStop included, not just for an empty mailbox.
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
     const wasRunning = this.#status === 'running';
     this.#status = 'stopping';
     if (wasRunning) await this.#whenIdle();

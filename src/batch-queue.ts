@@ -24,6 +24,9 @@ export type TakeResult<T> =
   | { kind: 'wait'; wakeAt: number; expired: T[] }
   | { kind: 'empty'; expired: T[] };
 
+/** Queries dropped in a row on the latency estimate alone before one is run as a probe. */
+export const PROBE_AFTER = 16;
+
 /**
  * A replica's mailbox of queries, FIFO, and the batching decision over it. Pure: the caller passes the time
  * and runs what `take` returns.
@@ -36,6 +39,7 @@ export type TakeResult<T> =
 export class BatchQueue<T extends Deadlined> {
   #items: T[] = [];
   #head = 0;
+  #doomedByEstimate = 0;
 
   get size(): number {
     return this.#items.length - this.#head;
@@ -56,7 +60,17 @@ export class BatchQueue<T extends Deadlined> {
   take(now: number, options: TakeOptions): TakeResult<T> {
     const expired: T[] = [];
     const single = options.latency.estimate(1);
-    while (this.size > 0 && now + single > this.#peek().deadline) expired.push(this.#shift());
+    // Drop doomed queries at the head; one that is doomed only by the estimate (its deadline has not passed)
+    // runs anyway after PROBE_AFTER such drops in a row, so a stale, pessimistic estimate cannot lock the
+    // replica out for good: the probe's batch refreshes it.
+    while (this.size > 0) {
+      const head = this.#peek();
+      if (now > head.deadline) expired.push(this.#shift());
+      else if (now + single > head.deadline && this.#doomedByEstimate < PROBE_AFTER) {
+        this.#doomedByEstimate++;
+        expired.push(this.#shift());
+      } else break;
+    }
     if (this.size === 0) {
       this.#compact();
       return { kind: 'empty', expired };
@@ -66,10 +80,23 @@ export class BatchQueue<T extends Deadlined> {
       const fillBy = Math.min(oldest.enqueuedAt + options.maxDelayMs, oldest.deadline - single);
       if (now < fillBy) return { kind: 'wait', wakeAt: fillBy, expired };
     }
-    const fits = options.latency.rowsWithin(oldest.deadline - now);
-    const count = Math.max(1, Math.min(options.limit, this.size, fits));
-    const batch = this.#items.slice(this.#head, this.#head + count);
-    this.#head += count;
+    // Fill the batch in FIFO order. Deadlines need not be FIFO (applications with different SLOs share a
+    // model, retried queries re-enter at the back), so each candidate is checked, and the batch stops
+    // growing once its estimated time would carry its tightest deadline past due.
+    const batch: T[] = [];
+    let tightest = Number.POSITIVE_INFINITY;
+    while (this.size > 0 && batch.length < options.limit) {
+      const item = this.#peek();
+      if (batch.length > 0 && now + single > item.deadline) {
+        expired.push(this.#shift());
+        continue;
+      }
+      const deadline = Math.min(tightest, item.deadline);
+      if (batch.length > 0 && options.latency.rowsWithin(deadline - now) < batch.length + 1) break;
+      tightest = deadline;
+      batch.push(this.#shift());
+    }
+    this.#doomedByEstimate = 0;
     this.#compact();
     return { kind: 'batch', batch, expired };
   }

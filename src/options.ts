@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import type { Clock } from './clock.js';
 import { InvalidOptionError } from './errors.js';
 import type { RestartPolicyOptions } from './restart-policy.js';
@@ -134,8 +135,19 @@ export const supervisionDefaults: Readonly<RestartPolicyOptions> = Object.freeze
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 function fail(what: string, expected: string, got: unknown): never {
-  const shown = typeof got === 'string' ? JSON.stringify(got) : typeof got === 'object' ? JSON.stringify(got) ?? String(got) : String(got);
+  let shown: string;
+  try {
+    shown = typeof got === 'object' || typeof got === 'string' ? (JSON.stringify(got) ?? String(got)) : String(got);
+  } catch {
+    // Circular structures and BigInts: JSON cannot show them, inspect can.
+    shown = inspect(got, { depth: 2, breakLength: Number.POSITIVE_INFINITY });
+  }
   throw new InvalidOptionError(`${what} must be ${expected}; got ${shown}`);
+}
+
+/** The options given, without keys set to undefined (which the optional types allow and which mean "default"). */
+function defined<T extends object>(given: T): Partial<T> {
+  return Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 function checkObject(what: string, value: unknown): Record<string, unknown> {
@@ -185,7 +197,7 @@ function checkShape(what: string, shape: unknown): number[] {
 export function resolveBatchingOptions(input: BatchingOptions | undefined, what = 'batching'): Readonly<ResolvedBatchingOptions> {
   const given = checkObject(what, input ?? {});
   checkKnownKeys(what, given, Object.keys(batchingDefaults));
-  const o = { ...batchingDefaults, ...(given as BatchingOptions) };
+  const o = { ...batchingDefaults, ...defined(given as BatchingOptions) };
   const resolved: ResolvedBatchingOptions = {
     mode: checkOneOf(`${what}.mode`, o.mode, ['aimd', 'fixed', 'none'] as const),
     maxBatchSize: checkInteger(`${what}.maxBatchSize`, o.maxBatchSize, 1, 65_536),
@@ -258,7 +270,7 @@ export function resolveAppOptions(input: RegisterAppOptions): Readonly<ResolvedA
 export function resolveSupervisionOptions(input: Partial<RestartPolicyOptions> | undefined): Readonly<RestartPolicyOptions> {
   const given = checkObject('supervision', input ?? {});
   checkKnownKeys('supervision', given, Object.keys(supervisionDefaults));
-  const o = { ...supervisionDefaults, ...(given as Partial<RestartPolicyOptions>) };
+  const o = { ...supervisionDefaults, ...defined(given as Partial<RestartPolicyOptions>) };
   const resolved = {
     maxRestarts: checkInteger('supervision.maxRestarts', o.maxRestarts, 0, 1_000_000),
     windowMs: checkNumber('supervision.windowMs', o.windowMs, 0, 86_400_000, { exclusiveMin: true }),

@@ -56,8 +56,10 @@ export class Supervisor extends Actor<SupervisorMessage> {
     }
     child.restart().then(
       () => this.#onEvent({ type: 'restarted', child: child.name }),
-      // restart() failing marks the child failed again, which reaches us as a new childFailed message.
-      () => {},
+      (error: unknown) => {
+        // An Actor whose start fails has already reported itself (status 'failed'); anything else has not.
+        if (child.status !== 'failed') this.tell({ type: 'childFailed', child, error });
+      },
     );
   }
 

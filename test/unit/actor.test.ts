@@ -324,7 +324,7 @@ test('a restart whose onStart fails tells the supervisor', async (t) => {
 // resolves as soon as the mailbox is empty, before onStop has finished. A second caller (say, a shutdown racing
 // an undeploy) goes on while the worker is still being torn down. Keeping the first stop's promise and
 // returning it would fix this.
-test.failing('a second stop() resolves only once the actor is stopped', async (t) => {
+test('a second stop() resolves only once the actor is stopped', async (t) => {
   const a = new Recorder('a');
   await a.start();
   const g = gate();

@@ -1,0 +1,129 @@
+/**
+ * `npm run bench:batching [-- --json] [-- --quick]`: what batching buys, side by side in one run, for the
+ * linear model and the MLP (DESIGN: Clipper's AIMD vs no batching, 25.5x for a linear SVM):
+ *   1. upper bound: onnxruntime called directly in this process, batched at the size AIMD settled on,
+ *      one session per replica (1 intra-op thread each), all running at once;
+ *   2. served through the API with AIMD: open-loop load at rising rates, the highest throughput with
+ *      p99 <= 20 ms (defaults and refusals count as misses);
+ *   3. served with batching off (batch size 1), same measure.
+ * The prediction cache is off, so every query runs a model.
+ */
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import * as ort from 'onnxruntime-node';
+import { Clipper } from '../src/clipper.js';
+import { digit, digitBatch, loadMnist } from '../src/mnist-data.js';
+import type { BatchingMode } from '../src/options.js';
+import { modelsDir } from '../src/paths.js';
+import { fmt, sweepRates, type RateResult } from './lib/sweep.js';
+
+const json = process.argv.includes('--json');
+const quick = process.argv.includes('--quick');
+const log = (line: string): void => {
+  if (!json) console.log(line);
+};
+
+const SLO_MS = 20;
+const REPLICAS = 2;
+const models = ['mnist-linear', 'mnist-mlp'];
+
+interface ServedResult {
+  best: RateResult | undefined;
+  rates: RateResult[];
+  settledBatchLimits: number[];
+}
+
+async function served(model: string, mode: BatchingMode): Promise<ServedResult> {
+  const { test } = loadMnist();
+  const clipper = await Clipper.start();
+  try {
+    await clipper.registerApp({ name: 'bench', inputType: 'float32', inputShape: [784], defaultOutput: -1, latencySloMs: SLO_MS, cacheMaxBytes: 0 });
+    await clipper.deployModel({ name: model, version: '1', path: path.join(modelsDir, model, '1', 'model.onnx'), replicas: REPLICAS, batching: { mode, maxBatchSize: 512 } });
+    await clipper.linkModel('bench', model);
+    log(`${model}, ${mode === 'none' ? 'no batching' : mode}:`);
+    const { rates, best } = await sweepRates({
+      sloMs: SLO_MS,
+      startRate: mode === 'none' ? 500 : 2000,
+      growth: quick ? 1.6 : 1.25,
+      maxRate: 400_000,
+      seconds: quick ? 1 : 2,
+      send: (i) =>
+        clipper.predict('bench', digit(test, i % test.count)).then((a) => ({ isDefault: a.isDefault, batchSize: a.timings?.batchSize ?? 1 })),
+      log,
+    });
+    const settledBatchLimits = clipper.replicaSet(model).replicas.map((r) => r.batchLimit);
+    return { best, rates, settledBatchLimits };
+  } finally {
+    await clipper.stop();
+  }
+}
+
+/** Rows per second with `sessions` onnxruntime sessions running back-to-back batches of `batch` rows at once. */
+async function upperBound(model: string, batch: number, sessions: number, seconds: number): Promise<number> {
+  const { test } = loadMnist();
+  const file = path.join(modelsDir, model, '1', 'model.onnx');
+  const created = await Promise.all(
+    Array.from({ length: sessions }, () => ort.InferenceSession.create(file, { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential' })),
+  );
+  const data = new Float32Array(batch * 784);
+  for (let r = 0; r < batch; r++) data.set(digitBatch(test, (r * 7) % (test.count - 1), 1), r * 784);
+  const feeds = { input: new ort.Tensor('float32', data, [batch, 784]) };
+  for (const s of created) await s.run(feeds);
+  let rows = 0;
+  const until = performance.now() + seconds * 1000;
+  const started = performance.now();
+  await Promise.all(
+    created.map(async (s) => {
+      while (performance.now() < until) {
+        await s.run(feeds);
+        rows += batch;
+      }
+    }),
+  );
+  const elapsed = performance.now() - started;
+  await Promise.all(created.map((s) => s.release()));
+  return (rows / elapsed) * 1000;
+}
+
+async function main(): Promise<void> {
+  const results: Record<string, unknown> = {};
+  const ratios: Record<string, { aimdOverNoBatching: number; servedOverUpperBound: number }> = {};
+  const table: string[] = [];
+  for (const model of models) {
+    const aimd = await served(model, 'aimd');
+    const none = await served(model, 'none');
+    const settled = Math.max(1, Math.round(aimd.settledBatchLimits.reduce((a, b) => a + b, 0) / aimd.settledBatchLimits.length));
+    const meanBatch = Math.max(1, Math.round(aimd.best?.meanBatch ?? 1));
+    const bound = await upperBound(model, settled, REPLICAS, quick ? 1 : 3);
+    const boundAtMean = await upperBound(model, meanBatch, REPLICAS, quick ? 1 : 3);
+    const aimdQps = aimd.best?.achieved ?? 0;
+    const noneQps = none.best?.achieved ?? 0;
+    ratios[model] = {
+      aimdOverNoBatching: noneQps > 0 ? aimdQps / noneQps : Number.POSITIVE_INFINITY,
+      servedOverUpperBound: aimdQps / bound,
+    };
+    results[model] = {
+      upperBound: { rowsPerSecond: Math.round(bound), batch: settled, sessions: REPLICAS },
+      upperBoundAtMeanBatch: { rowsPerSecond: Math.round(boundAtMean), batch: meanBatch, sessions: REPLICAS },
+      aimd: { best: aimd.best, settledBatchLimits: aimd.settledBatchLimits, rates: aimd.rates },
+      noBatching: { best: none.best, rates: none.rates },
+    };
+    table.push(
+      `${model.padEnd(13)} ${String(Math.round(bound)).padStart(12)} (b=${settled})  ${String(aimdQps).padStart(10)}  ${fmt(aimd.best?.latency.p99 ?? Number.NaN).padStart(7)}  ` +
+        `${(aimd.best?.meanBatch ?? 0).toFixed(1).padStart(10)}  ${String(noneQps).padStart(10)}  ${fmt(none.best?.latency.p99 ?? Number.NaN).padStart(7)}  ` +
+        `${ratios[model].aimdOverNoBatching.toFixed(1).padStart(8)}x  ${ratios[model].servedOverUpperBound.toFixed(2).padStart(8)}`,
+    );
+  }
+  if (json) {
+    console.log(JSON.stringify({ sloMs: SLO_MS, replicas: REPLICAS, date: new Date().toISOString(), ratios, results }, null, 2));
+    return;
+  }
+  console.log(`\nhighest throughput with p99 <= ${SLO_MS} ms, ${REPLICAS} replicas (1 intra-op thread each), cache off`);
+  console.log('model          upper bound rows/s   AIMD q/s   p99 ms  mean batch   no-batch q/s   p99 ms   AIMD/none  served/upper');
+  for (const line of table) console.log(line);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});

@@ -1,0 +1,164 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import test from 'ava';
+import * as ort from 'onnxruntime-node';
+import onnxProto from 'onnx-proto';
+import type { onnx as onnxP } from 'onnx-proto';
+import { IMAGE_SIZE, NUM_CLASSES, loadMnist } from '../../src/mnist-data.js';
+import { modelsDir } from '../../src/paths.js';
+
+const { onnx } = onnxProto;
+
+interface ManifestEntry {
+  name: string;
+  version: string;
+  model: string;
+  config: string;
+  architecture: string;
+  parameters: number;
+  heldOutAccuracy: number;
+  trainAccuracy: number;
+  microsecondsPerRow: number;
+  degraded: boolean;
+  sha256: string;
+}
+
+interface Config {
+  name: string;
+  version: string;
+  platform: string;
+  input: { name: string; dtype: string; shape: number[] };
+  output: { name: string; dtype: string; shape: number[]; kind: string };
+  batching: { maxBatchSize: number; maxQueueDelayMicroseconds: number };
+  heldOutAccuracy: number;
+  trainedOn: string;
+  architecture: string;
+}
+
+const manifest = JSON.parse(fs.readFileSync(path.join(modelsDir, 'manifest.json'), 'utf8')) as { models: ManifestEntry[] };
+const byId = new Map(manifest.models.map((m) => [`${m.name}/${m.version}`, m]));
+const ALLOWED_OPS = new Set(['Gemm', 'MatMul', 'Add', 'Relu', 'Conv', 'MaxPool', 'Reshape', 'Flatten', 'Softmax']);
+
+test('the manifest lists exactly the expected model versions, each with its files', (t) => {
+  t.deepEqual([...byId.keys()].sort(), ['mnist-cnn/1', 'mnist-linear/1', 'mnist-mlp/1', 'mnist-mlp/2-broken']);
+  for (const m of manifest.models) {
+    t.is(m.model, `${m.name}/${m.version}/model.onnx`);
+    t.is(m.config, `${m.name}/${m.version}/config.json`);
+    t.true(fs.existsSync(path.join(modelsDir, m.model)), m.model);
+    t.true(fs.existsSync(path.join(modelsDir, m.config)), m.config);
+    t.true(m.parameters > 0 && m.microsecondsPerRow > 0);
+  }
+});
+
+for (const entry of manifest.models) {
+  const id = `${entry.name}/${entry.version}`;
+
+  test(`${id}: the committed ONNX graph has the documented interface and only standard ops`, (t) => {
+    const bytes = fs.readFileSync(path.join(modelsDir, entry.model));
+    const config = JSON.parse(fs.readFileSync(path.join(modelsDir, entry.config), 'utf8')) as Config;
+    t.is(config.name, entry.name);
+    t.is(config.version, entry.version);
+    t.is(config.platform, 'onnxruntime');
+    t.deepEqual(config.input, { name: 'input', dtype: 'float32', shape: [IMAGE_SIZE] });
+    t.deepEqual(config.output, { name: 'probabilities', dtype: 'float32', shape: [NUM_CLASSES], kind: 'classification' });
+    t.is(config.architecture, entry.architecture);
+
+    const model = onnx.ModelProto.decode(bytes);
+    t.is(Number(model.irVersion), 8);
+    t.deepEqual(
+      model.opsetImport.map((o) => [o.domain, Number(o.version)]),
+      [['', 13]],
+    );
+    const graph = model.graph!;
+    const inputs = graph.input ?? [];
+    const outputs = graph.output ?? [];
+    const nodes = graph.node ?? [];
+    t.is(inputs.length, 1);
+    t.is(outputs.length, 1);
+    const dims = (v: onnxP.IValueInfoProto): (string | number)[] =>
+      (v.type?.tensorType?.shape?.dim ?? []).map((d) => (d.dimParam ? d.dimParam : Number(d.dimValue)));
+    t.is(inputs[0].name, config.input.name);
+    t.is(inputs[0].type?.tensorType?.elemType, onnx.TensorProto.DataType.FLOAT);
+    t.deepEqual(dims(inputs[0]), ['N', ...config.input.shape]);
+    t.is(outputs[0].name, config.output.name);
+    t.is(outputs[0].type?.tensorType?.elemType, onnx.TensorProto.DataType.FLOAT);
+    t.deepEqual(dims(outputs[0]), ['N', ...config.output.shape]);
+    for (const node of nodes) t.true(ALLOWED_OPS.has(node.opType ?? ''), `op ${node.opType}`);
+    t.is(nodes[nodes.length - 1].opType, 'Softmax');
+    // Parameter count = float initializer elements.
+    let floats = 0;
+    for (const init of graph.initializer ?? []) {
+      if (init.dataType === onnx.TensorProto.DataType.FLOAT) floats += (init.dims ?? []).reduce((a: number, d) => a * Number(d), 1);
+    }
+    t.is(floats, entry.parameters);
+  });
+
+  test(`${id}: onnxruntime reproduces the recorded held-out accuracy and returns probability rows`, async (t) => {
+    const { test: held } = loadMnist();
+    const config = JSON.parse(fs.readFileSync(path.join(modelsDir, entry.config), 'utf8')) as Config;
+    const session = await ort.InferenceSession.create(path.join(modelsDir, entry.model), { intraOpNumThreads: 1, interOpNumThreads: 1 });
+    try {
+      t.deepEqual(session.inputNames, [config.input.name]);
+      t.deepEqual(session.outputNames, [config.output.name]);
+      const inMeta = session.inputMetadata[0];
+      const outMeta = session.outputMetadata[0];
+      t.true(inMeta.isTensor && outMeta.isTensor);
+      if (inMeta.isTensor && outMeta.isTensor) {
+        t.is(inMeta.type, 'float32');
+        t.is(outMeta.type, 'float32');
+        t.deepEqual([...inMeta.shape], ['N', IMAGE_SIZE]);
+        t.deepEqual([...outMeta.shape], ['N', NUM_CLASSES]);
+      }
+
+      // The whole held-out split as one batch (the batch dimension is symbolic).
+      const out = await session.run({ input: new ort.Tensor('float32', held.images, [held.count, IMAGE_SIZE]) });
+      const result = out[config.output.name];
+      t.deepEqual(result.dims, [held.count, NUM_CLASSES]);
+      const probs = result.data as Float32Array;
+      let correct = 0;
+      let worstSum = 0;
+      let inRange = true;
+      for (let r = 0; r < held.count; r++) {
+        let sum = 0;
+        let best = 0;
+        for (let c = 0; c < NUM_CLASSES; c++) {
+          const p = probs[r * NUM_CLASSES + c];
+          if (!(p >= 0 && p <= 1)) inRange = false;
+          sum += p;
+          if (p > probs[r * NUM_CLASSES + best]) best = c;
+        }
+        worstSum = Math.max(worstSum, Math.abs(sum - 1));
+        if (best === held.labels[r]) correct++;
+      }
+      t.true(inRange, 'every probability is in [0, 1]');
+      t.true(worstSum < 1e-4, `rows sum to 1 (worst deviation ${worstSum})`);
+      const accuracy = correct / held.count;
+      t.true(Math.abs(accuracy - entry.heldOutAccuracy) <= 0.002, `accuracy ${accuracy} vs manifest ${entry.heldOutAccuracy}`);
+      t.true(Math.abs(accuracy - config.heldOutAccuracy) <= 0.002, `accuracy ${accuracy} vs config ${config.heldOutAccuracy}`);
+
+      // A single row gives the same answer as the same row inside the big batch.
+      const one = await session.run({ input: new ort.Tensor('float32', held.images.slice(7 * IMAGE_SIZE, 8 * IMAGE_SIZE), [1, IMAGE_SIZE]) });
+      const row = one[config.output.name].data as Float32Array;
+      for (let c = 0; c < NUM_CLASSES; c++) t.true(Math.abs(row[c] - probs[7 * NUM_CLASSES + c]) < 1e-5);
+    } finally {
+      await session.release();
+    }
+  });
+}
+
+test('the models honestly differ in accuracy and cost', (t) => {
+  const linear = byId.get('mnist-linear/1')!;
+  const mlp = byId.get('mnist-mlp/1')!;
+  const broken = byId.get('mnist-mlp/2-broken')!;
+  const cnn = byId.get('mnist-cnn/1')!;
+  t.true(linear.heldOutAccuracy > 0.85, `linear ${linear.heldOutAccuracy}`);
+  t.true(linear.heldOutAccuracy < mlp.heldOutAccuracy, `linear ${linear.heldOutAccuracy} < mlp ${mlp.heldOutAccuracy}`);
+  t.true(mlp.heldOutAccuracy > 0.94, `mlp ${mlp.heldOutAccuracy}`);
+  t.true(cnn.heldOutAccuracy > linear.heldOutAccuracy, `cnn ${cnn.heldOutAccuracy}`);
+  t.true(broken.heldOutAccuracy < 0.2, `broken ${broken.heldOutAccuracy}`);
+  t.true(broken.degraded && !mlp.degraded && !linear.degraded && !cnn.degraded);
+  t.is(broken.parameters, mlp.parameters, 'the broken version has the same architecture');
+  // Recorded per-row costs (batch 64, one thread) rank linear < mlp < cnn.
+  t.true(linear.microsecondsPerRow < mlp.microsecondsPerRow, 'linear cheaper than mlp');
+  t.true(mlp.microsecondsPerRow < cnn.microsecondsPerRow, 'mlp cheaper than cnn');
+});
