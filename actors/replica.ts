@@ -7,7 +7,7 @@ import { AimdController } from '../src/aimd-controller.js';
 import { BatchLatencyModel } from '../src/batch-latency-model.js';
 import { BatchQueue } from '../src/batch-queue.js';
 import type { Clock, TimerHandle } from '../src/clock.js';
-import { DeadlineExceededError, ModelLoadError, ModelRuntimeError, OverloadedError, ReplicaFailedError, ShuttingDownError } from '../src/errors.js';
+import { DeadlineExceededError, ModelLoadError, ModelRuntimeError, OverloadedError, ReplicaFailedError, ShuttingDownError, withoutStack } from '../src/errors.js';
 import type { FaultOptions, ResolvedBatchingOptions } from '../src/options.js';
 import type { Supervised } from '../src/supervisor.js';
 import type { InferResult, InferTask, InjectedFault, ModelSpec, WorkerControl, WorkerStats } from './protocol.js';
@@ -217,7 +217,9 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised {
       case 'query': {
         if (this.#queue.size >= this.#settings.batching.maxQueueSize) {
           this.counters.refused++;
-          message.query.reject(new OverloadedError(`replica ${this.name} has ${this.#queue.size} queries queued (maxQueueSize ${this.#settings.batching.maxQueueSize})`));
+          message.query.reject(
+            withoutStack(() => new OverloadedError(`replica ${this.name} has ${this.#queue.size} queries queued (maxQueueSize ${this.#settings.batching.maxQueueSize})`)),
+          );
           return;
         }
         this.#queue.push(message.query);
@@ -266,9 +268,12 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised {
     for (const query of decision.expired) {
       this.counters.expired++;
       query.reject(
-        new DeadlineExceededError(
-          `replica ${this.name} could not run the query before its deadline: ${(query.deadline - query.enqueuedAt).toFixed(1)} ms allowed, ` +
-            `${(now - query.enqueuedAt).toFixed(1)} ms spent queued, a batch takes ~${this.#latency.estimate(1).toFixed(1)} ms`,
+        withoutStack(
+          () =>
+            new DeadlineExceededError(
+              `replica ${this.name} could not run the query before its deadline: ${(query.deadline - query.enqueuedAt).toFixed(1)} ms allowed, ` +
+                `${(now - query.enqueuedAt).toFixed(1)} ms spent queued, a batch takes ~${this.#latency.estimate(1).toFixed(1)} ms`,
+            ),
         ),
       );
     }

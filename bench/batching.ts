@@ -15,6 +15,7 @@ import { Clipper } from '../src/clipper.js';
 import { digit, digitBatch, loadMnist } from '../src/mnist-data.js';
 import type { BatchingMode } from '../src/options.js';
 import { modelsDir } from '../src/paths.js';
+import { measureWakeupNoise } from './lib/noise.js';
 import { fmt, sweepRates, type RateResult } from './lib/sweep.js';
 
 const json = process.argv.includes('--json');
@@ -49,9 +50,11 @@ async function served(model: string, mode: BatchingMode): Promise<ServedResult> 
       seconds: quick ? 1 : 2,
       send: (i) =>
         clipper.predict('bench', digit(test, i % test.count)).then((a) => ({ isDefault: a.isDefault, batchSize: a.timings?.batchSize ?? 1 })),
+      inspect: () => clipper.replicaSet(model).replicas.map((r) => r.batchLimit),
       log,
     });
-    const settledBatchLimits = clipper.replicaSet(model).replicas.map((r) => r.batchLimit);
+    // The size AIMD settled on: the replicas' limits right after the best rate that met the SLO.
+    const settledBatchLimits = (best?.inspected as number[] | undefined) ?? clipper.replicaSet(model).replicas.map((r) => r.batchLimit);
     return { best, rates, settledBatchLimits };
   } finally {
     await clipper.stop();
@@ -89,6 +92,8 @@ async function upperBound(model: string, batch: number, sessions: number, thread
 }
 
 async function main(): Promise<void> {
+  const noise = await measureWakeupNoise();
+  log(`machine noise floor: worker round trip after 1 ms idle p50 ${noise.p50.toFixed(2)} ms, p99 ${noise.p99.toFixed(2)} ms, max ${noise.max.toFixed(2)} ms\n`);
   const results: Record<string, unknown> = {};
   const ratios: Record<string, { aimdOverNoBatching: number; servedOverUpperBound: number }> = {};
   const table: string[] = [];
@@ -121,7 +126,7 @@ async function main(): Promise<void> {
     );
   }
   if (json) {
-    console.log(JSON.stringify({ sloMs: SLO_MS, replicas: REPLICAS, date: new Date().toISOString(), ratios, results }, null, 2));
+    console.log(JSON.stringify({ sloMs: SLO_MS, replicas: REPLICAS, date: new Date().toISOString(), noiseFloorMs: noise, ratios, results }, null, 2));
     return;
   }
   console.log(`\nhighest throughput with p99 <= ${SLO_MS} ms, ${REPLICAS} replicas (1 intra-op thread each), cache off`);

@@ -17,6 +17,21 @@ export class ClipperError extends Error {
   }
 }
 
+/**
+ * Builds an error without capturing a stack trace. For errors made per query on the hot path under
+ * overload (deadline misses, full queues): capturing a stack costs more than serving the query, and the
+ * stack would only show the batching loop.
+ */
+export function withoutStack<E extends Error>(make: () => E): E {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return make();
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
+
 /** A configuration option is missing, of the wrong type or out of range. */
 export class InvalidOptionError extends ClipperError {
   override readonly code = 'INVALID_OPTION';

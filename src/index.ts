@@ -6,3 +6,5 @@ export type { BatchingMode, BatchingOptions, ClipperOptions, DeployModelOptions,
 export { StaticPolicy, type Combined, type ModelOutput, type SelectionPolicy } from './selection-policy.js';
 export { ManualClock, systemClock, type Clock, type TimerHandle } from './clock.js';
 export type { SupervisionEvent } from './supervisor.js';
+export { digit, digitBatch, loadMnist, type Digits } from './mnist-data.js';
+export { modelsDir, projectRoot } from './paths.js';

@@ -49,6 +49,17 @@ export function toInputRow(app: ResolvedAppOptions, input: unknown): Float32Arra
   if (flat.length !== expected) {
     throw new InvalidInputError(`input has ${flat.length} values; application ${app.name} expects ${wanted}`);
   }
+  if (app.inputType === 'float32' && input instanceof Float32Array) {
+    // Fast path: a Float32Array holds only float32 numbers, so NaN and Infinity are all there is to check.
+    const row = input.slice();
+    for (let i = 0; i < expected; i++) {
+      const v = row[i] as number;
+      if (v - v !== 0) {
+        throw new InvalidInputError(`input[${i}] is ${v}; application ${app.name} expects finite ${app.inputType} numbers (no NaN or Infinity)`);
+      }
+    }
+    return row;
+  }
   const row = app.inputType === 'int32' ? new Int32Array(expected) : new Float32Array(expected);
   for (let i = 0; i < expected; i++) {
     const v = flat[i];

@@ -5,25 +5,42 @@ export interface ModelOutput {
   readonly scores: Float32Array;
 }
 
+/** What the router knows about a query besides its input. */
+export interface QueryContext {
+  /** A user key, for policies that learn per user (Clipper personalised per `uid`). */
+  readonly uid?: string;
+}
+
 /** The combined answer a policy makes from its models' outputs. */
 export interface Combined {
   readonly scores: Float32Array;
-  /** The model whose answer this is, or a description of the ensemble. */
+  /** The model whose answer this is, or the ensemble's name. */
   readonly model: string;
   readonly version: string;
+  /** Share of the contributing models whose own label equals the combined label, in [0, 1]. */
+  readonly confidence?: number;
+  /** The models whose outputs went into the answer. */
+  readonly contributors?: readonly string[];
 }
 
+/** A policy's learned state, as plain JSON, for inspection and for surviving a restart. */
+export type PolicySnapshot = { readonly kind: string } & Record<string, unknown>;
+
 /**
- * The model selection layer's interface (Clipper, section 5): which linked models answer a query, and how
- * their outputs combine. The router asks it on every query; learning policies (Exp3, Exp4) also take
- * feedback.
+ * The model selection layer's interface (Clipper, section 5): which linked models answer a query, how their
+ * outputs combine, and (for learning policies such as Exp3 and Exp4) how feedback changes that.
+ * Implementations are pure: no clock, no I/O; randomness comes from an injected source.
  */
 export interface SelectionPolicy {
   readonly name: string;
   /** The models to query, chosen from those linked to the application. */
-  select(linked: readonly string[]): readonly string[];
-  /** Combines the outputs that arrived (never empty). */
-  combine(outputs: readonly ModelOutput[]): Combined;
+  select(linked: readonly string[], context?: QueryContext): readonly string[];
+  /** Combines the outputs that arrived (never empty; may be fewer than selected, at a deadline). */
+  combine(outputs: readonly ModelOutput[], context?: QueryContext): Combined;
+  /** Learns from feedback: each model's loss in [0, 1] on one input whose true label is now known. */
+  feedback?(losses: ReadonlyMap<string, number>, context?: QueryContext): void;
+  snapshot?(): PolicySnapshot;
+  restore?(snapshot: PolicySnapshot): void;
 }
 
 /**
@@ -45,6 +62,6 @@ export class StaticPolicy implements SelectionPolicy {
 
   combine(outputs: readonly ModelOutput[]): Combined {
     const first = outputs[0] as ModelOutput;
-    return { scores: first.scores, model: first.model, version: first.version };
+    return { scores: first.scores, model: first.model, version: first.version, confidence: 1, contributors: [first.model] };
   }
 }
