@@ -3,7 +3,8 @@ import type { Clock, TimerHandle } from '../src/clock.js';
 import { ClipperError, OverloadedError } from '../src/errors.js';
 import type { ResolvedAppOptions } from '../src/options.js';
 import { PredictionCache, predictionKey, type CacheOutcome, type Prediction } from '../src/prediction-cache.js';
-import { StaticPolicy, type ModelOutput, type SelectionPolicy } from '../src/selection-policy.js';
+import { QueryAssembly } from '../src/query-assembly.js';
+import { StaticPolicy, type QueryContext, type SelectionPolicy } from '../src/selection-policy.js';
 import type { ReplicaSet } from './replica-set.js';
 
 /** An application's answer to one query. */
@@ -22,6 +23,12 @@ export interface Answer {
   scores?: Float32Array;
   /** Served from the prediction cache. */
   cached: boolean;
+  /** Share of the contributing models that agree with the answer's label (1 for a single model). */
+  confidence?: number;
+  /** The models whose outputs made the answer. */
+  contributors?: string[];
+  /** Selected models that did not contribute: stragglers at the deadline, or failures. */
+  missing?: string[];
   latencyMs: number;
   /** Where the time went, when a replica ran the query. */
   timings?: { queueMs: number; batchMs: number; batchSize: number; replica: string };
@@ -33,7 +40,7 @@ export interface ModelDirectory {
   outputKind(model: string): 'classification' | 'regression';
 }
 
-type RouterMessage = { type: 'predict'; input: Float32Array | Int32Array; reply: Reply<Answer> };
+type RouterMessage = { type: 'predict'; input: Float32Array | Int32Array; context: QueryContext | undefined; reply: Reply<Answer> };
 
 interface Evaluation {
   prediction: Prediction;
@@ -61,7 +68,7 @@ export class Router extends Actor<RouterMessage> {
   #linked: string[] = [];
   #policy: SelectionPolicy;
   #nextQueryId = 1;
-  readonly counters = { queries: 0, answered: 0, defaults: 0, refused: 0 };
+  readonly counters = { queries: 0, answered: 0, defaults: 0, refused: 0, lowConfidence: 0 };
 
   constructor(app: ResolvedAppOptions, models: ModelDirectory, clock: Clock, policy: SelectionPolicy = new StaticPolicy()) {
     super(`router:${app.name}`);
@@ -92,8 +99,8 @@ export class Router extends Actor<RouterMessage> {
     this.#policy = policy;
   }
 
-  predict(input: Float32Array | Int32Array): Promise<Answer> {
-    return this.ask((reply) => ({ type: 'predict', input, reply }));
+  predict(input: Float32Array | Int32Array, context?: QueryContext): Promise<Answer> {
+    return this.ask((reply) => ({ type: 'predict', input, context, reply }));
   }
 
   protected override undeliverable(message: RouterMessage, error: unknown): void {
@@ -105,7 +112,7 @@ export class Router extends Actor<RouterMessage> {
     const started = this.#clock.now();
     const slo = this.app.latencySloMs;
     const deadline = started + slo;
-    const { reply, input } = message;
+    const { reply, input, context } = message;
     this.counters.queries++;
     let settled = false;
     let timer: TimerHandle | undefined;
@@ -122,56 +129,74 @@ export class Router extends Actor<RouterMessage> {
       if (answer.isDefault) this.counters.defaults++;
       reply.resolve({ queryId, latencyMs: this.#clock.now() - started, ...answer });
     };
-    const fallback = (explanation: string): Omit<Answer, 'queryId' | 'latencyMs'> => ({
+    const fallback = (explanation: string, extra: Partial<Answer> = {}): Omit<Answer, 'queryId' | 'latencyMs'> => ({
       output: this.app.defaultOutput,
       isDefault: true,
       explanation,
       cached: false,
+      ...extra,
     });
 
-    const selected = this.#policy.select(this.#linked);
+    const policy = this.#policy;
+    const selected = policy.select(this.#linked, context);
     if (selected.length === 0) {
       settle(fallback(`application ${this.app.name} has no linked model to answer it (linked: ${JSON.stringify(this.#linked)})`));
       return;
     }
-    // The guarantee that no query hangs: whatever the models do, the deadline answers it.
-    timer = this.#clock.setTimeout(
-      () => settle(fallback(`no answer from ${selected.join(', ')} within the ${slo} ms SLO`)),
-      slo,
-    );
-    const evaluations = selected.map((model) => this.#evaluate(model, input, deadline));
-    Promise.allSettled(evaluations).then((results) => {
-      const outputs: ModelOutput[] = [];
-      const problems: string[] = [];
-      let overloaded: OverloadedError | undefined;
-      let cached = true;
-      let timings: Answer['timings'];
-      results.forEach((r, i) => {
-        if (r.status === 'fulfilled') {
-          outputs.push(r.value.prediction);
-          cached &&= r.value.outcome === 'hit';
-          timings ??= r.value.timings;
-        } else {
-          if (r.reason instanceof OverloadedError) overloaded = r.reason;
-          problems.push(`${selected[i]}: ${r.reason instanceof Error ? r.reason.message : String(r.reason)}`);
-        }
-      });
-      if (outputs.length === 0) {
+    const assembly = new QueryAssembly<Evaluation>(selected);
+    const finish = (atDeadline: boolean): void => {
+      if (settled) return;
+      const arrived = assembly.values();
+      const missing = assembly.pending();
+      const failures = assembly.failures();
+      const problems = failures.map((f) => `${f.model}: ${f.error instanceof Error ? f.error.message : String(f.error)}`);
+      if (atDeadline && missing.length > 0) problems.push(`no answer from ${missing.join(', ')} within the ${slo} ms SLO`);
+      if (arrived.length === 0) {
         // A full queue is admission control: refuse (503) rather than answer by default.
-        if (overloaded !== undefined && problems.length === 1) settle(overloaded);
-        else settle(fallback(problems.join('; ')));
+        const overloaded = failures.length === 1 && missing.length === 0 ? failures[0]?.error : undefined;
+        settle(overloaded instanceof OverloadedError ? overloaded : fallback(problems.join('; ')));
         return;
       }
-      const combined = this.#policy.combine(outputs);
+      const combined = policy.combine(arrived.map((e) => e.prediction), context);
+      const confidence = combined.confidence ?? 1;
+      const stragglers = [...missing, ...failures.map((f) => f.model)];
+      const shared = {
+        scores: combined.scores,
+        confidence,
+        contributors: [...(combined.contributors ?? arrived.map((e) => e.prediction.model))],
+        ...(stragglers.length === 0 ? {} : { missing: stragglers }),
+      };
+      if (confidence < this.app.confidenceThreshold) {
+        this.counters.lowConfidence++;
+        settle(fallback(`confidence ${confidence.toFixed(2)} is below the application's threshold ${this.app.confidenceThreshold}`, shared));
+        return;
+      }
+      const timings = arrived.find((e) => e.timings !== undefined)?.timings;
       settle({
         output: this.#toOutput(combined.model, combined.scores),
         isDefault: false,
         model: combined.model,
         version: combined.version,
-        scores: combined.scores,
-        cached,
+        cached: arrived.every((e) => e.outcome === 'hit'),
+        ...shared,
         ...(timings === undefined ? {} : { timings }),
       });
+    };
+    // The guarantee that no query hangs: whatever the models do, the deadline answers it, with the models
+    // that made it (stragglers listed) or with the default output.
+    const answerBy = selected.length > 1 ? slo - this.app.deadlineMarginMs : slo;
+    timer = this.#clock.setTimeout(() => finish(true), answerBy);
+    selected.forEach((model, i) => {
+      this.#evaluate(model, input, deadline).then(
+        (value) => {
+          assembly.arrived(i, value);
+          if (assembly.complete) finish(false);
+        },
+        (error: unknown) => {
+          assembly.failed(i, error);
+          if (assembly.complete) finish(false);
+        },
+      );
     });
   }
 

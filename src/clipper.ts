@@ -18,7 +18,7 @@ import {
 } from './options.js';
 import { modelsDir } from './paths.js';
 import type { RestartPolicyOptions } from './restart-policy.js';
-import type { SelectionPolicy } from './selection-policy.js';
+import type { QueryContext, SelectionPolicy } from './selection-policy.js';
 import { Supervisor, type SupervisionEvent } from './supervisor.js';
 
 interface ModelEntry {
@@ -194,10 +194,10 @@ export class Clipper implements ModelDirectory {
    * model could answer within the SLO. Rejects with a typed error for bad input, an unknown application, or
    * overload (a full queue).
    */
-  async predict(appName: string, input: unknown): Promise<Answer> {
+  async predict(appName: string, input: unknown, options: QueryContext = {}): Promise<Answer> {
     const router = this.#router(appName);
     if (this.#stopping) throw new ShuttingDownError('the system is stopping and takes no new queries');
-    return router.predict(toInputRow(router.app, input));
+    return router.predict(toInputRow(router.app, input), options);
   }
 
   getApps(): AppInfo[] {

@@ -112,6 +112,13 @@ export interface RegisterAppOptions {
   latencySloMs?: number;
   /** Prediction cache bound in bytes of input and output data. Default 64 MiB; 0 disables the cache. */
   cacheMaxBytes?: number;
+  /**
+   * Below this confidence (the share of an ensemble agreeing with its answer) the default output is returned
+   * instead, with the reason. Default 0: always answer.
+   */
+  confidenceThreshold?: number;
+  /** An ensemble answers this long before the SLO with the models that made it. Default min(2 ms, SLO / 10). */
+  deadlineMarginMs?: number;
 }
 
 export type ResolvedAppOptions = Required<RegisterAppOptions>;
@@ -251,8 +258,9 @@ export function resolveDeployModelOptions(input: DeployModelOptions): Readonly<R
 
 export function resolveAppOptions(input: RegisterAppOptions): Readonly<ResolvedAppOptions> {
   const given = checkObject('app', input);
-  checkKnownKeys('app', given, ['name', 'inputType', 'inputShape', 'defaultOutput', 'latencySloMs', 'cacheMaxBytes']);
+  checkKnownKeys('app', given, ['name', 'inputType', 'inputShape', 'defaultOutput', 'latencySloMs', 'cacheMaxBytes', 'confidenceThreshold', 'deadlineMarginMs']);
   const shape = checkShape('app.inputShape', given.inputShape);
+  const slo = checkNumber('app.latencySloMs', given.latencySloMs ?? 20, 0, 3_600_000, { exclusiveMin: true });
   const def = given.defaultOutput;
   if (def !== null && typeof def !== 'string' && !(typeof def === 'number' && Number.isFinite(def))) {
     fail('app.defaultOutput', 'a finite number, a string or null', def);
@@ -262,8 +270,10 @@ export function resolveAppOptions(input: RegisterAppOptions): Readonly<ResolvedA
     inputType: checkOneOf('app.inputType', given.inputType, ['float32', 'int32'] as const),
     inputShape: shape,
     defaultOutput: def as number | string | null,
-    latencySloMs: checkNumber('app.latencySloMs', given.latencySloMs ?? 20, 0, 3_600_000, { exclusiveMin: true }),
+    latencySloMs: slo,
     cacheMaxBytes: checkInteger('app.cacheMaxBytes', given.cacheMaxBytes ?? 64 * 1024 * 1024, 0, 2 ** 40),
+    confidenceThreshold: checkNumber('app.confidenceThreshold', given.confidenceThreshold ?? 0, 0, 1),
+    deadlineMarginMs: checkNumber('app.deadlineMarginMs', given.deadlineMarginMs ?? Math.min(2, slo / 10), 0, slo / 2),
   });
 }
 

@@ -253,7 +253,9 @@ test('resolveAppOptions rejects each bad value, naming the option', (t) => {
     ['negative cache', { cacheMaxBytes: -1 }, /^app\.cacheMaxBytes must be an integer in \[0, 1099511627776\]; got -1$/],
     ['fractional cache', { cacheMaxBytes: 1.5 }, /^app\.cacheMaxBytes must be an integer/],
     ['cache over 1 TiB', { cacheMaxBytes: 2 ** 40 + 1 }, /^app\.cacheMaxBytes must be an integer/],
-    ['unknown key', { sloMs: 20 }, /^app\.sloMs is not an option; known options: name, inputType, inputShape, defaultOutput, latencySloMs, cacheMaxBytes$/],
+    ['unknown key', { sloMs: 20 }, /^app\.sloMs is not an option; known options: name, inputType, inputShape, defaultOutput, latencySloMs, cacheMaxBytes, confidenceThreshold, deadlineMarginMs$/],
+    ['confidence above 1', { confidenceThreshold: 1.5 }, /^app\.confidenceThreshold must be a number in \[0, 1\]; got 1.5$/],
+    ['margin over half the SLO', { deadlineMarginMs: 15 }, /^app\.deadlineMarginMs must be a number in \[0, 10\]; got 15$/],
   ];
   for (const [name, change, message] of cases) rejects(t, () => resolveAppOptions({ ...app, ...change } as never), message, name);
   for (const value of [null, undefined, 'digits', 7, []]) rejects(t, () => resolveAppOptions(value as never), /^app must be an object; got /, show(value));
@@ -268,7 +270,10 @@ test('resolveAppOptions applies defaults, keeps given values and freezes the res
     defaultOutput: -1,
     latencySloMs: 20,
     cacheMaxBytes: 64 * 1024 * 1024,
+    confidenceThreshold: 0,
+    deadlineMarginMs: 2,
   });
+  t.is(resolveAppOptions({ ...app, latencySloMs: 5 }).deadlineMarginMs, 0.5, 'the margin defaults to a tenth of a short SLO');
   t.true(Object.isFrozen(r));
   t.true(Object.isFrozen(r.inputShape));
   const cases: [RegisterAppOptions['defaultOutput'], number, number][] = [
