@@ -84,7 +84,7 @@ export type InjectedFault = { kind: 'exit' } | { kind: 'throw' } | { kind: 'stal
 export interface WorkerControl {
   load(spec: ModelSpec): Promise<LoadedModelInfo>;
   /** Runs `rows` zero rows through the model once, so the first real batch pays no warm-up. */
-  warmup(key: string, rows: number): Promise<{ ms: number }>;
+  warmup(key: string, rows: number): Promise<{ ms: number; outputSize: number }>;
   unload(key: string): Promise<void>;
   stats(): Promise<WorkerStats>;
   injectFault(fault: InjectedFault): Promise<void>;

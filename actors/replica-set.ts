@@ -4,7 +4,7 @@ import { ModelLoadError, NoReplicaAvailableError, ReplicaFailedError } from '../
 import type { ResolvedDeployModelOptions } from '../src/options.js';
 import type { Supervisor } from '../src/supervisor.js';
 import type { ModelSpec } from './protocol.js';
-import { Replica, type ReplicaAnswer, type ReplicaHost, type ReplicaQuery } from './replica.js';
+import { Replica, type BatchEvent, type ReplicaAnswer, type ReplicaHost, type ReplicaQuery } from './replica.js';
 
 /** A replica's state, for stats and the admin API. */
 export interface ReplicaStatus {
@@ -40,7 +40,10 @@ export class ReplicaSet implements ReplicaHost {
   /** Half the tightest SLO among linked applications, unless the model sets its own budget. */
   #linkedBudgetMs: number | undefined;
 
-  constructor(options: ResolvedDeployModelOptions, spec: ModelSpec, clock: Clock, supervisor: Supervisor) {
+  readonly #onBatch: ((event: BatchEvent) => void) | undefined;
+
+  constructor(options: ResolvedDeployModelOptions, spec: ModelSpec, clock: Clock, supervisor: Supervisor, onBatch?: (event: BatchEvent) => void) {
+    this.#onBatch = onBatch;
     this.model = options.name;
     this.version = options.version;
     this.options = options;
@@ -55,6 +58,11 @@ export class ReplicaSet implements ReplicaHost {
 
   get replicas(): readonly Replica[] {
     return this.#replicas;
+  }
+
+  /** Values per output row (10 class probabilities for the MNIST models). */
+  get outputSize(): number {
+    return this.#replicas.find((r) => r.outputSize > 0)?.outputSize ?? 0;
   }
 
   get readyCount(): number {
@@ -158,6 +166,7 @@ export class ReplicaSet implements ReplicaHost {
       clock: this.#clock,
       host: this,
       supervisor: this.#supervisor,
+      ...(this.#onBatch === undefined ? {} : { onBatch: this.#onBatch }),
     });
   }
 

@@ -170,8 +170,8 @@ const control: WorkerControl = {
     const features = model.spec.featureShape.reduce((a, b) => a * b, 1);
     const input = model.spec.inputDtype === 'int32' ? new Int32Array(rows * features) : new Float32Array(rows * features);
     const started = performance.now();
-    await model.run(input, rows);
-    return { ms: performance.now() - started };
+    const output = await model.run(input, rows);
+    return { ms: performance.now() - started, outputSize: output.length / rows };
   },
   async unload(key) {
     const model = models.get(key);

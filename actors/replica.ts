@@ -49,6 +49,20 @@ export interface ReplicaHost {
   orphaned(queries: ReplicaQuery[], from: string, error: unknown): void;
 }
 
+/** One finished batch, for metrics. */
+export interface BatchEvent {
+  model: string;
+  version: string;
+  replica: string;
+  size: number;
+  /** Dispatch to answer, main thread's view (ms). */
+  batchMs: number;
+  /** Time inside the model (ms). */
+  computeMs: number;
+  /** The replica's AIMD limit after this batch. */
+  limit: number;
+}
+
 export interface ReplicaSettings {
   name: string;
   spec: ModelSpec;
@@ -59,6 +73,7 @@ export interface ReplicaSettings {
   supervisor: FailureSink;
   /** Rows in the warm-up batch run after each (re)load. */
   warmupRows?: number;
+  onBatch?: (event: BatchEvent) => void;
 }
 
 /**
@@ -85,6 +100,7 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised {
   #drained: (() => void) | undefined;
   #retired = false;
   #restarts = 0;
+  #outputSize = 0;
   /** Batches already handed back after a death, so the late rejection of their task does not hand them back twice. */
   readonly #orphanedBatches = new WeakSet<ReplicaQuery[]>();
   readonly counters = { batches: 0, rows: 0, expired: 0, refused: 0, failedBatches: 0, workerDeaths: 0 };
@@ -108,6 +124,11 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised {
   /** Queued queries plus the rows of the running batch: the balancer's measure of load. */
   get outstanding(): number {
     return this.#queue.size + (this.#running?.length ?? 0);
+  }
+
+  /** Values per output row, learned at warm-up (0 before). */
+  get outputSize(): number {
+    return this.#outputSize;
   }
 
   get batchLimit(): number {
@@ -182,7 +203,8 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised {
       if (faults !== undefined && (faults.stallProbability ?? 0) > 0) {
         await this.#control.injectFault({ kind: 'stall', ms: faults.stallMs ?? 0, probability: faults.stallProbability ?? 0, seed: faults.seed ?? 1 });
       }
-      await this.#control.warmup(this.#settings.spec.key, this.#settings.warmupRows ?? 8);
+      const warm = await this.#control.warmup(this.#settings.spec.key, this.#settings.warmupRows ?? 8);
+      this.#outputSize = warm.outputSize;
     } catch (error) {
       throw new ModelLoadError(`replica ${this.name} could not load ${this.#settings.spec.path}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     }
@@ -222,6 +244,24 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised {
           );
           return;
         }
+        const wait = this.#expectedWait();
+        const now = this.#settings.clock.now();
+        if (now + wait > message.query.deadline) {
+          // Admission control: refuse now, with 503 and Retry-After, rather than queue a query that the work
+          // ahead of it makes late anyway.
+          this.counters.refused++;
+          const left = message.query.deadline - now;
+          message.query.reject(
+            withoutStack(
+              () =>
+                new OverloadedError(
+                  `replica ${this.name} would answer in ~${wait.toFixed(1)} ms (${this.#queue.size} queued, batches of ${this.#aimd.limit} take ~${this.#latency.estimate(this.#aimd.limit).toFixed(1)} ms); the deadline is in ${left.toFixed(1)} ms`,
+                  Math.max(1, Math.ceil(wait / 1000)),
+                ),
+            ),
+          );
+          return;
+        }
         this.#queue.push(message.query);
         this.#pump();
         return;
@@ -253,6 +293,19 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised {
         return;
       }
     }
+  }
+
+  /**
+   * How long a query arriving now would wait for its answer: the batches queued ahead of it, the running
+   * one, and its own. 0 while there is no queue (or no measurement yet): an idle replica always takes a
+   * query, so a stale estimate can never refuse everything.
+   */
+  #expectedWait(): number {
+    const queued = this.#queue.size;
+    if (queued === 0 || this.#latency.samples === 0) return 0;
+    const limit = this.#aimd.limit;
+    const fullBatchesAhead = Math.floor(queued / limit) + (this.#running === undefined ? 0 : 1);
+    return fullBatchesAhead * this.#latency.estimate(limit) + this.#latency.estimate((queued % limit) + 1);
   }
 
   /** Starts the next batch if the worker is free and the queue says so. */
@@ -323,6 +376,8 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised {
     this.counters.rows += batch.length;
     this.#latency.observe(batch.length, batchMs);
     this.#aimd.observe(batch.length, batchMs, this.#settings.host.latencyBudgetMs());
+    const [model = '', version = ''] = this.#settings.spec.key.split('@');
+    this.#settings.onBatch?.({ model, version, replica: this.name, size: batch.length, batchMs, computeMs: result.computeMs, limit: this.#aimd.limit });
     const output = new Float32Array(result.output);
     const k = result.outputSize;
     for (let i = 0; i < batch.length; i++) {

@@ -1,9 +1,11 @@
 import path from 'node:path';
 import { ReplicaSet, type ReplicaStatus } from '../actors/replica-set.js';
+import type { BatchEvent } from '../actors/replica.js';
+import { FeedbackActor, type FeedbackResult } from '../actors/feedback.js';
 import { Router, type Answer, type ModelDirectory } from '../actors/router.js';
 import type { ModelSpec } from '../actors/protocol.js';
-import { systemClock, type Clock } from './clock.js';
-import { AlreadyExistsError, InvalidInputError, InvalidOptionError, ShuttingDownError, UnknownApplicationError, UnknownModelError, UnknownVersionError } from './errors.js';
+import { systemClock, type Clock, type TimerHandle } from './clock.js';
+import { AlreadyExistsError, DeadlineExceededError, InvalidInputError, InvalidOptionError, ShuttingDownError, UnknownApplicationError, UnknownModelError, UnknownVersionError } from './errors.js';
 import { toInputRow } from './input.js';
 import { readModelConfig, resolveModelPath } from './model-config.js';
 import {
@@ -61,8 +63,11 @@ export class Clipper implements ModelDirectory {
   readonly supervision: Readonly<RestartPolicyOptions>;
   readonly #supervisor: Supervisor;
   readonly #apps = new Map<string, Router>();
+  readonly #feedback = new Map<string, FeedbackActor>();
   readonly #models = new Map<string, ModelEntry>();
   readonly #listeners = new Set<(event: SupervisionEvent) => void>();
+  readonly #batchListeners = new Set<(event: BatchEvent) => void>();
+  #deploying = 0;
   #stopping = false;
 
   private constructor(options: ClipperOptions) {
@@ -90,6 +95,58 @@ export class Clipper implements ModelDirectory {
     return () => this.#listeners.delete(listener);
   }
 
+  /** Subscribes to finished batches (for metrics). Returns the unsubscribe function. */
+  onBatch(listener: (event: BatchEvent) => void): () => void {
+    this.#batchListeners.add(listener);
+    return () => this.#batchListeners.delete(listener);
+  }
+
+  /** True when no deployment is in progress and every model's current version has a ready replica. */
+  get ready(): boolean {
+    if (this.#stopping || this.#deploying > 0) return false;
+    return [...this.#models.values()].every((m) => (m.versions.get(m.current)?.readyCount ?? 0) > 0);
+  }
+
+  /** Whether one model (current version, or the one named) can take queries. */
+  isModelReady(modelName: string, version?: string): boolean {
+    const entry = this.#models.get(modelName);
+    const set = entry?.versions.get(version ?? entry.current);
+    return set !== undefined && set.readyCount > 0;
+  }
+
+  /**
+   * Runs rows straight through one model version, without an application, a policy or default outputs (the
+   * Open Inference Protocol's `infer`). Each row is one query; all share one deadline, `timeoutMs` away.
+   * Rejects with {@link OverloadedError} when a queue refuses, or {@link DeadlineExceededError} when the
+   * model cannot answer in time.
+   */
+  async infer(modelName: string, rows: readonly unknown[], options: { version?: string; timeoutMs?: number } = {}): Promise<Float32Array[]> {
+    if (this.#stopping) throw new ShuttingDownError('the system is stopping and takes no new queries');
+    const set = this.replicaSet(modelName, options.version);
+    const shapeApp = { name: `model ${set.key}`, inputType: set.spec.inputDtype, inputShape: set.spec.featureShape } as ResolvedAppOptions;
+    const typed = rows.map((row) => toInputRow(shapeApp, row));
+    const timeoutMs = options.timeoutMs ?? 1000;
+    const deadline = this.clock.now() + timeoutMs;
+    let timer: TimerHandle | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = this.clock.setTimeout(() => reject(new DeadlineExceededError(`model ${set.key} did not answer within ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      const answers = await Promise.race([Promise.all(typed.map((row) => set.predict(row, deadline))), expired]);
+      return answers.map((a) => a.scores);
+    } finally {
+      timer?.cancel();
+    }
+  }
+
+  /** Stops and removes every version of a model, unlinking it from its applications (repository `unload`). */
+  async removeModel(modelName: string): Promise<void> {
+    const entry = this.#model(modelName);
+    this.#models.delete(modelName);
+    for (const router of this.#apps.values()) router.unlink(modelName);
+    await Promise.all([...entry.versions.values()].map((set) => set.stop()));
+  }
+
   /** Registers an application (Clipper's `register_application`). */
   async registerApp(options: RegisterAppOptions): Promise<void> {
     this.#checkRunning();
@@ -97,7 +154,10 @@ export class Clipper implements ModelDirectory {
     if (this.#apps.has(app.name)) throw new AlreadyExistsError(`application ${app.name} is already registered`);
     const router = new Router(app, this, this.clock);
     await router.start();
+    const feedback = new FeedbackActor(router, this, this.clock);
+    await feedback.start();
     this.#apps.set(app.name, router);
+    this.#feedback.set(app.name, feedback);
   }
 
   /**
@@ -131,8 +191,15 @@ export class Clipper implements ModelDirectory {
       ...(config?.output.name === undefined ? {} : { outputName: config.output.name }),
       intraOpNumThreads: resolved.intraOpNumThreads,
     };
-    const set = new ReplicaSet(resolved, spec, this.clock, this.#supervisor);
-    await set.setReplicas(resolved.replicas);
+    const set = new ReplicaSet(resolved, spec, this.clock, this.#supervisor, (event) => {
+      for (const listener of this.#batchListeners) listener(event);
+    });
+    this.#deploying++;
+    try {
+      await set.setReplicas(resolved.replicas);
+    } finally {
+      this.#deploying--;
+    }
     const entry: ModelEntry = existing ?? {
       name: resolved.name,
       versions: new Map(),
@@ -200,6 +267,28 @@ export class Clipper implements ModelDirectory {
     return router.predict(toInputRow(router.app, input), options);
   }
 
+  /**
+   * Feedback (Clipper's `update`): the true label for an input answered earlier. Each linked model's
+   * prediction for it comes from the prediction cache (models that miss are evaluated), becomes a loss, and
+   * updates the application's selection policy. Applied per application in arrival order, off the query path.
+   */
+  async feedback(appName: string, input: unknown, label: unknown, context: QueryContext = {}): Promise<FeedbackResult> {
+    const router = this.#router(appName);
+    const actor = this.#feedback.get(appName) as FeedbackActor;
+    if (this.#stopping) throw new ShuttingDownError('the system is stopping and takes no feedback');
+    if (typeof label !== 'number' || !Number.isFinite(label)) {
+      throw new InvalidInputError(`label must be a finite number (a class index for classifiers); got ${JSON.stringify(label) ?? String(label)}`);
+    }
+    const classifiers = router.linkedModels.filter((m) => this.outputKind(m) === 'classification');
+    if (classifiers.length > 0) {
+      const classes = Math.max(...classifiers.map((m) => this.current(m)?.outputSize ?? 0));
+      if (!Number.isInteger(label) || label < 0 || (classes > 0 && label >= classes)) {
+        throw new InvalidInputError(`label ${label} is not a class of application ${appName}; expected an integer in [0, ${classes - 1}]`);
+      }
+    }
+    return actor.feedback(toInputRow(router.app, input), label, context);
+  }
+
   getApps(): AppInfo[] {
     return [...this.#apps.values()].map((r) => ({
       ...r.app,
@@ -252,6 +341,7 @@ export class Clipper implements ModelDirectory {
     if (this.#stopping) return;
     this.#stopping = true;
     await Promise.all([...this.#apps.values()].map((r) => r.stop()));
+    await Promise.all([...this.#feedback.values()].map((f) => f.stop()));
     await Promise.all([...this.#models.values()].flatMap((m) => [...m.versions.values()].map((s) => s.stop())));
     await this.#supervisor.stop();
   }

@@ -1,0 +1,102 @@
+import { Actor, type Reply } from '../src/actor.js';
+import type { Clock } from '../src/clock.js';
+import { predictionKey, type Prediction } from '../src/prediction-cache.js';
+import type { QueryContext } from '../src/selection-policy.js';
+import type { ModelDirectory, Router } from './router.js';
+
+/** What one feedback event did. */
+export interface FeedbackResult {
+  /** Each linked model's loss in [0, 1] on the input (0-1 loss for classifiers). */
+  losses: Record<string, number>;
+  /** Models that had to run because the cache did not hold their prediction for this input. */
+  evaluated: string[];
+  /** Models that could not be evaluated (no ready replica, a failure); the policy did not hear about them. */
+  skipped: string[];
+}
+
+type FeedbackMessage = { input: Float32Array | Int32Array; label: number; context: QueryContext; reply: Reply<FeedbackResult> };
+
+function argmax(scores: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < scores.length; i++) if ((scores[i] as number) > (scores[best] as number)) best = i;
+  return best;
+}
+
+/**
+ * Applies feedback (true labels sent after the fact) for one application, in arrival order. It finds what
+ * each linked model predicted for the input through the prediction cache, evaluating only the models that
+ * miss, turns that into each model's loss and hands the losses to the application's selection policy.
+ * It is an actor of its own, so feedback never holds up the router's queries.
+ */
+export class FeedbackActor extends Actor<FeedbackMessage> {
+  readonly #router: Router;
+  readonly #models: ModelDirectory;
+  readonly #clock: Clock;
+  readonly #timeoutMs: number;
+  readonly counters = { events: 0, cacheHits: 0, evaluations: 0 };
+
+  constructor(router: Router, models: ModelDirectory, clock: Clock, timeoutMs = 1000) {
+    super(`feedback:${router.app.name}`);
+    this.#router = router;
+    this.#models = models;
+    this.#clock = clock;
+    this.#timeoutMs = timeoutMs;
+  }
+
+  feedback(input: Float32Array | Int32Array, label: number, context: QueryContext): Promise<FeedbackResult> {
+    return this.ask((reply) => ({ input, label, context, reply }));
+  }
+
+  protected override undeliverable(message: FeedbackMessage, error: unknown): void {
+    message.reply.reject(error);
+  }
+
+  protected async receive(message: FeedbackMessage): Promise<void> {
+    const { input, label, context, reply } = message;
+    const losses = new Map<string, number>();
+    const evaluated: string[] = [];
+    const skipped: string[] = [];
+    const cache = this.#router.cache;
+    await Promise.all(
+      this.#router.linkedModels.map(async (model) => {
+        const set = this.#models.current(model);
+        if (set === undefined) {
+          skipped.push(model);
+          return;
+        }
+        const key = predictionKey(set.model, set.version, input);
+        let prediction: Prediction | undefined = cache.peek(key);
+        if (prediction === undefined) {
+          evaluated.push(model);
+          try {
+            const evaluate = async (): Promise<Prediction> => {
+              const answer = await set.predict(input, this.#clock.now() + this.#timeoutMs);
+              return { scores: answer.scores, model: set.model, version: set.version };
+            };
+            prediction = cache.enabled ? (await cache.getOrEvaluate(key, evaluate)).prediction : await evaluate();
+          } catch {
+            skipped.push(model);
+            return;
+          }
+        } else this.counters.cacheHits++;
+        const scores = prediction.scores;
+        const loss =
+          this.#models.outputKind(model) === 'classification'
+            ? argmax(scores) === label
+              ? 0
+              : 1
+            : Math.min(1, Math.abs((scores[0] as number) - label));
+        losses.set(model, loss);
+      }),
+    );
+    this.counters.events++;
+    this.counters.evaluations += evaluated.length;
+    try {
+      if (losses.size > 0) this.#router.policy.feedback?.(losses, context);
+    } catch (error) {
+      reply.reject(error);
+      return;
+    }
+    reply.resolve({ losses: Object.fromEntries(losses), evaluated: evaluated.sort(), skipped: skipped.sort() });
+  }
+}

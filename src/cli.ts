@@ -1,0 +1,79 @@
+#!/usr/bin/env node
+/**
+ * The `clipper-ts` command. `clipper-ts serve [flags]` starts the HTTP server (see `--help`).
+ */
+import { ClipperError } from './errors.js';
+import { serve } from './http/serve.js';
+import { resolveServeSettings, serveDefaults } from './http/settings.js';
+
+const help = `clipper-ts serve [flags]      start the server on the bundled MNIST models
+
+  --port N                 query port: Clipper REST, Open Inference Protocol, /metrics (default ${serveDefaults.port})
+  --host ADDR              query address (default ${serveDefaults.host})
+  --admin-port N           admin port: /admin/*, /v2/repository/* (default ${serveDefaults.adminPort})
+  --admin-host ADDR        admin address (default ${serveDefaults.adminHost}; any other needs --admin-token)
+  --admin-token TOKEN      require Authorization: Bearer TOKEN on the admin port
+  --models DIR             model repository (default: the bundled models/)
+  --replicas N             replicas per model (default ${serveDefaults.replicas})
+  --no-bundled             start empty: no bundled models, no digits application
+  --log-level LEVEL        fatal, error, warn, info, debug, trace, silent (default ${serveDefaults.logLevel})
+  --body-limit BYTES       largest request body (default ${serveDefaults.bodyLimit})
+  --max-array-length N     most numbers in one request array (default ${serveDefaults.maxArrayLength})
+  --infer-timeout-ms N     OIP infer timeout when a request sets none (default ${serveDefaults.inferTimeoutMs})
+  --shutdown-timeout-ms N  bound on a graceful shutdown (default ${serveDefaults.shutdownTimeoutMs})
+  --config FILE            a JSON file of the same settings in camelCase (port, adminToken, ...)
+
+Every flag also reads from the environment as CLIPPER_<NAME> (CLIPPER_PORT, CLIPPER_ADMIN_TOKEN, ...).
+Precedence: flags, then environment, then --config file, then defaults.`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command = 'serve', ...rest] = argv;
+  if (command === '--help' || command === '-h' || command === 'help' || rest.includes('--help')) {
+    console.log(help);
+    return 0;
+  }
+  if (command !== 'serve') {
+    console.error(`unknown command ${JSON.stringify(command)}\n\n${help}`);
+    return 2;
+  }
+  const args = rest.map((a) => (a === '--no-bundled' ? '--bundled=false' : a));
+  let settings;
+  try {
+    settings = resolveServeSettings(args.filter((a) => !a.startsWith('--bundled=')));
+    if (args.includes('--bundled=false')) settings = { ...settings, bundled: false };
+  } catch (error) {
+    console.error(`clipper-ts: ${(error as Error).message}`);
+    return 2;
+  }
+  const server = await serve(settings);
+  console.log(`clipper-ts listening: queries on ${server.queryUrl} (Clipper REST, OIP /v2, /metrics), admin on ${server.adminUrl}`);
+  if (settings.bundled) console.log(`ready: application "digits" -> ${server.clipper.getLinkedModels('digits').join(', ')}; try: curl -s ${server.queryUrl}/v2/health/ready`);
+  const stop = (signal: string): void => {
+    console.log(`clipper-ts: ${signal}, draining`);
+    const timer = setTimeout(() => {
+      console.error(`clipper-ts: shutdown took longer than ${settings.shutdownTimeoutMs} ms, exiting`);
+      process.exit(1);
+    }, settings.shutdownTimeoutMs);
+    timer.unref();
+    server.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        console.error(error);
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+  return -1;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (error: unknown) => {
+    console.error(error instanceof ClipperError ? `clipper-ts: ${error.message}` : error);
+    process.exitCode = 1;
+  },
+);

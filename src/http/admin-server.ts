@@ -1,0 +1,213 @@
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { timingSafeEqual } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Clipper } from '../clipper.js';
+import { InvalidOptionError, UnknownModelError, UnknownVersionError } from '../errors.js';
+import type { InputType } from '../options.js';
+import { installErrorHandling } from './http-errors.js';
+
+export interface AdminServerOptions {
+  clipper: Clipper;
+  /** When set, every request needs `Authorization: Bearer <token>`. */
+  token: string | undefined;
+  replicas: number;
+  logger: FastifyServerOptions['logger'];
+}
+
+const inputTypes: Record<string, InputType> = { float32: 'float32', floats: 'float32', int32: 'int32', ints: 'int32' };
+
+function sameToken(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** Versions of a model present in the repository: sub-folders holding a model file. */
+function repositoryVersions(repository: string, model: string): { version: string; file: string }[] {
+  const dir = path.join(repository, model);
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) return [];
+  return readdirSync(dir)
+    .filter((v) => statSync(path.join(dir, v)).isDirectory())
+    .flatMap((version) => {
+      const file = ['model.onnx', 'model.mjs', 'model.js'].map((f) => path.join(dir, version, f)).find((f) => existsSync(f));
+      return file === undefined ? [] : [{ version, file }];
+    })
+    .sort((a, b) => a.version.localeCompare(b.version, 'en', { numeric: true }));
+}
+
+/**
+ * The admin port: Clipper's management API under `/admin/` (add_app, add_model, add_model_links,
+ * set_model_version, set_num_replicas, get_*) and the Open Inference Protocol's model repository extension
+ * (`/v2/repository/...`). Bound to loopback by default; with a token, every request must carry it.
+ */
+export function createAdminServer(options: AdminServerOptions): FastifyInstance {
+  const { clipper } = options;
+  const app = Fastify({ logger: options.logger, bodyLimit: 1024 * 1024, requestIdHeader: 'x-request-id' });
+  installErrorHandling(app);
+  const token = options.token;
+  if (token !== undefined) {
+    app.addHook('onRequest', async (request, reply) => {
+      const header = request.headers.authorization ?? '';
+      const given = header.startsWith('Bearer ') ? header.slice(7) : '';
+      if (!sameToken(given, token)) {
+        reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'the admin API needs Authorization: Bearer <token>', code: 'UNAUTHORIZED' });
+      }
+    });
+  }
+
+  const name = { type: 'string', minLength: 1, maxLength: 64 } as const;
+  const post = <B>(route: string, schema: object, handler: (body: B) => Promise<unknown> | unknown): void => {
+    app.post<{ Body: B }>(`/admin/${route}`, { schema: { body: { type: 'object', ...schema } } }, async (request) => handler((request.body ?? {}) as B));
+  };
+
+  post<{ name: string; input_type: string; input_shape: number[]; default_output: number | string | null; latency_slo_micros?: number; latency_slo_ms?: number; cache_max_bytes?: number; confidence_threshold?: number }>(
+    'add_app',
+    {
+      required: ['name', 'input_type', 'input_shape', 'default_output'],
+      properties: {
+        name,
+        input_type: { type: 'string' },
+        input_shape: { type: 'array', items: { type: 'integer' }, maxItems: 8 },
+        default_output: {},
+        latency_slo_micros: { type: 'number' },
+        latency_slo_ms: { type: 'number' },
+        cache_max_bytes: { type: 'integer' },
+        confidence_threshold: { type: 'number' },
+      },
+      additionalProperties: false,
+    },
+    async (b) => {
+      const inputType = inputTypes[b.input_type];
+      if (inputType === undefined) throw new InvalidOptionError(`input_type must be one of ${Object.keys(inputTypes).join(', ')}; got ${JSON.stringify(b.input_type)}`);
+      const slo = b.latency_slo_ms ?? (b.latency_slo_micros === undefined ? undefined : b.latency_slo_micros / 1000);
+      await clipper.registerApp({
+        name: b.name,
+        inputType,
+        inputShape: b.input_shape,
+        defaultOutput: b.default_output,
+        ...(slo === undefined ? {} : { latencySloMs: slo }),
+        ...(b.cache_max_bytes === undefined ? {} : { cacheMaxBytes: b.cache_max_bytes }),
+        ...(b.confidence_threshold === undefined ? {} : { confidenceThreshold: b.confidence_threshold }),
+      });
+      return { success: true, app: clipper.getApp(b.name) };
+    },
+  );
+
+  post<{ model_name: string; model_version: string; model_data_path: string; replicas?: number; batching?: Record<string, unknown>; output_kind?: 'classification' | 'regression' }>(
+    'add_model',
+    {
+      required: ['model_name', 'model_version', 'model_data_path'],
+      properties: {
+        model_name: name,
+        model_version: name,
+        model_data_path: { type: 'string', maxLength: 1024 },
+        replicas: { type: 'integer' },
+        batching: { type: 'object' },
+        output_kind: { type: 'string' },
+      },
+      additionalProperties: false,
+    },
+    async (b) => {
+      await clipper.deployModel({
+        name: b.model_name,
+        version: b.model_version,
+        path: b.model_data_path,
+        replicas: b.replicas ?? options.replicas,
+        ...(b.batching === undefined ? {} : { batching: b.batching }),
+        ...(b.output_kind === undefined ? {} : { outputKind: b.output_kind }),
+      });
+      return { success: true, model: clipper.getModels().find((m) => m.name === b.model_name) };
+    },
+  );
+
+  const links = { required: ['app_name', 'model_names'], properties: { app_name: name, model_names: { type: 'array', items: name, minItems: 1, maxItems: 64 } }, additionalProperties: false };
+  post<{ app_name: string; model_names: string[] }>('add_model_links', links, async (b) => {
+    for (const model of b.model_names) await clipper.linkModel(b.app_name, model);
+    return { success: true, linked_models: clipper.getLinkedModels(b.app_name) };
+  });
+  post<{ app_name: string; model_names: string[] }>('remove_model_links', links, async (b) => {
+    for (const model of b.model_names) await clipper.unlinkModel(b.app_name, model);
+    return { success: true, linked_models: clipper.getLinkedModels(b.app_name) };
+  });
+
+  post<{ model_name: string; model_version: string }>(
+    'set_model_version',
+    { required: ['model_name', 'model_version'], properties: { model_name: name, model_version: name }, additionalProperties: false },
+    async (b) => {
+      await clipper.setModelVersion(b.model_name, b.model_version);
+      return { success: true, model_name: b.model_name, current_version: b.model_version };
+    },
+  );
+
+  post<{ model_name: string; num_replicas: number }>(
+    'set_num_replicas',
+    { required: ['model_name', 'num_replicas'], properties: { model_name: name, num_replicas: { type: 'integer' } }, additionalProperties: false },
+    async (b) => {
+      await clipper.setNumReplicas(b.model_name, b.num_replicas);
+      return { success: true, model: clipper.getModels().find((m) => m.name === b.model_name) };
+    },
+  );
+
+  const getters: Record<string, (b: Record<string, string | boolean | undefined>) => unknown> = {
+    get_all_applications: (b) => (b.verbose === true ? clipper.getApps() : clipper.getApps().map((a) => a.name)),
+    get_application: (b) => clipper.getApp(String(b.name)),
+    get_linked_models: (b) => clipper.getLinkedModels(String(b.app_name)),
+    get_all_models: (b) => (b.verbose === true ? clipper.getModels() : clipper.getModels().flatMap((m) => m.versions.map((v) => `${m.name}:${v.version}`))),
+    get_model: (b) => {
+      const model = clipper.getModels().find((m) => m.name === b.model_name);
+      if (model === undefined) throw new UnknownModelError(`no model named ${JSON.stringify(b.model_name)}`);
+      if (b.model_version === undefined) return model;
+      const version = model.versions.find((v) => v.version === b.model_version);
+      if (version === undefined) throw new UnknownVersionError(`model ${model.name} has no version ${JSON.stringify(b.model_version)}`);
+      return { name: model.name, current: model.currentVersion === version.version, ...version };
+    },
+  };
+  for (const [route, get] of Object.entries(getters)) {
+    app.post<{ Body: Record<string, string | boolean> }>(`/admin/${route}`, async (request) => get(request.body ?? {}));
+    app.get<{ Querystring: Record<string, string> }>(`/admin/${route}`, async (request) =>
+      get({ ...request.query, verbose: request.query.verbose === 'true' || request.query.verbose === '1' }),
+    );
+  }
+
+  // ---- Open Inference Protocol: model repository extension ----
+  app.post('/v2/repository/index', async () => {
+    const repository = clipper.repository;
+    const deployed = new Map(clipper.getModels().map((m) => [m.name, m]));
+    return readdirSync(repository)
+      .filter((m) => statSync(path.join(repository, m)).isDirectory())
+      .flatMap((model) =>
+        repositoryVersions(repository, model).map(({ version }) => {
+          const loaded = deployed.get(model)?.versions.find((v) => v.version === version);
+          return {
+            name: model,
+            version,
+            state: loaded === undefined ? 'UNAVAILABLE' : loaded.replicas.some((r) => r.ready) ? 'READY' : 'LOADING',
+            ...(loaded === undefined ? { reason: 'unloaded' } : {}),
+          };
+        }),
+      );
+  });
+  app.post<{ Params: { model: string }; Body: { parameters?: { version?: string; replicas?: number } } | undefined }>(
+    '/v2/repository/models/:model/load',
+    { schema: { body: { type: ['object', 'null'], properties: { parameters: { type: 'object', properties: { version: { type: 'string' }, replicas: { type: 'integer' } } } } } } },
+    async (request) => {
+      const model = request.params.model;
+      const versions = repositoryVersions(clipper.repository, model);
+      if (versions.length === 0) throw new UnknownModelError(`the repository has no model ${JSON.stringify(model)} (no ${model}/<version>/model.onnx)`);
+      const wanted = request.body?.parameters?.version;
+      const chosen = wanted === undefined ? versions[versions.length - 1] : versions.find((v) => v.version === wanted);
+      if (chosen === undefined) throw new UnknownVersionError(`the repository has no version ${JSON.stringify(wanted)} of ${model}; it has ${versions.map((v) => v.version).join(', ')}`);
+      const already = clipper.getModels().find((m) => m.name === model)?.versions.some((v) => v.version === chosen.version);
+      if (already === true) await clipper.setModelVersion(model, chosen.version);
+      else await clipper.deployModel({ name: model, version: chosen.version, path: chosen.file, replicas: request.body?.parameters?.replicas ?? options.replicas });
+      return { name: model, version: chosen.version, state: 'READY' };
+    },
+  );
+  app.post<{ Params: { model: string } }>('/v2/repository/models/:model/unload', async (request) => {
+    await clipper.removeModel(request.params.model);
+    return { name: request.params.model, state: 'UNAVAILABLE' };
+  });
+
+  return app;
+}

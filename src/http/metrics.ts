@@ -1,0 +1,107 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Answer } from '../../actors/router.js';
+import type { Clipper } from '../clipper.js';
+
+/** Latency buckets in seconds: dense around Clipper-style SLOs (5-50 ms). */
+const latencyBuckets = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+const batchBuckets = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512];
+
+/** How a request ended, the `status` label. */
+export type RequestStatus = 'success' | 'default' | 'refused' | 'invalid' | 'error';
+
+/**
+ * Prometheus metrics (prom-client), named in the spirit of Triton's `nv_inference_*`: requests by
+ * application, model and status; end-to-end, queue and compute latency; batch sizes and each replica's
+ * current AIMD limit; cache hits and misses; default answers; replica restarts.
+ */
+export class ServerMetrics {
+  readonly registry = new Registry();
+  readonly #requests: Counter<'app' | 'model' | 'status'>;
+  readonly #requestSeconds: Histogram<'app' | 'protocol'>;
+  readonly #queueSeconds: Histogram<'model' | 'version'>;
+  readonly #computeSeconds: Histogram<'model' | 'version'>;
+  readonly #batchSize: Histogram<'model' | 'version'>;
+  readonly #restarts: Counter<'replica' | 'event'>;
+  readonly #unsubscribe: (() => void)[] = [];
+
+  constructor(clipper: Clipper) {
+    const registers = [this.registry];
+    this.#requests = new Counter({ name: 'clipper_requests_total', help: 'Queries by application (or OIP model), answering model and status', labelNames: ['app', 'model', 'status'], registers });
+    this.#requestSeconds = new Histogram({ name: 'clipper_request_duration_seconds', help: 'End-to-end query latency inside the server', labelNames: ['app', 'protocol'], buckets: latencyBuckets, registers });
+    this.#queueSeconds = new Histogram({ name: 'clipper_queue_duration_seconds', help: 'Time a query waited in its replica queue', labelNames: ['model', 'version'], buckets: latencyBuckets, registers });
+    this.#computeSeconds = new Histogram({ name: 'clipper_compute_duration_seconds', help: 'Batch time inside the model', labelNames: ['model', 'version'], buckets: latencyBuckets, registers });
+    this.#batchSize = new Histogram({ name: 'clipper_batch_size', help: 'Rows per batch', labelNames: ['model', 'version'], buckets: batchBuckets, registers });
+    this.#restarts = new Counter({ name: 'clipper_replica_events_total', help: 'Supervision events per replica: restartScheduled, restarted, gaveUp', labelNames: ['replica', 'event'], registers });
+    new Gauge({
+      name: 'clipper_replica_batch_limit',
+      help: "Each replica's current AIMD batch limit",
+      labelNames: ['model', 'version', 'replica'],
+      registers,
+      collect() {
+        this.reset();
+        for (const m of clipper.getModels()) {
+          for (const v of m.versions) for (const r of v.replicas) this.set({ model: m.name, version: v.version, replica: r.name }, r.batchLimit);
+        }
+      },
+    });
+    new Gauge({
+      name: 'clipper_replica_ready',
+      help: '1 when a replica takes queries',
+      labelNames: ['model', 'version', 'replica'],
+      registers,
+      collect() {
+        this.reset();
+        for (const m of clipper.getModels()) {
+          for (const v of m.versions) for (const r of v.replicas) this.set({ model: m.name, version: v.version, replica: r.name }, r.ready ? 1 : 0);
+        }
+      },
+    });
+    const appCounter = (name: string, help: string, read: (a: ReturnType<Clipper['getApps']>[number]) => number): void => {
+      new Counter({
+        name,
+        help,
+        labelNames: ['app'],
+        registers,
+        collect() {
+          this.reset();
+          for (const app of clipper.getApps()) this.inc({ app: app.name }, read(app));
+        },
+      });
+    };
+    appCounter('clipper_cache_hits_total', 'Prediction cache hits', (a) => a.cache.hits);
+    appCounter('clipper_cache_misses_total', 'Prediction cache misses (evaluations started)', (a) => a.cache.misses);
+    appCounter('clipper_cache_shared_total', 'Queries that joined an identical evaluation in flight', (a) => a.cache.shared);
+    appCounter('clipper_default_answers_total', 'Queries answered with the default output (SLO misses, failures, low confidence)', (a) => a.counters.defaults);
+    this.#unsubscribe.push(
+      clipper.onBatch((b) => {
+        this.#batchSize.observe({ model: b.model, version: b.version }, b.size);
+        this.#computeSeconds.observe({ model: b.model, version: b.version }, b.computeMs / 1000);
+      }),
+      clipper.onSupervisionEvent((e) => this.#restarts.inc({ replica: e.child, event: e.type })),
+    );
+  }
+
+  /** Records one answered Clipper-REST query. */
+  answered(app: string, answer: Answer): void {
+    this.#requests.inc({ app, model: answer.model ?? '', status: answer.isDefault ? 'default' : 'success' });
+    this.#requestSeconds.observe({ app, protocol: 'clipper' }, answer.latencyMs / 1000);
+    if (answer.timings !== undefined && answer.model !== undefined) {
+      this.#queueSeconds.observe({ model: answer.model, version: answer.version ?? '' }, answer.timings.queueMs / 1000);
+    }
+  }
+
+  /** Records one request that did not get a model's answer. */
+  failed(app: string, status: RequestStatus, model = ''): void {
+    this.#requests.inc({ app, model, status });
+  }
+
+  /** Records one OIP infer request. */
+  inferred(model: string, seconds: number): void {
+    this.#requests.inc({ app: '', model, status: 'success' });
+    this.#requestSeconds.observe({ app: '', protocol: 'oip' }, seconds);
+  }
+
+  close(): void {
+    for (const off of this.#unsubscribe) off();
+  }
+}

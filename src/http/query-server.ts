@@ -1,0 +1,209 @@
+import { performance } from 'node:perf_hooks';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Answer } from '../../actors/router.js';
+import type { Clipper } from '../clipper.js';
+import { ClipperError, InvalidInputError, OverloadedError, UnknownModelError } from '../errors.js';
+import type { ServerMetrics } from './metrics.js';
+import { requestRows, responseTensor, type ModelSignature, type OipInferRequest } from './oip.js';
+import { installErrorHandling } from './http-errors.js';
+
+export interface QueryServerOptions {
+  clipper: Clipper;
+  metrics: ServerMetrics;
+  /** Largest request body, bytes (Fastify `bodyLimit`). */
+  bodyLimit: number;
+  /** Most values in one request's arrays. */
+  maxArrayLength: number;
+  /** Default per-request timeout for OIP infer, ms (overridable with `parameters.timeout`, microseconds). */
+  inferTimeoutMs: number;
+  logger: FastifyServerOptions['logger'];
+  version: string;
+}
+
+const numberArray = { type: 'array' } as const;
+
+/** Clipper's REST shape for one answer. */
+function clipperAnswer(answer: Answer): Record<string, unknown> {
+  return {
+    query_id: answer.queryId,
+    output: answer.output,
+    default: answer.isDefault,
+    ...(answer.explanation === undefined ? {} : { default_explanation: answer.explanation }),
+    ...(answer.model === undefined ? {} : { model: answer.model, model_version: answer.version }),
+    ...(answer.confidence === undefined ? {} : { confidence: answer.confidence }),
+    ...(answer.missing === undefined ? {} : { missing_models: answer.missing }),
+  };
+}
+
+/**
+ * The query port: Clipper's REST API (`POST /{app}/predict`, `POST /{app}/update`), the Open Inference
+ * Protocol (`/v2/...`: metadata, health, infer) and Prometheus `/metrics`.
+ */
+export function createQueryServer(options: QueryServerOptions): FastifyInstance {
+  const { clipper, metrics } = options;
+  const app = Fastify({
+    logger: options.logger,
+    bodyLimit: options.bodyLimit,
+    requestIdHeader: 'x-request-id',
+    return503OnClosing: true,
+  });
+  installErrorHandling(app);
+
+  const arrayLimit = { ...numberArray, maxItems: options.maxArrayLength };
+
+  // ---- Clipper REST ----
+  app.post<{ Params: { app: string }; Body: { input?: unknown[]; input_batch?: unknown[][]; uid?: string } }>(
+    '/:app/predict',
+    {
+      schema: {
+        body: {
+          type: 'object',
+          properties: { input: arrayLimit, input_batch: { type: 'array', maxItems: 10_000, items: arrayLimit }, uid: { type: 'string', maxLength: 256 } },
+          oneOf: [{ required: ['input'] }, { required: ['input_batch'] }],
+        },
+      },
+    },
+    async (request, reply) => {
+      const name = request.params.app;
+      const context = request.body.uid === undefined ? {} : { uid: request.body.uid };
+      try {
+        if (request.body.input_batch !== undefined) {
+          const answers = await Promise.all(request.body.input_batch.map((input) => clipper.predict(name, input, context)));
+          for (const a of answers) metrics.answered(name, a);
+          return { batch_predictions: answers.map(clipperAnswer) };
+        }
+        const answer = await clipper.predict(name, request.body.input, context);
+        metrics.answered(name, answer);
+        return clipperAnswer(answer);
+      } catch (error) {
+        metrics.failed(name, error instanceof OverloadedError ? 'refused' : error instanceof ClipperError && error.status < 500 ? 'invalid' : 'error');
+        throw error;
+      }
+    },
+  );
+
+  app.post<{ Params: { app: string }; Body: { input: unknown[]; label: number; uid?: string } }>(
+    '/:app/update',
+    {
+      schema: {
+        body: {
+          type: 'object',
+          required: ['input', 'label'],
+          properties: { input: arrayLimit, label: { type: 'number' }, uid: { type: 'string', maxLength: 256 } },
+        },
+      },
+    },
+    async (request, reply) => {
+      const result = await clipper.feedback(request.params.app, request.body.input, request.body.label, request.body.uid === undefined ? {} : { uid: request.body.uid });
+      reply.code(200);
+      return { app: request.params.app, applied: true, losses: result.losses };
+    },
+  );
+
+  // ---- Open Inference Protocol ----
+  app.get('/v2', async () => ({ name: 'clipper-ts', version: options.version, extensions: ['model_repository'] }));
+  app.get('/v2/health/live', async () => ({ live: true }));
+  app.get('/v2/health/ready', async (_request, reply) => {
+    const ready = clipper.ready;
+    reply.code(ready ? 200 : 503);
+    return { ready };
+  });
+
+  const signatureOf = (model: string, version?: string): { signature: ModelSignature; versions: string[]; version: string } => {
+    const info = clipper.getModels().find((m) => m.name === model);
+    if (info === undefined) throw new UnknownModelError(`no model named ${JSON.stringify(model)}`);
+    const set = clipper.replicaSet(model, version);
+    return {
+      signature: {
+        inputName: set.spec.inputName ?? 'input',
+        featureShape: set.spec.featureShape,
+        outputName: set.spec.outputName ?? 'output',
+        outputSize: set.outputSize,
+      },
+      versions: info.versions.map((v) => v.version),
+      version: set.version,
+    };
+  };
+
+  const metadata = async (request: { params: { model: string; version?: string } }) => {
+    const { signature, versions, version } = signatureOf(request.params.model, request.params.version);
+    const set = clipper.replicaSet(request.params.model, version);
+    return {
+      name: request.params.model,
+      versions,
+      platform: set.spec.kind === 'onnx' ? 'onnxruntime_onnx' : 'javascript',
+      inputs: [{ name: signature.inputName, datatype: set.spec.inputDtype === 'int32' ? 'INT32' : 'FP32', shape: [-1, ...signature.featureShape] }],
+      outputs: [{ name: signature.outputName, datatype: 'FP32', shape: [-1, signature.outputSize] }],
+    };
+  };
+  app.get<{ Params: { model: string } }>('/v2/models/:model', metadata);
+  app.get<{ Params: { model: string; version: string } }>('/v2/models/:model/versions/:version', metadata);
+
+  const modelReady = async (request: { params: { model: string; version?: string } }, reply: { code(n: number): unknown }) => {
+    signatureOf(request.params.model, request.params.version);
+    const ready = clipper.isModelReady(request.params.model, request.params.version);
+    reply.code(ready ? 200 : 503);
+    return { name: request.params.model, ready };
+  };
+  app.get<{ Params: { model: string } }>('/v2/models/:model/ready', modelReady);
+  app.get<{ Params: { model: string; version: string } }>('/v2/models/:model/versions/:version/ready', modelReady);
+
+  const inferSchema = {
+    body: {
+      type: 'object',
+      required: ['inputs'],
+      properties: {
+        id: { type: 'string', maxLength: 256 },
+        inputs: {
+          type: 'array',
+          minItems: 1,
+          maxItems: 16,
+          items: {
+            type: 'object',
+            required: ['name', 'shape', 'datatype', 'data'],
+            properties: {
+              name: { type: 'string', maxLength: 256 },
+              shape: { type: 'array', maxItems: 8, items: { type: 'integer', minimum: 0 } },
+              datatype: { type: 'string', maxLength: 16 },
+              data: { type: 'array', maxItems: options.maxArrayLength },
+              parameters: { type: 'object' },
+            },
+          },
+        },
+        outputs: { type: 'array', maxItems: 16, items: { type: 'object', required: ['name'], properties: { name: { type: 'string' } } } },
+        parameters: { type: 'object', properties: { timeout: { type: 'integer', minimum: 1, maximum: 600_000_000 } } },
+      },
+    },
+  };
+  const infer = async (request: { params: { model: string; version?: string }; body: OipInferRequest }) => {
+    const started = performance.now();
+    const { signature, version } = signatureOf(request.params.model, request.params.version);
+    const rows = requestRows(request.body, request.params.model, signature);
+    const timeout = request.body.parameters?.timeout;
+    const timeoutMs = typeof timeout === 'number' ? timeout / 1000 : options.inferTimeoutMs;
+    let outputs: Float32Array[];
+    try {
+      outputs = await clipper.infer(request.params.model, rows, { version, timeoutMs });
+    } catch (error) {
+      metrics.failed('', error instanceof OverloadedError ? 'refused' : error instanceof InvalidInputError ? 'invalid' : 'error', request.params.model);
+      throw error;
+    }
+    metrics.inferred(request.params.model, (performance.now() - started) / 1000);
+    return {
+      model_name: request.params.model,
+      model_version: version,
+      ...(request.body.id === undefined ? {} : { id: request.body.id }),
+      outputs: responseTensor(signature, outputs, request.body.outputs),
+    };
+  };
+  app.post<{ Params: { model: string }; Body: OipInferRequest }>('/v2/models/:model/infer', { schema: inferSchema }, infer);
+  app.post<{ Params: { model: string; version: string }; Body: OipInferRequest }>('/v2/models/:model/versions/:version/infer', { schema: inferSchema }, infer);
+
+  // ---- Prometheus ----
+  app.get('/metrics', async (_request, reply) => {
+    reply.header('content-type', metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+
+  return app;
+}

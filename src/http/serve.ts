@@ -1,0 +1,73 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { Clipper } from '../clipper.js';
+import { projectRoot } from '../paths.js';
+import { createAdminServer } from './admin-server.js';
+import { ServerMetrics } from './metrics.js';
+import { createQueryServer } from './query-server.js';
+import type { ServeSettings } from './settings.js';
+
+/** The bundled models, in link order (the first is the `digits` application's default choice). */
+export const bundledModels = ['mnist-cnn', 'mnist-mlp', 'mnist-linear'] as const;
+
+/** A running server: the system, both HTTP servers, and where they listen. */
+export interface RunningServer {
+  clipper: Clipper;
+  query: FastifyInstance;
+  admin: FastifyInstance;
+  queryUrl: string;
+  adminUrl: string;
+  /** Stops admitting (503), drains in-flight queries, stops the workers. */
+  close(): Promise<void>;
+}
+
+const version = (JSON.parse(readFileSync(path.join(projectRoot, 'package.json'), 'utf8')) as { version: string }).version;
+
+/**
+ * Starts clipper-ts behind HTTP. The ports open first (readiness reports false while models load and warm
+ * up), then, with `bundled`, the MNIST models are deployed and the `digits` application is linked to them.
+ */
+export async function serve(settings: ServeSettings, options: { clipper?: Clipper } = {}): Promise<RunningServer> {
+  const clipper = options.clipper ?? (await Clipper.start({ modelRepository: settings.modelRepository }));
+  const logger = settings.logLevel === 'silent' ? false : { level: settings.logLevel };
+  const metrics = new ServerMetrics(clipper);
+  const query = createQueryServer({
+    clipper,
+    metrics,
+    bodyLimit: settings.bodyLimit,
+    maxArrayLength: settings.maxArrayLength,
+    inferTimeoutMs: settings.inferTimeoutMs,
+    logger,
+    version,
+  });
+  const admin = createAdminServer({ clipper, token: settings.adminToken, replicas: settings.replicas, logger });
+  const queryAddress = await query.listen({ port: settings.port, host: settings.host });
+  const adminAddress = await admin.listen({ port: settings.adminPort, host: settings.adminHost });
+  let closing: Promise<void> | undefined;
+  const running: RunningServer = {
+    clipper,
+    query,
+    admin,
+    queryUrl: queryAddress.replace('0.0.0.0', '127.0.0.1'),
+    adminUrl: adminAddress,
+    close() {
+      // Fastify answers 503 to new requests while it closes, and waits for those in flight; then the
+      // workers drain and stop.
+      closing ??= (async () => {
+        await Promise.all([query.close(), admin.close()]);
+        metrics.close();
+        await clipper.stop();
+      })();
+      return closing;
+    },
+  };
+  if (settings.bundled) {
+    await clipper.registerApp({ name: 'digits', inputType: 'float32', inputShape: [784], defaultOutput: -1, latencySloMs: 20 });
+    for (const model of bundledModels) {
+      await clipper.deployModel({ name: model, version: '1', path: path.join(settings.modelRepository, model, '1', 'model.onnx'), replicas: settings.replicas });
+      await clipper.linkModel('digits', model);
+    }
+  }
+  return running;
+}

@@ -1,0 +1,136 @@
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { parseArgs } from 'node:util';
+import { InvalidOptionError } from '../errors.js';
+import { modelsDir } from '../paths.js';
+
+/** Everything `clipper-ts serve` can be told. */
+export interface ServeSettings {
+  /** Query port (Clipper REST, OIP, /metrics). Clipper's default: 1337. 0 picks a free port. */
+  port: number;
+  host: string;
+  /** Admin port (management API, OIP repository). Clipper's default: 1338. */
+  adminPort: number;
+  /** Loopback by default; any other address needs `adminToken`. */
+  adminHost: string;
+  adminToken: string | undefined;
+  modelRepository: string;
+  /** Replicas per bundled model. */
+  replicas: number;
+  /** Deploy the bundled MNIST models and the `digits` application at start. */
+  bundled: boolean;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Largest request body, bytes. */
+  bodyLimit: number;
+  /** Most numbers in one request array. */
+  maxArrayLength: number;
+  /** OIP infer timeout when the request sets none, ms. */
+  inferTimeoutMs: number;
+  /** How long a graceful shutdown may take before the process exits anyway, ms. */
+  shutdownTimeoutMs: number;
+}
+
+export const serveDefaults: Readonly<ServeSettings> = Object.freeze({
+  port: 1337,
+  host: '0.0.0.0',
+  adminPort: 1338,
+  adminHost: '127.0.0.1',
+  adminToken: undefined,
+  modelRepository: modelsDir,
+  replicas: 1,
+  bundled: true,
+  logLevel: 'info',
+  bodyLimit: 8 * 1024 * 1024,
+  maxArrayLength: 1_000_000,
+  inferTimeoutMs: 1000,
+  shutdownTimeoutMs: 10_000,
+});
+
+type Kind = 'port' | 'int' | 'string' | 'bool' | 'level';
+const spec: Record<keyof ServeSettings, { flag: string; env: string; kind: Kind; min?: number }> = {
+  port: { flag: 'port', env: 'CLIPPER_PORT', kind: 'port' },
+  host: { flag: 'host', env: 'CLIPPER_HOST', kind: 'string' },
+  adminPort: { flag: 'admin-port', env: 'CLIPPER_ADMIN_PORT', kind: 'port' },
+  adminHost: { flag: 'admin-host', env: 'CLIPPER_ADMIN_HOST', kind: 'string' },
+  adminToken: { flag: 'admin-token', env: 'CLIPPER_ADMIN_TOKEN', kind: 'string' },
+  modelRepository: { flag: 'models', env: 'CLIPPER_MODELS', kind: 'string' },
+  replicas: { flag: 'replicas', env: 'CLIPPER_REPLICAS', kind: 'int', min: 0 },
+  bundled: { flag: 'bundled', env: 'CLIPPER_BUNDLED', kind: 'bool' },
+  logLevel: { flag: 'log-level', env: 'CLIPPER_LOG_LEVEL', kind: 'level' },
+  bodyLimit: { flag: 'body-limit', env: 'CLIPPER_BODY_LIMIT', kind: 'int', min: 1024 },
+  maxArrayLength: { flag: 'max-array-length', env: 'CLIPPER_MAX_ARRAY_LENGTH', kind: 'int', min: 1 },
+  inferTimeoutMs: { flag: 'infer-timeout-ms', env: 'CLIPPER_INFER_TIMEOUT_MS', kind: 'int', min: 1 },
+  shutdownTimeoutMs: { flag: 'shutdown-timeout-ms', env: 'CLIPPER_SHUTDOWN_TIMEOUT_MS', kind: 'int', min: 1 },
+};
+const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+function convert(key: string, kind: Kind, raw: unknown, source: string, min = 0): unknown {
+  const where = `${key} (from ${source})`;
+  if (kind === 'string') {
+    if (typeof raw !== 'string' || raw.length === 0) throw new InvalidOptionError(`${where} must be a non-empty string; got ${JSON.stringify(raw)}`);
+    return raw;
+  }
+  if (kind === 'level') {
+    if (typeof raw !== 'string' || !levels.includes(raw)) throw new InvalidOptionError(`${where} must be one of ${levels.join(', ')}; got ${JSON.stringify(raw)}`);
+    return raw;
+  }
+  if (kind === 'bool') {
+    if (typeof raw === 'boolean') return raw;
+    if (raw === 'true' || raw === '1') return true;
+    if (raw === 'false' || raw === '0') return false;
+    throw new InvalidOptionError(`${where} must be true or false; got ${JSON.stringify(raw)}`);
+  }
+  const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
+  const max = kind === 'port' ? 65535 : Number.MAX_SAFE_INTEGER;
+  if (!Number.isInteger(n) || n < min || n > max) throw new InvalidOptionError(`${where} must be an integer in [${min}, ${max}]; got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+const loopback = (host: string): boolean => host === 'localhost' || host === '::1' || host.startsWith('127.');
+
+/**
+ * Resolves the settings: defaults, then a JSON file (`--config`), then environment variables (`CLIPPER_*`),
+ * then flags. Validated once; errors name the setting and where it came from.
+ */
+export function resolveServeSettings(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Readonly<ServeSettings> {
+  const options: Record<string, { type: 'string' | 'boolean' }> = { config: { type: 'string' } };
+  for (const s of Object.values(spec)) options[s.flag] = { type: s.kind === 'bool' ? 'boolean' : 'string' };
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args: [...argv], options, allowPositionals: false, strict: true });
+  } catch (error) {
+    throw new InvalidOptionError(`${(error as Error).message}; flags: --config FILE ${Object.values(spec).map((s) => `--${s.flag}`).join(' ')}`);
+  }
+  const values = parsed.values as Record<string, unknown>;
+  const out: Record<string, unknown> = { ...serveDefaults };
+  const configFile = values.config ?? env.CLIPPER_CONFIG;
+  if (typeof configFile === 'string') {
+    let file: unknown;
+    try {
+      file = JSON.parse(readFileSync(configFile, 'utf8'));
+    } catch (error) {
+      throw new InvalidOptionError(`config file ${configFile} could not be read as JSON: ${(error as Error).message}`);
+    }
+    if (typeof file !== 'object' || file === null || Array.isArray(file)) throw new InvalidOptionError(`config file ${configFile} must hold a JSON object`);
+    for (const [key, raw] of Object.entries(file)) {
+      const s = spec[key as keyof ServeSettings];
+      if (s === undefined) throw new InvalidOptionError(`config file ${configFile}: ${key} is not a setting; settings: ${Object.keys(spec).join(', ')}`);
+      out[key] = convert(key, s.kind, raw, configFile, s.min);
+    }
+  }
+  for (const [key, s] of Object.entries(spec)) {
+    const fromEnv = env[s.env];
+    if (fromEnv !== undefined && fromEnv !== '') out[key] = convert(key, s.kind, fromEnv, `$${s.env}`, s.min);
+    const fromFlag = values[s.flag];
+    if (fromFlag !== undefined) out[key] = convert(key, s.kind, fromFlag, `--${s.flag}`, s.min);
+  }
+  const settings = out as unknown as ServeSettings;
+  for (const key of ['host', 'adminHost'] as const) {
+    if (settings[key] !== 'localhost' && isIP(settings[key]) === 0) throw new InvalidOptionError(`${key} must be an IP address or localhost; got ${JSON.stringify(settings[key])}`);
+  }
+  if (!loopback(settings.adminHost) && settings.adminToken === undefined) {
+    throw new InvalidOptionError(`adminHost ${settings.adminHost} is not loopback: set adminToken (--admin-token or CLIPPER_ADMIN_TOKEN) so the admin API is not open to the network`);
+  }
+  if (settings.port !== 0 && settings.port === settings.adminPort) throw new InvalidOptionError(`port and adminPort must differ; both are ${settings.port}`);
+  return Object.freeze(settings);
+}
