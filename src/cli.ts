@@ -16,6 +16,7 @@ const help = `clipper-ts serve [flags]      start the server on the bundled MNIS
   --models DIR             model repository (default: the bundled models/)
   --replicas N             replicas per model (default ${serveDefaults.replicas})
   --no-bundled             start empty: no bundled models, no digits application
+  --slo-ms N               the digits application's latency SLO (default ${serveDefaults.sloMs})
   --log-level LEVEL        fatal, error, warn, info, debug, trace, silent (default ${serveDefaults.logLevel})
   --body-limit BYTES       largest request body (default ${serveDefaults.bodyLimit})
   --max-array-length N     most numbers in one request array (default ${serveDefaults.maxArrayLength})

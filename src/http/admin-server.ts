@@ -43,7 +43,7 @@ function repositoryVersions(repository: string, model: string): { version: strin
  */
 export function createAdminServer(options: AdminServerOptions): FastifyInstance {
   const { clipper } = options;
-  const app = Fastify({ logger: options.logger, bodyLimit: 1024 * 1024, requestIdHeader: 'x-request-id' });
+  const app = Fastify({ logger: options.logger, bodyLimit: 1024 * 1024, requestIdHeader: 'x-request-id', ajv: { customOptions: { coerceTypes: false } } });
   installErrorHandling(app);
   const token = options.token;
   if (token !== undefined) {

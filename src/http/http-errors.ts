@@ -14,6 +14,8 @@ const fastifyErrors: Record<string, { status: number; message: (e: FastifyError)
  * 503 with Retry-After for overload, 5xx otherwise. Nothing a request sends can crash the server.
  */
 export function installErrorHandling(app: FastifyInstance): void {
+  // JSON only: a text/plain body is refused with 415 instead of failing validation as a string.
+  app.removeContentTypeParser('text/plain');
   app.setErrorHandler((error: FastifyError | Error, request, reply) => {
     if (error instanceof ClipperError) {
       if (error instanceof OverloadedError) reply.header('retry-after', String(error.retryAfterSeconds));

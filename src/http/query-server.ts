@@ -46,6 +46,8 @@ export function createQueryServer(options: QueryServerOptions): FastifyInstance 
     bodyLimit: options.bodyLimit,
     requestIdHeader: 'x-request-id',
     return503OnClosing: true,
+    // No type coercion: `{"input": 5}` is an error, not `[5]`.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false } },
   });
   installErrorHandling(app);
 

@@ -19,6 +19,8 @@ export interface ServeSettings {
   replicas: number;
   /** Deploy the bundled MNIST models and the `digits` application at start. */
   bundled: boolean;
+  /** The bundled `digits` application's latency SLO, ms. */
+  sloMs: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Largest request body, bytes. */
   bodyLimit: number;
@@ -39,6 +41,7 @@ export const serveDefaults: Readonly<ServeSettings> = Object.freeze({
   modelRepository: modelsDir,
   replicas: 1,
   bundled: true,
+  sloMs: 20,
   logLevel: 'info',
   bodyLimit: 8 * 1024 * 1024,
   maxArrayLength: 1_000_000,
@@ -56,6 +59,7 @@ const spec: Record<keyof ServeSettings, { flag: string; env: string; kind: Kind;
   modelRepository: { flag: 'models', env: 'CLIPPER_MODELS', kind: 'string' },
   replicas: { flag: 'replicas', env: 'CLIPPER_REPLICAS', kind: 'int', min: 0 },
   bundled: { flag: 'bundled', env: 'CLIPPER_BUNDLED', kind: 'bool' },
+  sloMs: { flag: 'slo-ms', env: 'CLIPPER_SLO_MS', kind: 'int', min: 1 },
   logLevel: { flag: 'log-level', env: 'CLIPPER_LOG_LEVEL', kind: 'level' },
   bodyLimit: { flag: 'body-limit', env: 'CLIPPER_BODY_LIMIT', kind: 'int', min: 1024 },
   maxArrayLength: { flag: 'max-array-length', env: 'CLIPPER_MAX_ARRAY_LENGTH', kind: 'int', min: 1 },

@@ -78,7 +78,8 @@ test('the models honestly differ: linear < mlp < cnn in accuracy on the same 2,0
   t.true((accuracy['mnist-mlp'] as number) < (accuracy['mnist-cnn'] as number));
 });
 
-test('an ONNX replica whose worker dies mid-run: in-flight queries are answered once (retried), and the replica comes back', async (t) => {
+// Serial: it counts on the replicas keeping up with a burst, which the file's other tests would contend with.
+test.serial('an ONNX replica whose worker dies mid-run: in-flight queries are answered once (retried), and the replica comes back', async (t) => {
   const clipper = await Clipper.start({ supervision: { backoffBaseMs: 20 } });
   t.teardown(() => clipper.stop());
   await clipper.registerApp({ name: 'digits', inputType: 'float32', inputShape: [784], defaultOutput: -1, latencySloMs: 5000, cacheMaxBytes: 0 });
