@@ -1,6 +1,8 @@
 import { leastOutstanding } from '../src/balancer.js';
 import type { Clock } from '../src/clock.js';
+import type { TimerHandle } from '../src/clock.js';
 import { ModelLoadError, NoReplicaAvailableError, ReplicaFailedError } from '../src/errors.js';
+import { HedgeBudget, LatencyWindow } from '../src/hedge-budget.js';
 import type { ResolvedDeployModelOptions } from '../src/options.js';
 import type { Supervisor } from '../src/supervisor.js';
 import type { ModelSpec } from './protocol.js';
@@ -37,6 +39,9 @@ export class ReplicaSet implements ReplicaHost {
   #replicas: Replica[] = [];
   #nextIndex = 0;
   #rotate = 0;
+  readonly #budget: HedgeBudget;
+  readonly #responseTimes = new LatencyWindow();
+  #hedgesWon = 0;
   /** Half the tightest SLO among linked applications, unless the model sets its own budget. */
   #linkedBudgetMs: number | undefined;
 
@@ -44,6 +49,7 @@ export class ReplicaSet implements ReplicaHost {
 
   constructor(options: ResolvedDeployModelOptions, spec: ModelSpec, clock: Clock, supervisor: Supervisor, onBatch?: (event: BatchEvent) => void) {
     this.#onBatch = onBatch;
+    this.#budget = new HedgeBudget(options.hedging.maxExtraLoad);
     this.model = options.name;
     this.version = options.version;
     this.options = options;
@@ -97,16 +103,89 @@ export class ReplicaSet implements ReplicaHost {
     this.#replicas.push(...starting);
   }
 
-  /** Runs one query on this model version. */
+  /** Hedges sent, and those whose copy answered first. */
+  get hedges(): { sent: number; won: number; denied: number } {
+    return { sent: this.#budget.sent, won: this.#hedgesWon, denied: this.#budget.denied };
+  }
+
+  /** The delay after which a query is hedged now, or undefined when hedging is off or not yet calibrated. */
+  get hedgeDelayMs(): number | undefined {
+    const h = this.options.hedging;
+    if (!h.enabled || h.maxExtraLoad === 0) return undefined;
+    if (h.delayMs !== undefined) return h.delayMs;
+    return this.#responseTimes.count >= 20 ? this.#responseTimes.p95 : undefined;
+  }
+
+  /**
+   * Runs one query on this model version: on the ready replica with the least outstanding work, and, if it
+   * has not answered within the hedge delay, also on a second replica (within the hedge budget); the first
+   * answer wins and the other copy is dropped.
+   */
   predict(input: Float32Array | Int32Array, deadline: number): Promise<ReplicaAnswer> {
     return new Promise<ReplicaAnswer>((resolve, reject) => {
-      const query: ReplicaQuery = { input, enqueuedAt: this.#clock.now(), deadline, resolve, reject };
-      const replica = this.#choose(undefined);
-      if (replica === undefined) {
+      const started = this.#clock.now();
+      const primary = this.#choose(undefined);
+      if (primary === undefined) {
         reject(new NoReplicaAvailableError(`model ${this.key} has no ready replica (${this.#describe()})`));
         return;
       }
-      replica.submit(query);
+      this.#budget.earn();
+      const delay = this.#replicas.length > 1 ? this.hedgeDelayMs : undefined;
+      if (delay === undefined) {
+        primary.submit({
+          input,
+          enqueuedAt: started,
+          deadline,
+          resolve: (answer) => {
+            this.#responseTimes.observe(this.#clock.now() - started);
+            resolve(answer);
+          },
+          reject,
+        });
+        return;
+      }
+      const copies: ReplicaQuery[] = [];
+      let settled = false;
+      let outstanding = 0;
+      let firstError: unknown;
+      let timer: TimerHandle | undefined;
+      const submit = (replica: Replica): void => {
+        outstanding++;
+        const query: ReplicaQuery = {
+          input,
+          enqueuedAt: this.#clock.now(),
+          deadline,
+          resolve: (answer) => {
+            if (settled) return;
+            settled = true;
+            timer?.cancel();
+            for (const c of copies) c.cancelled = true;
+            this.#responseTimes.observe(this.#clock.now() - started);
+            if (copies.length > 1 && query !== copies[0]) this.#hedgesWon++;
+            resolve(answer);
+          },
+          reject: (error) => {
+            if (settled) return;
+            outstanding--;
+            firstError ??= error;
+            // With another copy still out, wait for it; the last copy's failure is the query's.
+            if (outstanding > 0) return;
+            settled = true;
+            timer?.cancel();
+            reject(firstError);
+          },
+        };
+        copies.push(query);
+        replica.submit(query);
+      };
+      submit(primary);
+      timer = this.#clock.setTimeout(() => {
+        timer = undefined;
+        if (settled || this.#clock.now() >= deadline) return;
+        const other = this.#choose([primary.name]);
+        if (other === undefined || !this.#budget.trySpend()) return;
+        submit(other);
+      }, delay);
     });
   }
 

@@ -30,6 +30,8 @@ export interface ReplicaQuery {
   readonly deadline: number;
   /** Replicas that held this query and died; a retry goes elsewhere. Absent until the first failure. */
   failedOn?: string[];
+  /** Set when another copy of a hedged query answered first: the replica drops it unrun. */
+  cancelled?: boolean;
   resolve(answer: ReplicaAnswer): void;
   reject(error: unknown): void;
 }

@@ -6,6 +6,8 @@ export interface Deadlined {
   readonly enqueuedAt: number;
   /** When its answer is due (clock ms). */
   readonly deadline: number;
+  /** Set when the query no longer needs running (a hedged duplicate that lost): it is dropped unrun. */
+  readonly cancelled?: boolean;
 }
 
 export interface TakeOptions {
@@ -65,7 +67,8 @@ export class BatchQueue<T extends Deadlined> {
     // replica out for good: the probe's batch refreshes it.
     while (this.size > 0) {
       const head = this.#peek();
-      if (now > head.deadline) expired.push(this.#shift());
+      if (head.cancelled === true) this.#shift();
+      else if (now > head.deadline) expired.push(this.#shift());
       else if (now + single > head.deadline && this.#doomedByEstimate < PROBE_AFTER) {
         this.#doomedByEstimate++;
         expired.push(this.#shift());
@@ -87,6 +90,10 @@ export class BatchQueue<T extends Deadlined> {
     let tightest = Number.POSITIVE_INFINITY;
     while (this.size > 0 && batch.length < options.limit) {
       const item = this.#peek();
+      if (item.cancelled === true) {
+        this.#shift();
+        continue;
+      }
       if (batch.length > 0 && now + single > item.deadline) {
         expired.push(this.#shift());
         continue;

@@ -17,6 +17,7 @@ const help = `clipper-ts serve [flags]      start the server on the bundled MNIS
   --replicas N             replicas per model (default ${serveDefaults.replicas})
   --no-bundled             start empty: no bundled models, no digits application
   --slo-ms N               the digits application's latency SLO (default ${serveDefaults.sloMs})
+  --policy P               the digits application's policy: static, exp3, exp4 (default ${serveDefaults.policy})
   --log-level LEVEL        fatal, error, warn, info, debug, trace, silent (default ${serveDefaults.logLevel})
   --body-limit BYTES       largest request body (default ${serveDefaults.bodyLimit})
   --max-array-length N     most numbers in one request array (default ${serveDefaults.maxArrayLength})

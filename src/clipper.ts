@@ -20,7 +20,8 @@ import {
 } from './options.js';
 import { modelsDir } from './paths.js';
 import type { RestartPolicyOptions } from './restart-policy.js';
-import type { QueryContext, SelectionPolicy } from './selection-policy.js';
+import { createPolicy, type PolicySpec } from './policy-factory.js';
+import type { PolicySnapshot, QueryContext, SelectionPolicy } from './selection-policy.js';
 import { Supervisor, type SupervisionEvent } from './supervisor.js';
 
 interface ModelEntry {
@@ -148,11 +149,12 @@ export class Clipper implements ModelDirectory {
   }
 
   /** Registers an application (Clipper's `register_application`). */
-  async registerApp(options: RegisterAppOptions): Promise<void> {
+  async registerApp(options: RegisterAppOptions & { policy?: PolicySpec }): Promise<void> {
     this.#checkRunning();
-    const app = resolveAppOptions(options);
+    const { policy: _policy, ...appOptions } = options;
+    const app = resolveAppOptions(appOptions);
     if (this.#apps.has(app.name)) throw new AlreadyExistsError(`application ${app.name} is already registered`);
-    const router = new Router(app, this, this.clock);
+    const router = new Router(app, this, this.clock, options.policy === undefined ? undefined : createPolicy(options.policy));
     await router.start();
     const feedback = new FeedbackActor(router, this, this.clock);
     await feedback.start();
@@ -233,9 +235,26 @@ export class Clipper implements ModelDirectory {
     this.#refreshBudgets(modelName);
   }
 
-  /** Sets the application's selection policy (default: the first linked model). */
-  setPolicy(appName: string, policy: SelectionPolicy): void {
-    this.#router(appName).setPolicy(policy);
+  /**
+   * Sets the application's selection policy: a policy object, or a spec such as `{ kind: 'exp4' }`,
+   * `{ kind: 'exp3', eta: 0.1 }`, `{ kind: 'ab', weights: { a: 0.9, b: 0.1 } }`, with `perUser` for one
+   * learned policy per query `uid`. Default: `static` (the first linked model).
+   */
+  setPolicy(appName: string, policy: SelectionPolicy | PolicySpec): void {
+    const router = this.#router(appName);
+    router.setPolicy('select' in policy ? policy : createPolicy(policy));
+  }
+
+  /** The application's learned policy state as JSON (weights per model, per user), to inspect or save. */
+  getPolicyState(appName: string): PolicySnapshot | null {
+    return this.#router(appName).policy.snapshot?.() ?? null;
+  }
+
+  /** Restores a saved policy state, so learning survives a restart. The policy must be of the same kind. */
+  restorePolicyState(appName: string, snapshot: PolicySnapshot): void {
+    const policy = this.#router(appName).policy;
+    if (policy.restore === undefined) throw new InvalidOptionError(`application ${appName}'s policy (${policy.name}) keeps no state to restore`);
+    policy.restore(snapshot);
   }
 
   /** Rolls a model forward or back (Clipper's `set_model_version`). Takes effect for the next query. */

@@ -63,6 +63,26 @@ export interface FaultOptions {
   seed?: number;
 }
 
+/**
+ * Speculative duplication (hedged requests): a query a replica has not answered within `delayMs` is also sent
+ * to another replica of the same model; the first answer wins and the other copy is dropped (never killed:
+ * see README, failures). Needs two or more replicas.
+ */
+export interface HedgingOptions {
+  /** Default true. */
+  enabled?: boolean;
+  /** How long to wait before hedging. Default: the observed 95th percentile of this model's response times. */
+  delayMs?: number;
+  /** Hedges as a share of queries, at most. Default 0.05 (5% extra load). */
+  maxExtraLoad?: number;
+}
+
+export interface ResolvedHedgingOptions {
+  enabled: boolean;
+  delayMs: number | undefined;
+  maxExtraLoad: number;
+}
+
 /** A model version to deploy. */
 export interface DeployModelOptions {
   name: string;
@@ -80,6 +100,7 @@ export interface DeployModelOptions {
   inputShape?: number[];
   /** Element type of the input; default from config.json, else float32. */
   inputType?: InputType;
+  hedging?: HedgingOptions;
   /** Fault injection per replica index (`{ 0: { stallProbability: 0.1, stallMs: 50 } }`). */
   faults?: Record<number, FaultOptions>;
 }
@@ -94,6 +115,7 @@ export interface ResolvedDeployModelOptions {
   outputKind: 'classification' | 'regression' | undefined;
   inputShape: number[] | undefined;
   inputType: InputType | undefined;
+  hedging: ResolvedHedgingOptions;
   faults: Record<number, FaultOptions>;
 }
 
@@ -240,7 +262,7 @@ function resolveFaults(what: string, value: unknown): Record<number, FaultOption
 
 export function resolveDeployModelOptions(input: DeployModelOptions): Readonly<ResolvedDeployModelOptions> {
   const given = checkObject('model', input);
-  checkKnownKeys('model', given, ['name', 'version', 'path', 'replicas', 'batching', 'intraOpNumThreads', 'outputKind', 'inputShape', 'inputType', 'faults']);
+  checkKnownKeys('model', given, ['name', 'version', 'path', 'replicas', 'batching', 'intraOpNumThreads', 'outputKind', 'inputShape', 'inputType', 'hedging', 'faults']);
   if (typeof given.path !== 'string' || given.path.length === 0) fail('model.path', 'a non-empty string path to a .onnx file or a JS module', given.path);
   return Object.freeze({
     name: checkName('model.name', given.name),
@@ -252,7 +274,19 @@ export function resolveDeployModelOptions(input: DeployModelOptions): Readonly<R
     outputKind: given.outputKind === undefined ? undefined : checkOneOf('model.outputKind', given.outputKind, ['classification', 'regression'] as const),
     inputShape: given.inputShape === undefined ? undefined : checkShape('model.inputShape', given.inputShape),
     inputType: given.inputType === undefined ? undefined : checkOneOf('model.inputType', given.inputType, ['float32', 'int32'] as const),
+    hedging: resolveHedging('model.hedging', given.hedging),
     faults: resolveFaults('model.faults', given.faults),
+  });
+}
+
+function resolveHedging(what: string, value: unknown): ResolvedHedgingOptions {
+  const given = checkObject(what, value ?? {});
+  checkKnownKeys(what, given, ['enabled', 'delayMs', 'maxExtraLoad']);
+  if (given.enabled !== undefined && typeof given.enabled !== 'boolean') fail(`${what}.enabled`, 'true or false', given.enabled);
+  return Object.freeze({
+    enabled: (given.enabled as boolean | undefined) ?? true,
+    delayMs: given.delayMs === undefined ? undefined : checkNumber(`${what}.delayMs`, given.delayMs, 0, 600_000),
+    maxExtraLoad: checkNumber(`${what}.maxExtraLoad`, given.maxExtraLoad ?? 0.05, 0, 1),
   });
 }
 

@@ -5,6 +5,8 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import type { Clipper } from '../clipper.js';
 import { InvalidOptionError, UnknownModelError, UnknownVersionError } from '../errors.js';
 import type { InputType } from '../options.js';
+import type { PolicySpec } from '../policy-factory.js';
+import type { PolicySnapshot } from '../selection-policy.js';
 import { installErrorHandling } from './http-errors.js';
 
 export interface AdminServerOptions {
@@ -149,7 +151,25 @@ export function createAdminServer(options: AdminServerOptions): FastifyInstance 
     },
   );
 
+  post<{ app_name: string; policy: PolicySpec }>(
+    'set_policy',
+    { required: ['app_name', 'policy'], properties: { app_name: name, policy: { type: 'object', required: ['kind'], properties: { kind: { type: 'string' } } } }, additionalProperties: false },
+    (b) => {
+      clipper.setPolicy(b.app_name, b.policy);
+      return { success: true, app_name: b.app_name, policy: clipper.getApp(b.app_name).policy, state: clipper.getPolicyState(b.app_name) };
+    },
+  );
+  post<{ app_name: string; state: PolicySnapshot }>(
+    'restore_policy_state',
+    { required: ['app_name', 'state'], properties: { app_name: name, state: { type: 'object', required: ['kind'] } }, additionalProperties: false },
+    (b) => {
+      clipper.restorePolicyState(b.app_name, b.state);
+      return { success: true, state: clipper.getPolicyState(b.app_name) };
+    },
+  );
+
   const getters: Record<string, (b: Record<string, string | boolean | undefined>) => unknown> = {
+    get_policy_state: (b) => ({ app_name: b.app_name, policy: clipper.getApp(String(b.app_name)).policy, state: clipper.getPolicyState(String(b.app_name)) }),
     get_all_applications: (b) => (b.verbose === true ? clipper.getApps() : clipper.getApps().map((a) => a.name)),
     get_application: (b) => clipper.getApp(String(b.name)),
     get_linked_models: (b) => clipper.getLinkedModels(String(b.app_name)),

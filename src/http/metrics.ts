@@ -56,6 +56,22 @@ export class ServerMetrics {
         }
       },
     });
+    new Counter({
+      name: 'clipper_hedges_total',
+      help: 'Speculative duplicates (hedged requests): sent, and won (the duplicate answered first)',
+      labelNames: ['model', 'version', 'outcome'],
+      registers,
+      collect() {
+        this.reset();
+        for (const m of clipper.getModels()) {
+          for (const v of m.versions) {
+            const h = clipper.replicaSet(m.name, v.version).hedges;
+            this.inc({ model: m.name, version: v.version, outcome: 'sent' }, h.sent);
+            this.inc({ model: m.name, version: v.version, outcome: 'won' }, h.won);
+          }
+        }
+      },
+    });
     const appCounter = (name: string, help: string, read: (a: ReturnType<Clipper['getApps']>[number]) => number): void => {
       new Counter({
         name,

@@ -63,7 +63,7 @@ export async function serve(settings: ServeSettings, options: { clipper?: Clippe
     },
   };
   if (settings.bundled) {
-    await clipper.registerApp({ name: 'digits', inputType: 'float32', inputShape: [784], defaultOutput: -1, latencySloMs: settings.sloMs });
+    await clipper.registerApp({ name: 'digits', inputType: 'float32', inputShape: [784], defaultOutput: -1, latencySloMs: settings.sloMs, policy: { kind: settings.policy } });
     for (const model of bundledModels) {
       await clipper.deployModel({ name: model, version: '1', path: path.join(settings.modelRepository, model, '1', 'model.onnx'), replicas: settings.replicas });
       await clipper.linkModel('digits', model);

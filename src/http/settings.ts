@@ -21,6 +21,8 @@ export interface ServeSettings {
   bundled: boolean;
   /** The bundled `digits` application's latency SLO, ms. */
   sloMs: number;
+  /** The bundled `digits` application's selection policy: an Exp4 ensemble of all three models by default. */
+  policy: 'static' | 'exp3' | 'exp4';
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Largest request body, bytes. */
   bodyLimit: number;
@@ -42,6 +44,7 @@ export const serveDefaults: Readonly<ServeSettings> = Object.freeze({
   replicas: 1,
   bundled: true,
   sloMs: 20,
+  policy: 'exp4',
   logLevel: 'info',
   bodyLimit: 8 * 1024 * 1024,
   maxArrayLength: 1_000_000,
@@ -49,7 +52,7 @@ export const serveDefaults: Readonly<ServeSettings> = Object.freeze({
   shutdownTimeoutMs: 10_000,
 });
 
-type Kind = 'port' | 'int' | 'string' | 'bool' | 'level';
+type Kind = 'port' | 'int' | 'string' | 'bool' | 'level' | 'policy';
 const spec: Record<keyof ServeSettings, { flag: string; env: string; kind: Kind; min?: number }> = {
   port: { flag: 'port', env: 'CLIPPER_PORT', kind: 'port' },
   host: { flag: 'host', env: 'CLIPPER_HOST', kind: 'string' },
@@ -60,6 +63,7 @@ const spec: Record<keyof ServeSettings, { flag: string; env: string; kind: Kind;
   replicas: { flag: 'replicas', env: 'CLIPPER_REPLICAS', kind: 'int', min: 0 },
   bundled: { flag: 'bundled', env: 'CLIPPER_BUNDLED', kind: 'bool' },
   sloMs: { flag: 'slo-ms', env: 'CLIPPER_SLO_MS', kind: 'int', min: 1 },
+  policy: { flag: 'policy', env: 'CLIPPER_POLICY', kind: 'policy' },
   logLevel: { flag: 'log-level', env: 'CLIPPER_LOG_LEVEL', kind: 'level' },
   bodyLimit: { flag: 'body-limit', env: 'CLIPPER_BODY_LIMIT', kind: 'int', min: 1024 },
   maxArrayLength: { flag: 'max-array-length', env: 'CLIPPER_MAX_ARRAY_LENGTH', kind: 'int', min: 1 },
@@ -72,6 +76,10 @@ function convert(key: string, kind: Kind, raw: unknown, source: string, min = 0)
   const where = `${key} (from ${source})`;
   if (kind === 'string') {
     if (typeof raw !== 'string' || raw.length === 0) throw new InvalidOptionError(`${where} must be a non-empty string; got ${JSON.stringify(raw)}`);
+    return raw;
+  }
+  if (kind === 'policy') {
+    if (raw !== 'static' && raw !== 'exp3' && raw !== 'exp4') throw new InvalidOptionError(`${where} must be one of static, exp3, exp4; got ${JSON.stringify(raw)}`);
     return raw;
   }
   if (kind === 'level') {

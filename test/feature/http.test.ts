@@ -188,7 +188,7 @@ test.serial('metrics in Prometheus text', async (t) => {
   for (const name of ['clipper_requests_total', 'clipper_request_duration_seconds_bucket', 'clipper_batch_size_bucket', 'clipper_replica_batch_limit', 'clipper_cache_hits_total', 'clipper_default_answers_total', 'clipper_compute_duration_seconds_bucket']) {
     t.regex(r.json, new RegExp(`^${name}`, 'm'), name);
   }
-  t.regex(r.json, /clipper_requests_total\{app="digits",model="mnist-cnn",status="success"\} \d+/);
+  t.regex(r.json, /clipper_requests_total\{app="digits",model="ensemble",status="success"\} \d+/);
 });
 
 test.serial('thousands of malformed requests get only 4xx answers, and the server stays up', async (t) => {

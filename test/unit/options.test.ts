@@ -162,6 +162,9 @@ test('resolveDeployModelOptions rejects each bad value, naming the option', (t) 
     ['fault key fractional', { faults: { '1.5': {} } }, /^model\.faults key must be an integer/],
     ['fault not an object', { faults: { 0: 5 } }, /^model\.faults\[0\] must be an object; got 5$/],
     ['fault unknown key', { faults: { 0: { bogus: 1 } } }, /^model\.faults\[0\]\.bogus is not an option; known options: stallProbability, stallMs, seed$/],
+    ['hedging extra load above 1', { hedging: { maxExtraLoad: 2 } }, /^model\.hedging\.maxExtraLoad must be a number in \[0, 1\]; got 2$/],
+    ['hedging enabled not boolean', { hedging: { enabled: 'yes' } }, /^model\.hedging\.enabled must be true or false; got "yes"$/],
+    ['hedging unknown key', { hedging: { delay: 5 } }, /^model\.hedging\.delay is not an option; known options: enabled, delayMs, maxExtraLoad$/],
     ['stall probability above 1', { faults: { 0: { stallProbability: 2 } } }, /^model\.faults\[0\]\.stallProbability must be a number in \[0, 1\]; got 2$/],
     ['stall probability NaN', { faults: { 0: { stallProbability: NaN } } }, /^model\.faults\[0\]\.stallProbability must be a number/],
     ['negative stall', { faults: { 2: { stallMs: -1 } } }, /^model\.faults\[2\]\.stallMs must be a number in \[0, 600000\]/],
@@ -189,12 +192,14 @@ test('resolveDeployModelOptions applies defaults and freezes the result, deeply'
       outputKind: undefined,
       inputShape: undefined,
       inputType: undefined,
+      hedging: { enabled: true, delayMs: undefined, maxExtraLoad: 0.05 },
       faults: {},
     },
   );
   t.true(Object.isFrozen(r));
   t.true(Object.isFrozen(r.batching));
   t.true(Object.isFrozen(r.faults));
+  t.true(Object.isFrozen(r.hedging));
 });
 
 test('resolveDeployModelOptions keeps given values, copies the shape and fills fault defaults', (t) => {
