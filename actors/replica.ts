@@ -305,9 +305,22 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised {
   #expectedWait(): number {
     const queued = this.#queue.size;
     if (queued === 0 || this.#latency.samples === 0) return 0;
-    const limit = this.#aimd.limit;
-    const fullBatchesAhead = Math.floor(queued / limit) + (this.#running === undefined ? 0 : 1);
-    return fullBatchesAhead * this.#latency.estimate(limit) + this.#latency.estimate((queued % limit) + 1);
+    const batching = this.#settings.batching;
+    let size = this.#aimd.limit;
+    // Under AIMD the queue drains in growing batches (a full batch within budget grows the limit by the step),
+    // up to what fits the budget: counting every batch at today's limit would refuse a burst that AIMD is
+    // about to absorb.
+    const ceiling = batching.mode === 'aimd' ? Math.min(batching.maxBatchSize, Math.max(size, this.#latency.rowsWithin(this.#settings.host.latencyBudgetMs()))) : size;
+    let wait = this.#running === undefined ? 0 : this.#latency.estimate(this.#running.length);
+    let remaining = queued + 1;
+    for (let step = 0; remaining > 0 && step < 64; step++) {
+      const take = Math.min(size, remaining);
+      wait += this.#latency.estimate(take);
+      remaining -= take;
+      size = Math.min(ceiling, size + batching.additiveStep);
+    }
+    if (remaining > 0) wait += Math.ceil(remaining / size) * this.#latency.estimate(size);
+    return wait;
   }
 
   /** Starts the next batch if the worker is free and the queue says so. */
