@@ -42,6 +42,8 @@ export class ReplicaSet implements ReplicaHost {
   readonly #budget: HedgeBudget;
   readonly #responseTimes = new LatencyWindow();
   #hedgesWon = 0;
+  /** The replica count asked for, kept while suspended. */
+  #desired = 0;
   /** Half the tightest SLO among linked applications, unless the model sets its own budget. */
   #linkedBudgetMs: number | undefined;
 
@@ -84,8 +86,24 @@ export class ReplicaSet implements ReplicaHost {
     this.#linkedBudgetMs = minSloMs === undefined ? undefined : minSloMs / 2;
   }
 
+  /**
+   * Stops every replica after it drains (a version that is no longer current), remembering how many there
+   * were for {@link resume}.
+   */
+  async suspend(): Promise<void> {
+    const keep = this.#desired;
+    await this.setReplicas(0);
+    this.#desired = keep;
+  }
+
+  /** Starts the replicas a {@link suspend} stopped (each loads and warms up its model first). */
+  async resume(): Promise<void> {
+    if (this.#replicas.length < this.#desired) await this.setReplicas(this.#desired);
+  }
+
   /** Starts replicas until there are `count`, or drains and stops the newest until there are `count`. */
   async setReplicas(count: number): Promise<void> {
+    this.#desired = count;
     while (this.#replicas.length > count) {
       const replica = this.#replicas.pop() as Replica;
       await replica.stop();
@@ -245,6 +263,8 @@ export class ReplicaSet implements ReplicaHost {
       clock: this.#clock,
       host: this,
       supervisor: this.#supervisor,
+      batchTimeoutMs: this.options.batchTimeoutMs,
+      ...(this.options.resourceLimits === undefined ? {} : { resourceLimits: this.options.resourceLimits }),
       ...(this.#onBatch === undefined ? {} : { onBatch: this.#onBatch }),
     });
   }

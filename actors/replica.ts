@@ -2,6 +2,7 @@ import { MessageChannel } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { Piscina } from 'piscina';
+import type { ResourceLimits } from 'node:worker_threads';
 import { Actor, type FailureSink } from '../src/actor.js';
 import { AimdController } from '../src/aimd-controller.js';
 import { BatchLatencyModel } from '../src/batch-latency-model.js';
@@ -40,6 +41,8 @@ type ReplicaMessage =
   | { type: 'query'; query: ReplicaQuery }
   | { type: 'wake' }
   | { type: 'batchDone'; batch: ReplicaQuery[]; result: InferResult; startedAt: number }
+  /** A batch ran longer than the batch timeout. */
+  | { type: 'batchTimeout'; pool: object; batch: ReplicaQuery[] }
   /** The worker died: its task was rejected (`batch` is what it held) or its thread exited (`batch` absent). */
   | { type: 'workerDied'; pool: object; batch: ReplicaQuery[] | undefined; error: unknown };
 
@@ -75,6 +78,10 @@ export interface ReplicaSettings {
   supervisor: FailureSink;
   /** Rows in the warm-up batch run after each (re)load. */
   warmupRows?: number;
+  /** A batch running longer than this is a hang (see {@link Replica}). */
+  batchTimeoutMs: number;
+  /** Worker thread memory limits (Node's `resourceLimits`): a worker that exceeds them dies alone. */
+  resourceLimits?: ResourceLimits;
   onBatch?: (event: BatchEvent) => void;
 }
 
@@ -103,9 +110,11 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised {
   #retired = false;
   #restarts = 0;
   #outputSize = 0;
+  /** A batch overran its timeout and could not be killed: take no queries until it returns. */
+  #stuck = false;
   /** Batches already handed back after a death, so the late rejection of their task does not hand them back twice. */
   readonly #orphanedBatches = new WeakSet<ReplicaQuery[]>();
-  readonly counters = { batches: 0, rows: 0, expired: 0, refused: 0, failedBatches: 0, workerDeaths: 0 };
+  readonly counters = { batches: 0, rows: 0, expired: 0, refused: 0, failedBatches: 0, workerDeaths: 0, timeouts: 0 };
 
   constructor(settings: ReplicaSettings) {
     super(settings.name, settings.supervisor);
@@ -115,7 +124,7 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised {
 
   /** Ready for queries: running and not retired. */
   get ready(): boolean {
-    return this.status === 'running' && !this.#retired;
+    return this.status === 'running' && !this.#retired && !this.#stuck;
   }
 
   /** Whether the supervisor has given up on this replica. */
@@ -186,6 +195,7 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised {
       atomics: 'async',
       concurrentTasksPerWorker: 1,
       idleTimeout: Number.POSITIVE_INFINITY,
+      ...(this.#settings.resourceLimits === undefined ? {} : { resourceLimits: this.#settings.resourceLimits }),
     });
     // Worker errors surface as rejected tasks; this keeps the pool's 'error' event from being unhandled.
     pool.on('error', () => {});
@@ -277,6 +287,22 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised {
         this.#finish(message.batch, message.result, message.startedAt);
         this.#pump();
         return;
+      case 'batchTimeout': {
+        if (message.pool !== this.#pool || this.#running !== message.batch) return;
+        this.counters.timeouts++;
+        const error = new ReplicaFailedError(`replica ${this.name}: a batch of ${message.batch.length} ran past the ${this.#settings.batchTimeoutMs} ms batch timeout`);
+        if (this.#settings.spec.kind === 'js') {
+          // A hung JS model: recycle the worker. Terminating it is safe, no native run is in flight.
+          this.post({ type: 'workerDied', pool: message.pool, batch: undefined, error });
+          return;
+        }
+        // A slow onnxruntime run cannot be killed (terminating its worker aborts the process): hand its queries
+        // to the other replicas and take no more until the run comes back.
+        this.#stuck = true;
+        this.#orphanedBatches.add(message.batch);
+        this.#settings.host.orphaned([...message.batch, ...this.#queue.drainAll()], this.name, error);
+        return;
+      }
       case 'workerDied': {
         if (message.pool !== this.#pool) {
           // A worker this replica already replaced or tore down; only its batch, if any, needs handing back.
@@ -370,14 +396,22 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised {
     for (let i = 0; i < rows; i++) data.set((batch[i] as ReplicaQuery).input, i * features);
     this.#running = batch;
     const buffer = data.buffer as ArrayBuffer;
+    const watchdog = this.#settings.clock.setTimeout(() => this.post({ type: 'batchTimeout', pool, batch }), this.#settings.batchTimeoutMs);
     pool.run({ type: 'infer', modelKey: this.#settings.spec.key, rows, dtype, input: buffer }, { transferList: [buffer] }).then(
-      (result) => this.post({ type: 'batchDone', batch, result, startedAt: now }),
-      (error: unknown) => this.post({ type: 'workerDied', pool, batch, error }),
+      (result) => {
+        watchdog.cancel();
+        this.post({ type: 'batchDone', batch, result, startedAt: now });
+      },
+      (error: unknown) => {
+        watchdog.cancel();
+        this.post({ type: 'workerDied', pool, batch, error });
+      },
     );
   }
 
   #finish(batch: ReplicaQuery[], result: InferResult, startedAt: number): void {
     this.#running = undefined;
+    this.#stuck = false;
     const now = this.#settings.clock.now();
     const batchMs = now - startedAt;
     if (!result.ok) {

@@ -30,6 +30,7 @@ Precedence: flags, then environment, then --config file, then defaults.`;
 
 async function main(argv: string[]): Promise<number> {
   const [command = 'serve', ...rest] = argv;
+  if (command === 'loadtest') return (await import('./load/loadtest.js')).main(rest);
   if (command === '--help' || command === '-h' || command === 'help' || rest.includes('--help')) {
     console.log(help);
     return 0;

@@ -209,9 +209,13 @@ export class Clipper implements ModelDirectory {
       outputKind: resolved.outputKind ?? config?.output.kind ?? 'classification',
     };
     entry.versions.set(resolved.version, set);
+    const previous = existing === undefined ? undefined : entry.versions.get(entry.current);
     entry.current = resolved.version;
     this.#models.set(resolved.name, entry);
     this.#refreshBudgets(resolved.name);
+    // The new version is loaded and warm (setReplicas waits for that) before it takes traffic; the old one
+    // finishes what it holds, then its workers stop. Rolling back starts them again.
+    await previous?.suspend();
   }
 
   /** Links a model to an application (Clipper's `link_model_to_app`); its input must fit the application's. */
@@ -263,8 +267,14 @@ export class Clipper implements ModelDirectory {
     if (!entry.versions.has(version)) {
       throw new UnknownVersionError(`model ${modelName} has no version ${JSON.stringify(version)}; it has ${[...entry.versions.keys()].join(', ')}`);
     }
+    const target = entry.versions.get(version) as ReplicaSet;
+    const previous = entry.versions.get(entry.current);
+    if (target === previous) return;
+    // Warm the target first, so no query meets a cold model; then switch; then drain the old version.
+    await target.resume();
     entry.current = version;
     this.#refreshBudgets(modelName);
+    await previous?.suspend();
   }
 
   /** Scales the current version of a model to `count` replicas (Clipper's `set_num_replicas`). */

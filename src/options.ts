@@ -101,6 +101,14 @@ export interface DeployModelOptions {
   /** Element type of the input; default from config.json, else float32. */
   inputType?: InputType;
   hedging?: HedgingOptions;
+  /**
+   * A batch running longer than this counts as a hang. A JS model's worker is then recycled (terminated and
+   * restarted; its queries retried elsewhere); an onnxruntime run cannot be killed safely, so its replica stops
+   * taking queries until the run returns. Default 10,000 ms.
+   */
+  batchTimeoutMs?: number;
+  /** Memory limits for each replica's worker thread (Node's `resourceLimits`); a worker over them dies alone and restarts. */
+  resourceLimits?: { maxOldGenerationSizeMb?: number; maxYoungGenerationSizeMb?: number; stackSizeMb?: number };
   /** Fault injection per replica index (`{ 0: { stallProbability: 0.1, stallMs: 50 } }`). */
   faults?: Record<number, FaultOptions>;
 }
@@ -116,6 +124,8 @@ export interface ResolvedDeployModelOptions {
   inputShape: number[] | undefined;
   inputType: InputType | undefined;
   hedging: ResolvedHedgingOptions;
+  batchTimeoutMs: number;
+  resourceLimits: { maxOldGenerationSizeMb?: number; maxYoungGenerationSizeMb?: number; stackSizeMb?: number } | undefined;
   faults: Record<number, FaultOptions>;
 }
 
@@ -262,7 +272,7 @@ function resolveFaults(what: string, value: unknown): Record<number, FaultOption
 
 export function resolveDeployModelOptions(input: DeployModelOptions): Readonly<ResolvedDeployModelOptions> {
   const given = checkObject('model', input);
-  checkKnownKeys('model', given, ['name', 'version', 'path', 'replicas', 'batching', 'intraOpNumThreads', 'outputKind', 'inputShape', 'inputType', 'hedging', 'faults']);
+  checkKnownKeys('model', given, ['name', 'version', 'path', 'replicas', 'batching', 'intraOpNumThreads', 'outputKind', 'inputShape', 'inputType', 'hedging', 'batchTimeoutMs', 'resourceLimits', 'faults']);
   if (typeof given.path !== 'string' || given.path.length === 0) fail('model.path', 'a non-empty string path to a .onnx file or a JS module', given.path);
   return Object.freeze({
     name: checkName('model.name', given.name),
@@ -275,8 +285,19 @@ export function resolveDeployModelOptions(input: DeployModelOptions): Readonly<R
     inputShape: given.inputShape === undefined ? undefined : checkShape('model.inputShape', given.inputShape),
     inputType: given.inputType === undefined ? undefined : checkOneOf('model.inputType', given.inputType, ['float32', 'int32'] as const),
     hedging: resolveHedging('model.hedging', given.hedging),
+    batchTimeoutMs: checkNumber('model.batchTimeoutMs', given.batchTimeoutMs ?? 10_000, 0, 3_600_000, { exclusiveMin: true }),
+    resourceLimits: given.resourceLimits === undefined ? undefined : resolveResourceLimits('model.resourceLimits', given.resourceLimits),
     faults: resolveFaults('model.faults', given.faults),
   });
+}
+
+function resolveResourceLimits(what: string, value: unknown): ResolvedDeployModelOptions['resourceLimits'] {
+  const given = checkObject(what, value);
+  const keys = ['maxOldGenerationSizeMb', 'maxYoungGenerationSizeMb', 'stackSizeMb'] as const;
+  checkKnownKeys(what, given, keys);
+  const out: Record<string, number> = {};
+  for (const key of keys) if (given[key] !== undefined) out[key] = checkNumber(`${what}.${key}`, given[key], 0, 1_048_576, { exclusiveMin: true });
+  return Object.freeze(out);
 }
 
 function resolveHedging(what: string, value: unknown): ResolvedHedgingOptions {

@@ -36,7 +36,7 @@ for (const name of ['mnist-mlp', 'mnist-cnn']) {
     t.truthy(entry);
     const clipper = await Clipper.start();
     t.teardown(() => clipper.stop());
-    await clipper.registerApp({ name: 'digits', inputType: 'float32', inputShape: [784], defaultOutput: -1, latencySloMs: 5000 });
+    await clipper.registerApp({ name: 'digits', inputType: 'float32', inputShape: [784], defaultOutput: -1, latencySloMs: 60_000 });
     await clipper.deployModel({ name, version: '1', path: `models/${name}/1/model.onnx`, replicas: 2 });
     await clipper.linkModel('digits', name);
     const count = 1000;
@@ -82,7 +82,7 @@ test('the models honestly differ: linear < mlp < cnn in accuracy on the same 2,0
 test.serial('an ONNX replica whose worker dies mid-run: in-flight queries are answered once (retried), and the replica comes back', async (t) => {
   const clipper = await Clipper.start({ supervision: { backoffBaseMs: 20 } });
   t.teardown(() => clipper.stop());
-  await clipper.registerApp({ name: 'digits', inputType: 'float32', inputShape: [784], defaultOutput: -1, latencySloMs: 5000, cacheMaxBytes: 0 });
+  await clipper.registerApp({ name: 'digits', inputType: 'float32', inputShape: [784], defaultOutput: -1, latencySloMs: 60_000, cacheMaxBytes: 0 });
   await clipper.deployModel({ name: 'mnist-cnn', version: '1', path: 'models/mnist-cnn/1/model.onnx', replicas: 2 });
   await clipper.linkModel('digits', 'mnist-cnn');
   const set = clipper.replicaSet('mnist-cnn');

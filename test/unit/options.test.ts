@@ -193,6 +193,8 @@ test('resolveDeployModelOptions applies defaults and freezes the result, deeply'
       inputShape: undefined,
       inputType: undefined,
       hedging: { enabled: true, delayMs: undefined, maxExtraLoad: 0.05 },
+      batchTimeoutMs: 10_000,
+      resourceLimits: undefined,
       faults: {},
     },
   );
