@@ -213,9 +213,10 @@ export class ReplicaSet implements ReplicaHost {
       failedOn.push(from);
       const retry = failedOn.length < MAX_ATTEMPTS ? this.#choose(failedOn) : undefined;
       if (retry === undefined) {
+        const why = error instanceof Error ? ` (${error.message})` : '';
         query.reject(
           new ReplicaFailedError(
-            `replica ${from} of model ${this.key} died while holding the query` +
+            `replica ${from} of model ${this.key} failed while holding the query${why}` +
               (failedOn.length < MAX_ATTEMPTS ? ' and no other replica was ready to retry it' : `, after ${failedOn.length} attempts`),
             { cause: error },
           ),

@@ -87,7 +87,7 @@ test('with one replica, a death mid-batch answers with the default output and an
   const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => clipper.predict('slow', [3, i])));
   t.is(answers.length, 10);
   t.true(answers.every((a) => a.isDefault && a.output === -1));
-  t.regex(answers[0]?.explanation ?? '', /slow@1#0 .*died/);
+  t.regex(answers[0]?.explanation ?? '', /slow@1#0 .*failed while holding the query/);
   await waitFor(() => replica?.ready === true, 10_000, 'restart');
   const after = await clipper.predict('slow', [1, 7]);
   t.is(after.output, 7);

@@ -1,0 +1,144 @@
+import test from 'ava';
+import { Clipper, type Answer, type SupervisionEvent } from '../../src/index.js';
+import { runOpenLoop } from '../../src/load/open-loop.js';
+import { digit, loadMnist } from '../../src/mnist-data.js';
+import { fixtureModels, waitFor } from '../helpers/fixtures.js';
+
+// Faults under load: every accepted query gets exactly one answer. Counts: sent, answered by a model,
+// answered with the default output, refused (503), lost (must be 0).
+
+const { test: heldOut } = loadMnist();
+
+interface Tally {
+  sent: number;
+  model: number;
+  defaults: number;
+  refused: number;
+  lost: number;
+  versions: Set<string>;
+}
+
+async function underLoad(clipper: Clipper, app: string, rate: number, count: number, input: (i: number) => unknown, during: () => Promise<void>): Promise<Tally> {
+  const tally: Tally = { sent: 0, model: 0, defaults: 0, refused: 0, lost: 0, versions: new Set() };
+  const settled = new Set<number>();
+  const load = runOpenLoop<Answer>({
+    rate,
+    count,
+    send: (i) => {
+      tally.sent++;
+      return clipper.predict(app, input(i));
+    },
+    onOutcome: (o) => {
+      if (settled.has(o.index)) tally.lost++; // answered twice counts as a defect too
+      settled.add(o.index);
+      if (o.error !== undefined) {
+        if ((o.error as { code?: string }).code === 'OVERLOADED') tally.refused++;
+        else tally.lost++;
+      } else if (o.result?.isDefault) tally.defaults++;
+      else {
+        tally.model++;
+        tally.versions.add(`${o.result?.model}@${o.result?.version}`);
+      }
+    },
+  });
+  await during();
+  await load;
+  tally.lost += tally.sent - settled.size;
+  return tally;
+}
+
+test('workers killed under load (exit and uncaught errors): nothing is lost, and the replicas come back', async (t) => {
+  const clipper = await Clipper.start({ supervision: { backoffBaseMs: 50, maxRestarts: 20 } });
+  t.teardown(() => clipper.stop());
+  const events: SupervisionEvent[] = [];
+  clipper.onSupervisionEvent((e) => events.push(e));
+  await clipper.registerApp({ name: 'digits', inputType: 'float32', inputShape: [784], defaultOutput: -1, latencySloMs: 200, cacheMaxBytes: 0 });
+  await clipper.deployModel({ name: 'mnist-mlp', version: '1', path: 'models/mnist-mlp/1/model.onnx', replicas: 2 });
+  await clipper.linkModel('digits', 'mnist-mlp');
+  const set = clipper.replicaSet('mnist-mlp');
+  const tally = await underLoad(clipper, 'digits', 400, 1600, (i) => digit(heldOut, i % heldOut.count), async () => {
+    for (let k = 0; k < 6; k++) {
+      await new Promise((r) => setTimeout(r, 500));
+      const ready = set.replicas.filter((r) => r.ready);
+      await ready[k % ready.length]?.injectFault({ kind: k % 2 === 0 ? 'exit' : 'throw' }).catch(() => {});
+    }
+  });
+  t.log(JSON.stringify({ ...tally, versions: [...tally.versions] }));
+  t.is(tally.lost, 0);
+  t.is(tally.sent, 1600);
+  t.is(tally.model + tally.defaults + tally.refused, 1600);
+  t.true(tally.model > 1400, `${tally.model} answered by the model`);
+  const deaths = set.status().reduce((n, r) => n + r.counters.workerDeaths, 0);
+  t.true(deaths >= 4, `${deaths} worker deaths`);
+  await waitFor(() => set.readyCount === 2, 15_000, 'both replicas back');
+  t.true(events.filter((e) => e.type === 'restarted').length >= 4);
+});
+
+test('a JS model that hangs is recycled by the batch timeout; one that runs out of memory dies alone', async (t) => {
+  const clipper = await Clipper.start({ modelRepository: fixtureModels, supervision: { backoffBaseMs: 20 } });
+  t.teardown(() => clipper.stop());
+  await clipper.registerApp({ name: 'hang', inputType: 'float32', inputShape: [2], defaultOutput: -1, latencySloMs: 5000 });
+  await clipper.registerApp({ name: 'hog', inputType: 'float32', inputShape: [2], defaultOutput: -1, latencySloMs: 5000 });
+  await clipper.deployModel({ name: 'hang', version: '1', path: 'hang/1/model.mjs', replicas: 2, batchTimeoutMs: 300, batching: { mode: 'none' } });
+  await clipper.deployModel({ name: 'hog', version: '1', path: 'hog/1/model.mjs', replicas: 1, resourceLimits: { maxOldGenerationSizeMb: 64 } });
+  await clipper.linkModel('hang', 'hang');
+  await clipper.linkModel('hog', 'hog');
+
+  const [stuck, fine] = await Promise.all([clipper.predict('hang', [1, 5]), clipper.predict('hang', [0, 6])]);
+  t.is(fine?.output, 6);
+  // The hanging row is retried once on the other replica, which hangs too: the default output, explained.
+  t.true(stuck?.isDefault);
+  t.regex(stuck?.explanation ?? '', /batch timeout/);
+  const hang = clipper.replicaSet('hang');
+  t.is(hang.status().reduce((n, r) => n + r.counters.timeouts, 0), 2);
+  await waitFor(() => hang.readyCount === 2, 15_000, 'hung replicas recycled');
+  t.is((await clipper.predict('hang', [0, 7])).output, 7);
+
+  const oom = await clipper.predict('hog', [1, 1]);
+  t.true(oom.isDefault);
+  t.regex(oom.explanation ?? '', /failed while holding the query \(.*(memory|exited)/i);
+  t.log(oom.explanation);
+  const hog = clipper.replicaSet('hog');
+  await waitFor(() => hog.readyCount === 1, 15_000, 'the out-of-memory replica restarted');
+  t.is((await clipper.predict('hog', [0, 8])).output, 8);
+  t.is((await clipper.predict('hang', [0, 9])).output, 9, 'the other model never noticed');
+});
+
+test('rolling forward and back under load loses nothing, never mixes versions, and drains the old version', async (t) => {
+  const clipper = await Clipper.start();
+  t.teardown(() => clipper.stop());
+  await clipper.registerApp({ name: 'digits', inputType: 'float32', inputShape: [784], defaultOutput: -1, latencySloMs: 500, cacheMaxBytes: 0 });
+  await clipper.deployModel({ name: 'mnist-mlp', version: '1', path: 'models/mnist-mlp/1/model.onnx', replicas: 1 });
+  await clipper.linkModel('digits', 'mnist-mlp');
+  const byVersion = new Map<string, { right: number; total: number }>();
+  const tally = await underLoad(
+    clipper,
+    'digits',
+    300,
+    1200,
+    (i) => digit(heldOut, i % heldOut.count),
+    async () => {
+      await new Promise((r) => setTimeout(r, 600));
+      await clipper.deployModel({ name: 'mnist-mlp', version: '2-broken', path: 'models/mnist-mlp/2-broken/model.onnx', replicas: 1 });
+      t.is(clipper.replicaSet('mnist-mlp', '1').replicas.length, 0, 'version 1 drained and stopped');
+      await new Promise((r) => setTimeout(r, 800));
+      await clipper.setModelVersion('mnist-mlp', '1');
+      t.is(clipper.replicaSet('mnist-mlp', '2-broken').replicas.length, 0, 'the broken version drained and stopped');
+    },
+  );
+  t.log(JSON.stringify({ ...tally, versions: [...tally.versions] }));
+  t.is(tally.lost, 0);
+  t.is(tally.model + tally.defaults + tally.refused, 1200);
+  t.deepEqual([...tally.versions].sort(), ['mnist-mlp@1', 'mnist-mlp@2-broken']);
+  t.true(tally.model > 1100, `${tally.model} model answers`);
+  // Each answer comes from one version: scoring them per version shows the two models' own accuracies.
+  for (let i = 0; i < 200; i++) {
+    const a = await clipper.predict('digits', digit(heldOut, i));
+    const v = byVersion.get(a.version as string) ?? { right: 0, total: 0 };
+    v.total++;
+    if (a.output === heldOut.labels[i]) v.right++;
+    byVersion.set(a.version as string, v);
+  }
+  t.deepEqual([...byVersion.keys()], ['1']);
+  t.true((byVersion.get('1')?.right ?? 0) / 200 > 0.9);
+});
