@@ -44,6 +44,12 @@ export class ReplicaSet implements ReplicaHost {
   #hedgesWon = 0;
   /** The replica count asked for, kept while suspended. */
   #desired = 0;
+  #scaling: Promise<void> = Promise.resolve();
+  #stopped = false;
+  #lastQueryAt = 0;
+  #idleTimer: TimerHandle | undefined;
+  #waking: Promise<void> | undefined;
+  readonly #coldStarts: number[] = [];
   /** Half the tightest SLO among linked applications, unless the model sets its own budget. */
   #linkedBudgetMs: number | undefined;
 
@@ -90,20 +96,31 @@ export class ReplicaSet implements ReplicaHost {
    * Stops every replica after it drains (a version that is no longer current), remembering how many there
    * were for {@link resume}.
    */
-  async suspend(): Promise<void> {
-    const keep = this.#desired;
-    await this.setReplicas(0);
-    this.#desired = keep;
+  suspend(): Promise<void> {
+    return this.#serially(() => this.#scaleTo(0));
   }
 
   /** Starts the replicas a {@link suspend} stopped (each loads and warms up its model first). */
-  async resume(): Promise<void> {
-    if (this.#replicas.length < this.#desired) await this.setReplicas(this.#desired);
+  resume(): Promise<void> {
+    return this.#serially(() => (this.#replicas.length < this.#desired ? this.#scaleTo(this.#desired) : Promise.resolve()));
   }
 
   /** Starts replicas until there are `count`, or drains and stops the newest until there are `count`. */
-  async setReplicas(count: number): Promise<void> {
-    this.#desired = count;
+  setReplicas(count: number): Promise<void> {
+    return this.#serially(() => {
+      this.#desired = count;
+      return this.#scaleTo(count);
+    });
+  }
+
+  /** Scaling steps run one after another, so a wake-up never races a scale-down. */
+  #serially(step: () => Promise<void>): Promise<void> {
+    const run = this.#scaling.then(step);
+    this.#scaling = run.catch(() => {});
+    return run;
+  }
+
+  async #scaleTo(count: number): Promise<void> {
     while (this.#replicas.length > count) {
       const replica = this.#replicas.pop() as Replica;
       await replica.stop();
@@ -119,6 +136,10 @@ export class ReplicaSet implements ReplicaHost {
       throw new ModelLoadError(`model ${this.key}: ${reason}`, { cause: failed.reason });
     }
     this.#replicas.push(...starting);
+    if (this.#replicas.length > 0) {
+      this.#lastQueryAt = Math.max(this.#lastQueryAt, this.#clock.now());
+      this.#watchIdle();
+    }
   }
 
   /** Hedges sent, and those whose copy answered first. */
@@ -140,11 +161,15 @@ export class ReplicaSet implements ReplicaHost {
    * answer wins and the other copy is dropped.
    */
   predict(input: Float32Array | Int32Array, deadline: number): Promise<ReplicaAnswer> {
+    this.#lastQueryAt = this.#clock.now();
+    if (this.scaledToZero) return this.#coldPredict(input, deadline);
     return new Promise<ReplicaAnswer>((resolve, reject) => {
       const started = this.#clock.now();
       const primary = this.#choose(undefined);
       if (primary === undefined) {
-        reject(new NoReplicaAvailableError(`model ${this.key} has no ready replica (${this.#describe()})`));
+        // Caught mid scale-down: wake the model rather than turn the query away.
+        if (this.options.scaleToZero !== undefined && this.#replicas.length < this.#desired && !this.#stopped) this.#coldPredict(input, deadline).then(resolve, reject);
+        else reject(new NoReplicaAvailableError(`model ${this.key} has no ready replica (${this.#describe()})`));
         return;
       }
       this.#budget.earn();
@@ -240,7 +265,60 @@ export class ReplicaSet implements ReplicaHost {
     }));
   }
 
+  /** True while the model is scaled to zero: no replicas, but some wanted, so the next query loads it. */
+  get scaledToZero(): boolean {
+    return this.options.scaleToZero !== undefined && this.#replicas.length === 0 && this.#desired > 0 && !this.#stopped;
+  }
+
+  /** Cold starts measured so far (ms from the first query to warm replicas). */
+  get coldStarts(): readonly number[] {
+    return this.#coldStarts;
+  }
+
+  /** A query for a model scaled to zero: wake it, then run the query, or answer by default if that is too slow. */
+  async #coldPredict(input: Float32Array | Int32Array, deadline: number): Promise<ReplicaAnswer> {
+    const waking = this.#wake();
+    const expected = this.#coldStarts.at(-1);
+    if (this.options.scaleToZero?.coldStart === 'default' && (expected === undefined || this.#clock.now() + expected > deadline)) {
+      waking.catch(() => {});
+      throw new NoReplicaAvailableError(
+        `model ${this.key} is scaled to zero and is loading; ${expected === undefined ? 'its cold start is not yet measured' : `a cold start takes ~${expected.toFixed(0)} ms`}, past this query's deadline`,
+      );
+    }
+    await waking;
+    return this.predict(input, deadline);
+  }
+
+  #wake(): Promise<void> {
+    this.#waking ??= (async () => {
+      const started = this.#clock.now();
+      try {
+        await this.resume();
+        this.#coldStarts.push(this.#clock.now() - started);
+      } finally {
+        this.#waking = undefined;
+      }
+    })();
+    return this.#waking;
+  }
+
+  /** Scale to zero after `idleMs` without queries: checked at most once per idle period. */
+  #watchIdle(): void {
+    const idle = this.options.scaleToZero;
+    if (idle === undefined || this.#idleTimer !== undefined || this.#stopped) return;
+    const due = Math.max(0, this.#lastQueryAt + idle.idleMs - this.#clock.now());
+    this.#idleTimer = this.#clock.setTimeout(() => {
+      this.#idleTimer = undefined;
+      if (this.#stopped || this.#replicas.length === 0) return;
+      const quiet = this.#clock.now() - this.#lastQueryAt >= idle.idleMs && this.#replicas.every((r) => r.outstanding === 0);
+      if (quiet) void this.suspend();
+      else this.#watchIdle();
+    }, due);
+  }
+
   async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#idleTimer?.cancel();
     const replicas = this.#replicas;
     this.#replicas = [];
     await Promise.all(replicas.map((r) => r.stop()));

@@ -105,7 +105,11 @@ export class Clipper implements ModelDirectory {
   /** True when no deployment is in progress and every model's current version has a ready replica. */
   get ready(): boolean {
     if (this.#stopping || this.#deploying > 0) return false;
-    return [...this.#models.values()].every((m) => (m.versions.get(m.current)?.readyCount ?? 0) > 0);
+    return [...this.#models.values()].every((m) => {
+      const set = m.versions.get(m.current);
+      // A model scaled to zero serves (after a cold start), so it does not make the server unready.
+      return set !== undefined && (set.readyCount > 0 || set.scaledToZero);
+    });
   }
 
   /** Whether one model (current version, or the one named) can take queries. */

@@ -107,6 +107,12 @@ export interface DeployModelOptions {
    * taking queries until the run returns. Default 10,000 ms.
    */
   batchTimeoutMs?: number;
+  /**
+   * Sporadic models: after `idleMs` without a query the replicas stop (scale to zero) and the next query
+   * loads the model again. `coldStart: 'wait'` (default) makes that query wait for the load; `'default'`
+   * answers it with the application's default output when the last measured cold start would break its SLO.
+   */
+  scaleToZero?: { idleMs: number; coldStart?: 'wait' | 'default' };
   /** Memory limits for each replica's worker thread (Node's `resourceLimits`); a worker over them dies alone and restarts. */
   resourceLimits?: { maxOldGenerationSizeMb?: number; maxYoungGenerationSizeMb?: number; stackSizeMb?: number };
   /** Fault injection per replica index (`{ 0: { stallProbability: 0.1, stallMs: 50 } }`). */
@@ -125,6 +131,7 @@ export interface ResolvedDeployModelOptions {
   inputType: InputType | undefined;
   hedging: ResolvedHedgingOptions;
   batchTimeoutMs: number;
+  scaleToZero: { idleMs: number; coldStart: 'wait' | 'default' } | undefined;
   resourceLimits: { maxOldGenerationSizeMb?: number; maxYoungGenerationSizeMb?: number; stackSizeMb?: number } | undefined;
   faults: Record<number, FaultOptions>;
 }
@@ -272,7 +279,7 @@ function resolveFaults(what: string, value: unknown): Record<number, FaultOption
 
 export function resolveDeployModelOptions(input: DeployModelOptions): Readonly<ResolvedDeployModelOptions> {
   const given = checkObject('model', input);
-  checkKnownKeys('model', given, ['name', 'version', 'path', 'replicas', 'batching', 'intraOpNumThreads', 'outputKind', 'inputShape', 'inputType', 'hedging', 'batchTimeoutMs', 'resourceLimits', 'faults']);
+  checkKnownKeys('model', given, ['name', 'version', 'path', 'replicas', 'batching', 'intraOpNumThreads', 'outputKind', 'inputShape', 'inputType', 'hedging', 'batchTimeoutMs', 'scaleToZero', 'resourceLimits', 'faults']);
   if (typeof given.path !== 'string' || given.path.length === 0) fail('model.path', 'a non-empty string path to a .onnx file or a JS module', given.path);
   return Object.freeze({
     name: checkName('model.name', given.name),
@@ -286,8 +293,18 @@ export function resolveDeployModelOptions(input: DeployModelOptions): Readonly<R
     inputType: given.inputType === undefined ? undefined : checkOneOf('model.inputType', given.inputType, ['float32', 'int32'] as const),
     hedging: resolveHedging('model.hedging', given.hedging),
     batchTimeoutMs: checkNumber('model.batchTimeoutMs', given.batchTimeoutMs ?? 10_000, 0, 3_600_000, { exclusiveMin: true }),
+    scaleToZero: given.scaleToZero === undefined ? undefined : resolveScaleToZero('model.scaleToZero', given.scaleToZero),
     resourceLimits: given.resourceLimits === undefined ? undefined : resolveResourceLimits('model.resourceLimits', given.resourceLimits),
     faults: resolveFaults('model.faults', given.faults),
+  });
+}
+
+function resolveScaleToZero(what: string, value: unknown): ResolvedDeployModelOptions['scaleToZero'] {
+  const given = checkObject(what, value);
+  checkKnownKeys(what, given, ['idleMs', 'coldStart']);
+  return Object.freeze({
+    idleMs: checkNumber(`${what}.idleMs`, given.idleMs, 0, 31_536_000_000, { exclusiveMin: true }),
+    coldStart: checkOneOf(`${what}.coldStart`, given.coldStart ?? 'wait', ['wait', 'default'] as const),
   });
 }
 

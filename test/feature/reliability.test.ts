@@ -142,3 +142,36 @@ test('rolling forward and back under load loses nothing, never mixes versions, a
   t.deepEqual([...byVersion.keys()], ['1']);
   t.true((byVersion.get('1')?.right ?? 0) / 200 > 0.9);
 });
+
+test('a sporadic model scales to zero when idle and loads again on its next query (cold start measured)', async (t) => {
+  const clipper = await Clipper.start();
+  t.teardown(() => clipper.stop());
+  await clipper.registerApp({ name: 'digits', inputType: 'float32', inputShape: [784], defaultOutput: -1, latencySloMs: 10_000 });
+  await clipper.registerApp({ name: 'strict', inputType: 'float32', inputShape: [784], defaultOutput: -1, latencySloMs: 10_000 });
+  await clipper.deployModel({ name: 'mnist-cnn', version: '1', path: 'models/mnist-cnn/1/model.onnx', replicas: 2, scaleToZero: { idleMs: 300 } });
+  await clipper.deployModel({ name: 'mnist-linear', version: '1', path: 'models/mnist-linear/1/model.onnx', scaleToZero: { idleMs: 300, coldStart: 'default' } });
+  await clipper.linkModel('digits', 'mnist-cnn');
+  await clipper.linkModel('strict', 'mnist-linear');
+  const cnn = clipper.replicaSet('mnist-cnn');
+  const linear = clipper.replicaSet('mnist-linear');
+  t.is((await clipper.predict('digits', digit(heldOut, 0))).output, heldOut.labels[0]);
+  await waitFor(() => cnn.replicas.length === 0 && linear.replicas.length === 0, 10_000, 'scale to zero');
+  t.true(cnn.scaledToZero);
+  t.true(clipper.ready, 'a model scaled to zero still counts as ready');
+  // 'wait': the first query waits for the load and gets the model's answer; concurrent ones share the load.
+  const woken = await Promise.all([1, 2, 3].map((i) => clipper.predict('digits', digit(heldOut, i))));
+  woken.forEach((a, k) => {
+    t.false(a.isDefault, a.explanation);
+    t.is(a.output, heldOut.labels[k + 1]);
+  });
+  t.is(cnn.coldStarts.length, 1);
+  t.true((cnn.coldStarts[0] as number) > 0);
+  t.is(cnn.replicas.length, 2);
+  // 'default': with no measured cold start (or one past the deadline) the first query gets the default output.
+  const cold = await clipper.predict('strict', digit(heldOut, 4));
+  t.true(cold.isDefault);
+  t.regex(cold.explanation ?? '', /scaled to zero and is loading/);
+  await waitFor(() => linear.readyCount === 1, 10_000, 'linear loaded');
+  t.is((await clipper.predict('strict', digit(heldOut, 5))).output, heldOut.labels[5]);
+  t.log(`cold starts: cnn ${cnn.coldStarts.map((ms) => ms.toFixed(0)).join(', ')} ms, linear ${linear.coldStarts.map((ms) => ms.toFixed(0)).join(', ')} ms`);
+});
