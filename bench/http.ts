@@ -1,0 +1,110 @@
+/**
+ * `npm run bench:http [-- --json] [-- --quick] [-- --report FILE.html]`: clipper-ts over HTTP against the
+ * server a user would write instead, side by side in one run (issue 4's benchmark).
+ *
+ * Open-loop load at rising rates from the load generator's own process; the measure is the highest achieved
+ * throughput whose p99 stays within 20 ms (refusals, default answers and errors count as misses).
+ *   - clipper-ts, started here by `serve()` on ephemeral ports: mnist-mlp, 2 replicas (one onnxruntime thread
+ *     each), AIMD batching, an application with the cache off; queried by OIP infer and by Clipper's predict;
+ *   - the naive server (bench/baselines/naive-server.ts) in a process of its own: fastify plus
+ *     onnxruntime-node, one session.run per request, onnxruntime's default session options.
+ * Inputs are the held-out MNIST digits, each query distinct. Also measured: what parsing one 784-float JSON
+ * body costs.
+ */
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Clipper } from '../src/clipper.js';
+import { serve } from '../src/http/serve.js';
+import { resolveServeSettings } from '../src/http/settings.js';
+import { formatMs, formatRate } from '../src/load/format.js';
+import type { LoadRun } from '../src/load/load-run.js';
+import { modelsDir } from '../src/paths.js';
+import { httpSweep } from './lib/http-load.js';
+import { measureJsonParse } from './lib/json-parse-bench.js';
+import { measureWakeupNoise } from './lib/noise.js';
+import { startServerProcess } from './lib/server-process.js';
+
+const args = process.argv.slice(2);
+const json = args.includes('--json');
+const quick = args.includes('--quick');
+const reportFile = args.includes('--report') ? args[args.indexOf('--report') + 1] : undefined;
+const log = (line: string): void => {
+  if (!json) console.log(line);
+};
+
+const SLO_MS = 20;
+const MODEL = 'mnist-mlp';
+const REPLICAS = 2;
+const load = { sloMs: SLO_MS, durationS: quick ? 1.5 : 3, warmupS: 1, rates: geometric(500, 60_000, quick ? 1.5 : 1.25) };
+
+function geometric(from: number, to: number, factor: number): number[] {
+  const rates: number[] = [];
+  for (let r = from; r <= to; r *= factor) rates.push(Math.round(r));
+  return rates;
+}
+
+async function clipperRuns(): Promise<LoadRun[]> {
+  const clipper = await Clipper.start();
+  await clipper.registerApp({ name: 'bench', inputType: 'float32', inputShape: [784], defaultOutput: -1, latencySloMs: SLO_MS, cacheMaxBytes: 0 });
+  await clipper.deployModel({ name: MODEL, version: '1', path: path.join(modelsDir, MODEL, '1', 'model.onnx'), replicas: REPLICAS });
+  await clipper.linkModel('bench', MODEL);
+  const settings = resolveServeSettings(['--port', '0', '--admin-port', '0', '--log-level', 'silent']);
+  const server = await serve({ ...settings, bundled: false }, { clipper });
+  try {
+    const oip = await httpSweep('clipper-ts OIP infer', { url: server.queryUrl, protocol: 'oip', model: MODEL }, load, log);
+    const predict = await httpSweep('clipper-ts Clipper predict', { url: server.queryUrl, protocol: 'predict', app: 'bench', model: MODEL }, load, log);
+    return [oip, predict];
+  } finally {
+    await server.close();
+  }
+}
+
+async function naiveRuns(): Promise<LoadRun[]> {
+  const naive = await startServerProcess('naive-server', [MODEL]);
+  try {
+    const oip = await httpSweep('naive server OIP infer', { url: naive.url, protocol: 'oip', model: MODEL }, load, log);
+    const predict = await httpSweep('naive server predict', { url: naive.url, protocol: 'predict', app: 'bench' }, load, log);
+    return [oip, predict];
+  } finally {
+    await naive.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  const noise = await measureWakeupNoise();
+  log(`machine noise floor: worker round trip after 1 ms idle p50 ${noise.p50.toFixed(2)} ms, p99 ${noise.p99.toFixed(2)} ms, max ${noise.max.toFixed(2)} ms\n`);
+  const parse = await measureJsonParse();
+  log(
+    `parsing one ${parse.bodyBytes}-byte body of 784 floats: JSON.parse ${parse.jsonParse.toFixed(1)} µs, fastify's parser ${parse.fastifyParser.toFixed(1)} µs, ` +
+      `then Float32Array.from ${parse.toFloat32.toFixed(1)} µs\n`,
+  );
+  const [clipperOip, clipperPredict] = await clipperRuns();
+  const [naiveOip, naivePredict] = await naiveRuns();
+  const runs = [clipperOip, clipperPredict, naiveOip, naivePredict] as LoadRun[];
+  const best = (run: LoadRun): number => run.best?.achieved ?? 0;
+  const ratio = (a: LoadRun, b: LoadRun): number => (best(b) > 0 ? best(a) / best(b) : Number.POSITIVE_INFINITY);
+  const ratios = { oip: ratio(clipperOip as LoadRun, naiveOip as LoadRun), predict: ratio(clipperPredict as LoadRun, naivePredict as LoadRun) };
+  if (reportFile !== undefined) {
+    const { renderReportHtml } = await import('../src/load/report.js');
+    writeFileSync(reportFile, await renderReportHtml(runs));
+    log(`wrote ${reportFile}`);
+  }
+  if (json) {
+    console.log(JSON.stringify({ sloMs: SLO_MS, model: MODEL, replicas: REPLICAS, date: new Date().toISOString(), noiseFloorMs: noise, jsonParseMicroseconds: parse, ratios, runs }, null, 2));
+    return;
+  }
+  console.log(`\nhighest throughput with p99 <= ${SLO_MS} ms (${MODEL}; clipper-ts: ${REPLICAS} replicas, AIMD, cache off)`);
+  console.log('server                        queries/s   p99 ms   mean batch   generator cpu');
+  for (const run of runs) {
+    const at = run.rates.find((r) => r.offered === run.best?.offered);
+    console.log(
+      `${run.label.padEnd(28)} ${formatRate(best(run)).padStart(10)}  ${formatMs(run.best?.p99 ?? null).padStart(7)}  ${(at?.meanBatch === null || at?.meanBatch === undefined ? '-' : at.meanBatch.toFixed(1)).padStart(11)}  ${`${((at?.generatorCpu ?? 0) * 100).toFixed(0)}%`.padStart(14)}`,
+    );
+  }
+  console.log(`\nclipper-ts / naive server: OIP infer ${ratios.oip.toFixed(2)}x, Clipper predict ${ratios.predict.toFixed(2)}x (target: 3x)`);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
