@@ -1,33 +1,8 @@
 import { InvalidOptionError } from './errors.js';
+import { checkName, checkNumber, checkObject, fail, show } from './validate.js';
 import { checkLosses } from './losses.js';
-import { checkName } from './options.js';
 import { DEFAULT_SEED, drawUniform, mulberry32, sampleIndex, type Random } from './random.js';
 import type { Combined, ModelOutput, PolicySnapshot, SelectionPolicy } from './selection-policy.js';
-
-function show(value: unknown): string {
-  if (typeof value === 'function') return 'a function';
-  try {
-    return JSON.stringify(value) ?? String(value);
-  } catch {
-    return String(value);
-  }
-}
-
-function fail(what: string, expected: string, got: unknown): never {
-  throw new InvalidOptionError(`${what} must be ${expected}; got ${show(got)}`);
-}
-
-function checkObject(what: string, value: unknown): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(what, 'an object', value);
-  return value as Record<string, unknown>;
-}
-
-function checkNumber(what: string, value: unknown, min: number, max: number, exclusiveMin = false): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value > max || (exclusiveMin ? value <= min : value < min)) {
-    fail(what, `a number in ${exclusiveMin ? '(' : '['}${min}, ${max}]`, value);
-  }
-  return value as number;
-}
 
 /** `models` without repeats; the array itself when it has none (the usual case, and this runs per query). */
 function unique(models: readonly string[]): readonly string[] {
@@ -312,7 +287,7 @@ function resolveExp3Options(input: Exp3Options | undefined): Readonly<ResolvedEx
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) fail('exp3.seed', 'an integer in [0, 2^32)', seed);
   if (o.random !== undefined && typeof o.random !== 'function') fail('exp3.random', 'a function returning numbers in [0, 1)', o.random);
   return Object.freeze({
-    eta: checkNumber('exp3.eta', o.eta ?? (fullInformation ? exp3Defaults.fullInformationEta : exp3Defaults.banditEta), 0, 10, true),
+    eta: checkNumber('exp3.eta', o.eta ?? (fullInformation ? exp3Defaults.fullInformationEta : exp3Defaults.banditEta), 0, 10, { exclusiveMin: true }),
     gamma: checkNumber('exp3.gamma', o.gamma ?? exp3Defaults.gamma, 0, 1),
     minProbability: checkNumber('exp3.minProbability', o.minProbability ?? exp3Defaults.minProbability, 0, 1),
     fullInformation,

@@ -1,25 +1,8 @@
 import { InvalidOptionError, ModelRuntimeError } from './errors.js';
+import { checkName, checkNumber, fail } from './validate.js';
 import { LogWeights, parseWeightSnapshot } from './exp3-policy.js';
 import { argmax, checkLosses } from './losses.js';
-import { checkName } from './options.js';
 import type { Combined, ModelOutput, PolicySnapshot, SelectionPolicy } from './selection-policy.js';
-
-function fail(what: string, expected: string, got: unknown): never {
-  let shown: string;
-  try {
-    shown = JSON.stringify(got) ?? String(got);
-  } catch {
-    shown = String(got);
-  }
-  throw new InvalidOptionError(`${what} must be ${expected}; got ${shown}`);
-}
-
-function checkNumber(what: string, value: unknown, min: number, max: number, exclusiveMin = false): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value > max || (exclusiveMin ? value <= min : value < min)) {
-    fail(what, `a number in ${exclusiveMin ? '(' : '['}${min}, ${max}]`, value);
-  }
-  return value as number;
-}
 
 /** Exp4's options; every one optional. */
 export interface Exp4Options {
@@ -67,7 +50,7 @@ function resolveExp4Options(input: Exp4Options | undefined): Readonly<ResolvedEx
     if (!EXP4_OPTIONS.includes(key)) throw new InvalidOptionError(`exp4.${key} is not an option; known options: ${EXP4_OPTIONS.join(', ')}`);
   }
   return Object.freeze({
-    eta: checkNumber('exp4.eta', given.eta ?? exp4Defaults.eta, 0, 10, true),
+    eta: checkNumber('exp4.eta', given.eta ?? exp4Defaults.eta, 0, 10, { exclusiveMin: true }),
     maxLogWeightGap: checkNumber('exp4.maxLogWeightGap', given.maxLogWeightGap ?? exp4Defaults.maxLogWeightGap, 1, 1e6),
     name: checkName('exp4.name', given.name ?? exp4Defaults.name),
     regressionTolerance: checkNumber('exp4.regressionTolerance', given.regressionTolerance ?? exp4Defaults.regressionTolerance, 0, Number.MAX_VALUE),

@@ -1,22 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import { InvalidOptionError } from './errors.js';
-import { checkName } from './options.js';
+import { checkName, checkObject, fail } from './validate.js';
 import type { Combined, ModelOutput, PolicySnapshot, QueryContext, SelectionPolicy } from './selection-policy.js';
-
-function fail(what: string, expected: string, got: unknown): never {
-  let shown: string;
-  try {
-    shown = typeof got === 'function' ? 'a function' : (JSON.stringify(got) ?? String(got));
-  } catch {
-    shown = String(got);
-  }
-  throw new InvalidOptionError(`${what} must be ${expected}; got ${shown}`);
-}
-
-function checkObject(what: string, value: unknown): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(what, 'an object', value);
-  return value as Record<string, unknown>;
-}
 
 /** Per-user policy options; every one optional. */
 export interface KeyedPolicyOptions {

@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { mulberry32 } from './random.js';
 
 /**
  * Deterministic MNIST split shared by the training pipeline (`npm run models`), the tests, the benchmarks and
@@ -37,20 +38,8 @@ export interface MnistSplit {
   readonly test: Digits;
 }
 
-/**
- * mulberry32: a tiny, fast 32-bit seeded PRNG. Returns a function yielding floats in [0, 1).
- * Same seed, same sequence, on every platform.
- */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The split's PRNG (mulberry32), shared with the selection policies. */
+export { mulberry32 };
 
 /** In-place Fisher-Yates shuffle driven by `rng`. */
 export function shuffleInPlace<T extends { length: number; [i: number]: unknown }>(arr: T, rng: () => number): T {

@@ -1,6 +1,14 @@
-import { inspect } from 'node:util';
 import type { Clock } from './clock.js';
 import { InvalidOptionError } from './errors.js';
+import { checkInteger, checkKnownKeys, checkName, checkNumber, checkObject, checkOneOf, fail } from './validate.js';
+
+export { checkName } from './validate.js';
+
+/** The options given, without keys set to undefined (which the optional types allow and which mean "default"). */
+function defined<T extends object>(given: T): Partial<T> {
+  return Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
 import type { RestartPolicyOptions } from './restart-policy.js';
 
 /** How a model's replicas form batches. */
@@ -177,59 +185,6 @@ export const supervisionDefaults: Readonly<RestartPolicyOptions> = Object.freeze
   backoffBaseMs: 100,
   backoffMaxMs: 5_000,
 });
-
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-
-function fail(what: string, expected: string, got: unknown): never {
-  let shown: string;
-  try {
-    shown = typeof got === 'object' || typeof got === 'string' ? (JSON.stringify(got) ?? String(got)) : String(got);
-  } catch {
-    // Circular structures and BigInts: JSON cannot show them, inspect can.
-    shown = inspect(got, { depth: 2, breakLength: Number.POSITIVE_INFINITY });
-  }
-  throw new InvalidOptionError(`${what} must be ${expected}; got ${shown}`);
-}
-
-/** The options given, without keys set to undefined (which the optional types allow and which mean "default"). */
-function defined<T extends object>(given: T): Partial<T> {
-  return Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
-
-function checkObject(what: string, value: unknown): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(what, 'an object', value);
-  return value as Record<string, unknown>;
-}
-
-function checkKnownKeys(what: string, value: Record<string, unknown>, known: readonly string[]): void {
-  for (const key of Object.keys(value)) {
-    if (!known.includes(key)) throw new InvalidOptionError(`${what}.${key} is not an option; known options: ${known.join(', ')}`);
-  }
-}
-
-export function checkName(what: string, value: unknown): string {
-  if (typeof value !== 'string' || !NAME.test(value)) fail(what, 'a name of 1-64 letters, digits, ".", "_" or "-" starting with a letter or digit', value);
-  return value as string;
-}
-
-function checkInteger(what: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    fail(what, max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer in [${min}, ${max}]`, value);
-  }
-  return value as number;
-}
-
-function checkNumber(what: string, value: unknown, min: number, max: number, { exclusiveMin = false } = {}): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value > max || (exclusiveMin ? value <= min : value < min)) {
-    fail(what, `a number in ${exclusiveMin ? '(' : '['}${min}, ${max}]`, value);
-  }
-  return value as number;
-}
-
-function checkOneOf<T extends string>(what: string, value: unknown, allowed: readonly T[]): T {
-  if (!allowed.includes(value as T)) fail(what, `one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}`, value);
-  return value as T;
-}
 
 function checkShape(what: string, shape: unknown): number[] {
   if (!Array.isArray(shape) || shape.length === 0 || shape.length > 8 || !shape.every((d) => Number.isInteger(d) && d >= 1)) {

@@ -8,7 +8,7 @@ export const DEFAULT_SEED = 0x2017;
 
 /**
  * mulberry32: a tiny, fast 32-bit seeded PRNG yielding floats in [0, 1). Same seed, same sequence, on every
- * platform. (The same generator as in `mnist-data.ts`; kept here so policies do not depend on the data module.)
+ * platform.
  *
  * @example
  * const random = mulberry32(42);

@@ -67,7 +67,7 @@ test('combine passes the chosen model\'s answer through; feedback learns nothing
 test('bad weights and options are refused with a message naming them', (t) => {
   const cases: [weights: unknown, options: unknown, message: string | RegExp][] = [
     [{ a: -0.1, b: 1 }, undefined, 'ab.weights["a"] must be a finite number >= 0; got -0.1'],
-    [{ a: Number.NaN }, undefined, 'ab.weights["a"] must be a finite number >= 0; got null'],
+    [{ a: Number.NaN }, undefined, 'ab.weights["a"] must be a finite number >= 0; got NaN'],
     [{ a: '0.5' }, undefined, 'ab.weights["a"] must be a finite number >= 0; got "0.5"'],
     [{ a: 0, b: 0 }, undefined, /^ab\.weights must be an object with at least one weight > 0/],
     [{}, undefined, /^ab\.weights must be an object with at least one weight > 0/],

@@ -296,7 +296,7 @@ test('bad options are refused with a message naming the option', (t) => {
     [{ eta: -1 }, 'exp3.eta must be a number in (0, 10]; got -1'],
     [{ eta: 0 }, 'exp3.eta must be a number in (0, 10]; got 0'],
     [{ eta: 11 }, 'exp3.eta must be a number in (0, 10]; got 11'],
-    [{ eta: Number.NaN }, 'exp3.eta must be a number in (0, 10]; got null'],
+    [{ eta: Number.NaN }, 'exp3.eta must be a number in (0, 10]; got NaN'],
     [{ eta: '0.1' }, 'exp3.eta must be a number in (0, 10]; got "0.1"'],
     [{ gamma: 1.5 }, 'exp3.gamma must be a number in [0, 1]; got 1.5'],
     [{ minProbability: -0.1 }, 'exp3.minProbability must be a number in [0, 1]; got -0.1'],

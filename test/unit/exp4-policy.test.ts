@@ -193,7 +193,7 @@ test('bad options are refused with a message naming the option', (t) => {
   const cases: [options: unknown, message: string | RegExp][] = [
     [{ eta: -1 }, 'exp4.eta must be a number in (0, 10]; got -1'],
     [{ eta: 0 }, 'exp4.eta must be a number in (0, 10]; got 0'],
-    [{ eta: Number.POSITIVE_INFINITY }, 'exp4.eta must be a number in (0, 10]; got null'],
+    [{ eta: Number.POSITIVE_INFINITY }, 'exp4.eta must be a number in (0, 10]; got Infinity'],
     [{ maxLogWeightGap: 0.5 }, 'exp4.maxLogWeightGap must be a number in [1, 1000000]; got 0.5'],
     [{ regressionTolerance: -0.1 }, /^exp4\.regressionTolerance must be a number in \[0, .*\]; got -0\.1$/],
     [{ name: 'has space' }, /^exp4\.name must be a name/],
