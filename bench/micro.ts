@@ -1,0 +1,106 @@
+/**
+ * `npm run bench:micro [-- --json]`: tinybench micro-benchmarks of the hot paths, in this process:
+ *   cache hit (SHA-1 key of a 784-float input + LRU lookup), batch assembly (BatchQueue take of 64 queries and
+ *   copying their rows into one Float32Array), AIMD update, Exp4 combine of 3 models' outputs, moving a
+ *   64-row batch to a Piscina worker and back (transferred buffer, trivial echo worker), and parsing one
+ *   784-float JSON body. Means are per operation; compare them with each other, not with another machine.
+ */
+import { fileURLToPath } from 'node:url';
+import { Piscina, move } from 'piscina';
+import { Bench } from 'tinybench';
+import { AimdController } from '../src/aimd-controller.js';
+import { BatchLatencyModel } from '../src/batch-latency-model.js';
+import { BatchQueue } from '../src/batch-queue.js';
+import { Exp4Policy } from '../src/exp4-policy.js';
+import { digit, IMAGE_SIZE, loadMnist } from '../src/mnist-data.js';
+import { PredictionCache, predictionKey } from '../src/prediction-cache.js';
+import { measureJsonParse } from './lib/json-parse-bench.js';
+
+const json = process.argv.includes('--json');
+const BATCH = 64;
+
+interface Queued {
+  enqueuedAt: number;
+  deadline: number;
+  input: Float32Array;
+}
+
+async function main(): Promise<void> {
+  const { test } = loadMnist();
+  const input = digit(test, 3);
+  const rows = Array.from({ length: BATCH }, (_, i) => digit(test, i));
+
+  const cache = new PredictionCache(16 * 1024 * 1024);
+  const prediction = { scores: new Float32Array(10), model: 'mnist-mlp', version: '1' };
+  await cache.getOrEvaluate(predictionKey('mnist-mlp', '1', input), async () => prediction);
+
+  const latency = new BatchLatencyModel();
+  latency.observe(BATCH, 2);
+  const queue = new BatchQueue<Queued>();
+  const batchBuffer = new Float32Array(BATCH * IMAGE_SIZE);
+
+  const aimd = new AimdController({ mode: 'aimd', maxBatchSize: 256, initialBatchSize: 32, additiveStep: 2, backoffFactor: 0.9 });
+  let flip = 0;
+
+  const exp4 = new Exp4Policy();
+  const outputs = ['mnist-cnn', 'mnist-mlp', 'mnist-linear'].map((model, m) => ({
+    model,
+    version: '1',
+    scores: Float32Array.from({ length: 10 }, (_, k) => (k === 3 ? 0.7 - m * 0.1 : 0.03)),
+  }));
+
+  const pool = new Piscina({
+    filename: fileURLToPath(new URL(`./lib/echo-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url)),
+    minThreads: 1,
+    maxThreads: 1,
+    atomics: 'async',
+  });
+  let travelling: Float32Array = new Float32Array(BATCH * IMAGE_SIZE);
+
+  let sink: unknown;
+  const bench = new Bench({ time: 700, warmupTime: 200 });
+  bench
+    .add('cache hit (key + lookup)', async () => {
+      sink = await cache.getOrEvaluate(predictionKey('mnist-mlp', '1', input), async () => prediction);
+    })
+    .add(`batch assembly (take ${BATCH} + copy rows)`, () => {
+      for (let i = 0; i < BATCH; i++) queue.push({ enqueuedAt: 0, deadline: 1e12, input: rows[i] as Float32Array });
+      const taken = queue.take(1, { limit: BATCH, maxDelayMs: 0, latency });
+      if (taken.kind !== 'batch') throw new Error('expected a batch');
+      for (let i = 0; i < taken.batch.length; i++) batchBuffer.set((taken.batch[i] as Queued).input, i * IMAGE_SIZE);
+      sink = taken;
+    })
+    .add('AIMD update', () => {
+      aimd.observe(aimd.limit, (flip++ & 7) === 0 ? 12 : 5, 10);
+    })
+    .add('Exp4 combine (3 models)', () => {
+      sink = exp4.combine(outputs);
+    })
+    .add(`worker round trip (${BATCH} rows, transferred)`, async () => {
+      travelling = (await pool.run(move(travelling))) as Float32Array;
+      if (travelling.length !== BATCH * IMAGE_SIZE) throw new Error('the batch did not come back whole');
+    });
+  await bench.run();
+  await pool.destroy();
+  void sink;
+  const parse = await measureJsonParse(0.7);
+  const results = bench.tasks.map((task) => {
+    const r = task.result as { latency?: { mean?: number; p99?: number }; throughput?: { mean?: number } } | undefined;
+    return { name: task.name, meanMicroseconds: (r?.latency?.mean ?? Number.NaN) * 1000, p99Microseconds: (r?.latency?.p99 ?? Number.NaN) * 1000 };
+  });
+  results.push({ name: 'JSON.parse of a 784-float body', meanMicroseconds: parse.jsonParse, p99Microseconds: Number.NaN });
+  results.push({ name: "fastify's JSON parser, same body", meanMicroseconds: parse.fastifyParser, p99Microseconds: Number.NaN });
+  if (json) {
+    console.log(JSON.stringify({ date: new Date().toISOString(), node: process.version, results }, null, 2));
+    return;
+  }
+  console.log('operation                                      mean µs     p99 µs');
+  for (const r of results) {
+    console.log(`${r.name.padEnd(44)} ${r.meanMicroseconds.toFixed(2).padStart(9)}  ${Number.isNaN(r.p99Microseconds) ? '        -' : r.p99Microseconds.toFixed(2).padStart(9)}`);
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
