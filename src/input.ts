@@ -52,11 +52,13 @@ export function toInputRow(app: ResolvedAppOptions, input: unknown): Float32Arra
   if (app.inputType === 'float32' && input instanceof Float32Array) {
     // Fast path: a Float32Array holds only float32 numbers, so NaN and Infinity are all there is to check.
     const row = input.slice();
-    for (let i = 0; i < expected; i++) {
-      const v = row[i] as number;
-      if (v - v !== 0) {
-        throw new InvalidInputError(`input[${i}] is ${v}; application ${app.name} expects finite ${app.inputType} numbers (no NaN or Infinity)`);
-      }
+    // x * 0 is 0 for every finite x and NaN for NaN and ±Infinity, so one sum checks the row without a branch
+    // per element; only a bad row pays for finding which value it was.
+    let probe = 0;
+    for (let i = 0; i < expected; i++) probe += (row[i] as number) * 0;
+    if (probe !== 0) {
+      const i = row.findIndex((v) => !Number.isFinite(v));
+      throw new InvalidInputError(`input[${i}] is ${row[i]}; application ${app.name} expects finite ${app.inputType} numbers (no NaN or Infinity)`);
     }
     return row;
   }
