@@ -17,7 +17,7 @@ export interface LoadSettings {
   seed: number;
   /** p99 at or under this passes a rate; answers over it miss the SLO, ms. */
   sloMs: number;
-  /** A send this much later than scheduled counts as late, ms. */
+  /** A send this much later than scheduled counts as late, ms. Default: half the SLO (the generator alone would eat half the budget). */
   lateThresholdMs: number;
   /** A rate with a larger share of late sends is marked invalid: the generator, not the server, fell behind. */
   maxLateShare: number;
@@ -36,7 +36,7 @@ export const loadDefaults: Readonly<LoadSettings> = Object.freeze({
   arrivals: 'fixed',
   seed: 1,
   sloMs: 20,
-  lateThresholdMs: 5,
+  lateThresholdMs: 10,
   maxLateShare: 0.01,
   stopAfterMisses: 2,
   retries: 0,
@@ -46,6 +46,7 @@ export const loadDefaults: Readonly<LoadSettings> = Object.freeze({
 /** Fills in defaults and checks every field once; messages name the setting. */
 export function resolveLoadSettings(given: Partial<LoadSettings> = {}): Readonly<LoadSettings> {
   const s = { ...loadDefaults, ...Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) } as LoadSettings;
+  if (given.lateThresholdMs === undefined) s.lateThresholdMs = s.sloMs / 2;
   const check = (name: keyof LoadSettings, ok: boolean, expected: string): void => {
     if (!ok) throw new RangeError(`${name} must be ${expected}; got ${JSON.stringify(s[name])}`);
   };

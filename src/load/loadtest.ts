@@ -35,7 +35,7 @@ Load
   --repeat-share F         share of queries repeating a recent input, 0..1, to exercise the cache (default 0)
   --stop-after-misses N    stop after N rates in a row miss the SLO; 0 runs them all (default ${loadDefaults.stopAfterMisses})
   --retries N              measure a missed rate again up to N times (default ${loadDefaults.retries})
-  --late-ms N              a send this late is late; over 1% late marks a rate invalid (default ${loadDefaults.lateThresholdMs})
+  --late-ms N              a send this late is late; over 1% late marks a rate invalid (default: half the SLO)
   --seed N                 Poisson and repeat draws (default ${loadDefaults.seed})
 
 Output

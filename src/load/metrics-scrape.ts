@@ -12,12 +12,15 @@ const LABEL = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g;
 /**
  * Reads clipper-ts's Prometheus text (`GET /metrics`) into the counters a load test reports: batches and rows
  * (`clipper_batch_size` histogram's `_count` and `_sum`) and cache lookups (`clipper_cache_{hits,shared,misses}_total`),
- * summed over the series that match the filter. Returns undefined when the text has none of them (another server).
+ * summed over the series that match the filter. Returns undefined when the text has none of these families
+ * (another server); zeros when they are declared but have no samples yet.
  */
 export function parseServerCounters(text: string, filter: ScrapeFilter = {}): ServerCounters | undefined {
   const counters: ServerCounters = { batches: 0, batchRows: 0, cacheHits: 0, cacheLookups: 0 };
   let seen = false;
   for (const line of text.split('\n')) {
+    // A family with no samples yet (no batch has run) still announces itself: the server has the counters.
+    if (line.startsWith('# TYPE clipper_batch_size ') || line.startsWith('# TYPE clipper_cache_')) seen = true;
     if (line.startsWith('#') || line.length === 0) continue;
     const match = SAMPLE.exec(line);
     if (match === null) continue;

@@ -28,6 +28,11 @@ test('a server without clipper metrics gives undefined', (t) => {
   t.is(parseServerCounters('{"default":false}'), undefined);
 });
 
+test('a clipper-ts server before its first batch reads as zeros, not as another server', (t) => {
+  const fresh = '# HELP clipper_batch_size Rows per batch\n# TYPE clipper_batch_size histogram\n# HELP clipper_requests_total x\n';
+  t.deepEqual(parseServerCounters(fresh, { model: 'mnist-mlp' }), { batches: 0, batchRows: 0, cacheHits: 0, cacheLookups: 0 });
+});
+
 test('deltas between readings; undefined when either is missing', (t) => {
   const a = { batches: 1, batchRows: 4, cacheHits: 0, cacheLookups: 2 };
   const b = { batches: 5, batchRows: 40, cacheHits: 3, cacheLookups: 10 };

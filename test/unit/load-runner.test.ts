@@ -135,4 +135,6 @@ test('settings are validated once, naming the bad one', (t) => {
   t.throws(() => resolveLoadSettings({ arrivals: 'bursty' as 'fixed' }), { message: /arrivals must be fixed or poisson/ });
   t.throws(() => resolveLoadSettings({ maxLateShare: 2 }), { message: /maxLateShare must be in \[0, 1\]/ });
   t.deepEqual(resolveLoadSettings({ durationS: undefined }).durationS, 5, 'undefined takes the default');
+  t.is(resolveLoadSettings({ sloMs: 50 }).lateThresholdMs, 25, 'late means half the SLO unless given');
+  t.is(resolveLoadSettings({ sloMs: 50, lateThresholdMs: 3 }).lateThresholdMs, 3);
 });
