@@ -5,12 +5,12 @@ import { LOAD_RUN_FORMAT, machineInfo, type LoadRun } from '../../src/load/load-
 import { resolveLoadSettings, type LoadSettings } from '../../src/load/load-runner.js';
 
 /**
- * One open-loop sweep over HTTP from the load generator's own process: rising rates until two in a row miss
+ * One open-loop sweep over HTTP from the load generator's own process: rising rates until three in a row miss
  * the SLO (a missed rate is measured once more first: this machine stalls now and then). Returns the run as
  * `clipper-ts loadtest --json` would print it, so reports and `--compare` read it.
  */
 export async function httpSweep(label: string, http: HttpTargetOptions, load: Partial<LoadSettings>, log: (line: string) => void): Promise<LoadRun> {
-  const settings = resolveLoadSettings({ stopAfterMisses: 2, retries: 1, ...load });
+  const settings = resolveLoadSettings({ stopAfterMisses: 3, retries: 1, ...load });
   const startedAt = new Date().toISOString();
   log(`${label}:`);
   const { outcome, target } = await runGeneratorProcess(

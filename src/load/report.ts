@@ -38,16 +38,18 @@ export function reportSpec(runs: readonly LoadRun[]): TopLevelSpec {
   );
   const slo = Math.min(...runs.map((run) => Number(run.settings.sloMs ?? 20)));
   const timeline = runs.flatMap((run, i) => run.timeline.map((p) => ({ run: names[i], ...p })));
+  // One run: its offered rate against what came back. Several: what came back, one line per run.
   const throughput = runs.flatMap((run, i) =>
     run.timeline.flatMap((p) => [
-      { run: names[i], t: p.t, series: single ? 'offered' : `${names[i]} offered`, rate: p.offered },
-      { run: names[i], t: p.t, series: single ? 'achieved' : `${names[i]} achieved`, rate: p.throughput },
+      ...(single ? [{ run: names[i], t: p.t, series: 'offered', rate: p.offered }] : []),
+      { run: names[i], t: p.t, series: single ? 'achieved' : (names[i] as string), rate: p.throughput },
     ]),
   );
   const width = 640;
   const height = 260;
-  const seriesColor = { field: 'series', type: 'nominal', title: null } as const;
-  const runColor = { field: 'run', type: 'nominal', title: 'run' } as const;
+  const legend = { labelLimit: 420 };
+  const seriesColor = { field: 'series', type: 'nominal', title: null, legend } as const;
+  const runColor = { field: 'run', type: 'nominal', title: 'run', legend } as const;
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: { text: single ? `Load test: ${names[0]}` : `Load tests: ${names.join(' vs ')}`, fontSize: 16 },
@@ -66,7 +68,14 @@ export function reportSpec(runs: readonly LoadRun[]): TopLevelSpec {
             encoding: {
               x: { field: 'achieved', type: 'quantitative', title: 'achieved throughput (queries/s)' },
               y: { field: 'latency', type: 'quantitative', scale: { type: 'log' }, title: 'latency (ms, log scale)' },
-              color: seriesColor,
+              // One run: a colour per percentile. Several: a colour per run, p50 dashed and p99 solid.
+              ...(single
+                ? { color: seriesColor }
+                : {
+                    color: runColor,
+                    strokeDash: { field: 'percentile', type: 'nominal', title: 'percentile', scale: { domain: ['p99', 'p50'], range: [[1, 0], [4, 3]] } },
+                    detail: { field: 'series', type: 'nominal' },
+                  }),
               order: { field: 'offered', type: 'quantitative' },
             },
           },
