@@ -22,6 +22,7 @@ const help = `clipper-ts serve [flags]      start the server on the bundled MNIS
   --body-limit BYTES       largest request body (default ${serveDefaults.bodyLimit})
   --max-array-length N     most numbers in one request array (default ${serveDefaults.maxArrayLength})
   --infer-timeout-ms N     OIP infer timeout when a request sets none (default ${serveDefaults.inferTimeoutMs})
+  --max-event-loop-delay-ms N  refuse queries (503) before reading them while the event loop lags more (default ${serveDefaults.maxEventLoopDelayMs}; 0 = off)
   --shutdown-timeout-ms N  bound on a graceful shutdown (default ${serveDefaults.shutdownTimeoutMs})
   --config FILE            a JSON file of the same settings in camelCase (port, adminToken, ...)
 

@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import underPressure from '@fastify/under-pressure';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Answer } from '../../actors/router.js';
 import type { Clipper } from '../clipper.js';
@@ -18,6 +19,8 @@ export interface QueryServerOptions {
   inferTimeoutMs: number;
   logger: FastifyServerOptions['logger'];
   version: string;
+  /** Above this mean event-loop delay, queries are refused with 503 before their body is read; 0 turns it off. */
+  maxEventLoopDelayMs: number;
 }
 
 const numberArray = { type: 'array' } as const;
@@ -50,6 +53,27 @@ export function createQueryServer(options: QueryServerOptions): FastifyInstance 
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false } },
   });
   installErrorHandling(app);
+  if (options.maxEventLoopDelayMs > 0) {
+    // Shedding before the body is even parsed: when the event loop itself is behind, every query queued in
+    // front of our own admission control would miss its SLO anyway, and parsing it would only deepen the hole.
+    app.register(underPressure, {
+      maxEventLoopDelay: options.maxEventLoopDelayMs,
+      sampleInterval: 100,
+      retryAfter: 1,
+      pressureHandler: (request, reply, _type, value) => {
+        if (request.url.startsWith('/v2/health') || request.url === '/metrics') return undefined;
+        reply
+          .code(503)
+          .header('retry-after', '1')
+          .send({
+            // The plugin reports Infinity when the loop was blocked for a whole sample.
+            error: `server overloaded: the event loop is ${Number.isFinite(Number(value)) ? `${Number(value).toFixed(0)} ms` : 'over 100 ms'} behind (limit ${options.maxEventLoopDelayMs} ms); retry later`,
+            code: 'OVERLOADED',
+          });
+        return undefined;
+      },
+    });
+  }
 
   const arrayLimit = { ...numberArray, maxItems: options.maxArrayLength };
 

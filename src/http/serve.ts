@@ -38,6 +38,7 @@ export async function serve(settings: ServeSettings, options: { clipper?: Clippe
     bodyLimit: settings.bodyLimit,
     maxArrayLength: settings.maxArrayLength,
     inferTimeoutMs: settings.inferTimeoutMs,
+    maxEventLoopDelayMs: settings.maxEventLoopDelayMs,
     logger,
     version,
   });

@@ -30,6 +30,8 @@ export interface ServeSettings {
   maxArrayLength: number;
   /** OIP infer timeout when the request sets none, ms. */
   inferTimeoutMs: number;
+  /** Refuse queries (503, before reading them) while the event loop lags more than this, ms; 0 = never. */
+  maxEventLoopDelayMs: number;
   /** How long a graceful shutdown may take before the process exits anyway, ms. */
   shutdownTimeoutMs: number;
 }
@@ -49,6 +51,7 @@ export const serveDefaults: Readonly<ServeSettings> = Object.freeze({
   bodyLimit: 8 * 1024 * 1024,
   maxArrayLength: 1_000_000,
   inferTimeoutMs: 1000,
+  maxEventLoopDelayMs: 25,
   shutdownTimeoutMs: 10_000,
 });
 
@@ -68,6 +71,7 @@ const spec: Record<keyof ServeSettings, { flag: string; env: string; kind: Kind;
   bodyLimit: { flag: 'body-limit', env: 'CLIPPER_BODY_LIMIT', kind: 'int', min: 1024 },
   maxArrayLength: { flag: 'max-array-length', env: 'CLIPPER_MAX_ARRAY_LENGTH', kind: 'int', min: 1 },
   inferTimeoutMs: { flag: 'infer-timeout-ms', env: 'CLIPPER_INFER_TIMEOUT_MS', kind: 'int', min: 1 },
+  maxEventLoopDelayMs: { flag: 'max-event-loop-delay-ms', env: 'CLIPPER_MAX_EVENT_LOOP_DELAY_MS', kind: 'int', min: 0 },
   shutdownTimeoutMs: { flag: 'shutdown-timeout-ms', env: 'CLIPPER_SHUTDOWN_TIMEOUT_MS', kind: 'int', min: 1 },
 };
 const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
