@@ -6,6 +6,7 @@ import { HedgeBudget, LatencyWindow } from '../src/hedge-budget.js';
 import type { ResolvedDeployModelOptions } from '../src/options.js';
 import type { Supervisor } from '../src/supervisor.js';
 import type { ModelSpec } from './protocol.js';
+import type { MultiplexPool } from './multiplex-pool.js';
 import { Replica, type BatchEvent, type ReplicaAnswer, type ReplicaHost, type ReplicaQuery } from './replica.js';
 
 /** A replica's state, for stats and the admin API. */
@@ -55,8 +56,11 @@ export class ReplicaSet implements ReplicaHost {
 
   readonly #onBatch: ((event: BatchEvent) => void) | undefined;
 
-  constructor(options: ResolvedDeployModelOptions, spec: ModelSpec, clock: Clock, supervisor: Supervisor, onBatch?: (event: BatchEvent) => void) {
+  readonly #pool: MultiplexPool | undefined;
+
+  constructor(options: ResolvedDeployModelOptions, spec: ModelSpec, clock: Clock, supervisor: Supervisor, onBatch?: (event: BatchEvent) => void, pool?: MultiplexPool) {
     this.#onBatch = onBatch;
+    this.#pool = pool;
     this.#budget = new HedgeBudget(options.hedging.maxExtraLoad);
     this.model = options.name;
     this.version = options.version;
@@ -121,6 +125,24 @@ export class ReplicaSet implements ReplicaHost {
   }
 
   async #scaleTo(count: number): Promise<void> {
+    const pool = this.#pool;
+    if (pool === undefined || this.#stopped) return this.#resize(count);
+    if (count === 0) {
+      await this.#resize(0);
+      pool.released(this);
+      return;
+    }
+    await pool.admit(this);
+    try {
+      await this.#resize(count);
+      pool.loaded(this);
+    } catch (error) {
+      pool.released(this);
+      throw error;
+    }
+  }
+
+  async #resize(count: number): Promise<void> {
     while (this.#replicas.length > count) {
       const replica = this.#replicas.pop() as Replica;
       await replica.stop();
@@ -162,13 +184,14 @@ export class ReplicaSet implements ReplicaHost {
    */
   predict(input: Float32Array | Int32Array, deadline: number): Promise<ReplicaAnswer> {
     this.#lastQueryAt = this.#clock.now();
+    this.#pool?.touch(this);
     if (this.scaledToZero) return this.#coldPredict(input, deadline);
     return new Promise<ReplicaAnswer>((resolve, reject) => {
       const started = this.#clock.now();
       const primary = this.#choose(undefined);
       if (primary === undefined) {
         // Caught mid scale-down: wake the model rather than turn the query away.
-        if (this.options.scaleToZero !== undefined && this.#replicas.length < this.#desired && !this.#stopped) this.#coldPredict(input, deadline).then(resolve, reject);
+        if ((this.options.scaleToZero !== undefined || this.#pool !== undefined) && this.#replicas.length < this.#desired && !this.#stopped) this.#coldPredict(input, deadline).then(resolve, reject);
         else reject(new NoReplicaAvailableError(`model ${this.key} has no ready replica (${this.#describe()})`));
         return;
       }
@@ -267,7 +290,7 @@ export class ReplicaSet implements ReplicaHost {
 
   /** True while the model is scaled to zero: no replicas, but some wanted, so the next query loads it. */
   get scaledToZero(): boolean {
-    return this.options.scaleToZero !== undefined && this.#replicas.length === 0 && this.#desired > 0 && !this.#stopped;
+    return (this.options.scaleToZero !== undefined || this.#pool !== undefined) && this.#replicas.length === 0 && this.#desired > 0 && !this.#stopped;
   }
 
   /** Cold starts measured so far (ms from the first query to warm replicas). */
@@ -318,6 +341,7 @@ export class ReplicaSet implements ReplicaHost {
 
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#pool?.remove(this);
     this.#idleTimer?.cancel();
     const replicas = this.#replicas;
     this.#replicas = [];

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { ReplicaSet, type ReplicaStatus } from '../actors/replica-set.js';
 import type { BatchEvent } from '../actors/replica.js';
 import { FeedbackActor, type FeedbackResult } from '../actors/feedback.js';
+import { MultiplexPool } from '../actors/multiplex-pool.js';
 import { Router, type Answer, type ModelDirectory } from '../actors/router.js';
 import type { ModelSpec } from '../actors/protocol.js';
 import { systemClock, type Clock, type TimerHandle } from './clock.js';
@@ -68,6 +69,7 @@ export class Clipper implements ModelDirectory {
   readonly #models = new Map<string, ModelEntry>();
   readonly #listeners = new Set<(event: SupervisionEvent) => void>();
   readonly #batchListeners = new Set<(event: BatchEvent) => void>();
+  readonly #multiplex: MultiplexPool | undefined;
   #deploying = 0;
   #stopping = false;
 
@@ -75,6 +77,11 @@ export class Clipper implements ModelDirectory {
     this.repository = path.resolve(options.modelRepository ?? modelsDir);
     this.clock = options.clock ?? systemClock;
     this.supervision = resolveSupervisionOptions(options.supervision);
+    if (options.multiplex !== undefined) {
+      const max = options.multiplex.maxActiveModels;
+      if (!Number.isInteger(max) || max < 1) throw new InvalidOptionError(`multiplex.maxActiveModels must be an integer >= 1; got ${JSON.stringify(max)}`);
+      this.#multiplex = new MultiplexPool(max);
+    }
     this.#supervisor = new Supervisor('supervisor', this.supervision, {
       clock: this.clock,
       onEvent: (event) => {
@@ -197,9 +204,19 @@ export class Clipper implements ModelDirectory {
       ...(config?.output.name === undefined ? {} : { outputName: config.output.name }),
       intraOpNumThreads: resolved.intraOpNumThreads,
     };
-    const set = new ReplicaSet(resolved, spec, this.clock, this.#supervisor, (event) => {
-      for (const listener of this.#batchListeners) listener(event);
-    });
+    if (resolved.multiplexed && this.#multiplex === undefined) {
+      throw new InvalidOptionError(`model ${resolved.name} asks to be multiplexed, but the system has no pool: start it with Clipper.start({ multiplex: { maxActiveModels } })`);
+    }
+    const set = new ReplicaSet(
+      resolved,
+      spec,
+      this.clock,
+      this.#supervisor,
+      (event) => {
+        for (const listener of this.#batchListeners) listener(event);
+      },
+      resolved.multiplexed ? this.#multiplex : undefined,
+    );
     this.#deploying++;
     try {
       await set.setReplicas(resolved.replicas);
@@ -349,6 +366,12 @@ export class Clipper implements ModelDirectory {
       versions: [...m.versions.values()].map((s) => ({ version: s.version, path: s.spec.path, replicas: s.status(), latencyBudgetMs: s.latencyBudgetMs() })),
       linkedApps: [...this.#apps.values()].filter((r) => r.linkedModels.includes(m.name)).map((r) => r.app.name),
     }));
+  }
+
+  /** Model versions holding a multiplexing slot now, and how many were evicted so far. */
+  get multiplexing(): { maxActiveModels: number; active: string[]; evictions: number } | undefined {
+    const pool = this.#multiplex;
+    return pool === undefined ? undefined : { maxActiveModels: pool.maxActive, active: pool.active, evictions: pool.evictions };
   }
 
   /** The replica set of a model version (current by default): for stats, tests and fault injection. */

@@ -1,6 +1,6 @@
 import type { Clock } from './clock.js';
 import { InvalidOptionError } from './errors.js';
-import { checkInteger, checkKnownKeys, checkName, checkNumber, checkObject, checkOneOf, fail } from './validate.js';
+import { checkBoolean, checkInteger, checkKnownKeys, checkName, checkNumber, checkObject, checkOneOf, fail } from './validate.js';
 
 export { checkName } from './validate.js';
 
@@ -121,6 +121,11 @@ export interface DeployModelOptions {
    * answers it with the application's default output when the last measured cold start would break its SLO.
    */
   scaleToZero?: { idleMs: number; coldStart?: 'wait' | 'default' };
+  /**
+   * Share the system's bounded model slots (`Clipper.start({ multiplex: { maxActiveModels } })`) instead of
+   * holding workers for good: loading this version may stop the least recently used multiplexed one.
+   */
+  multiplexed?: boolean;
   /** Memory limits for each replica's worker thread (Node's `resourceLimits`); a worker over them dies alone and restarts. */
   resourceLimits?: { maxOldGenerationSizeMb?: number; maxYoungGenerationSizeMb?: number; stackSizeMb?: number };
   /** Fault injection per replica index (`{ 0: { stallProbability: 0.1, stallMs: 50 } }`). */
@@ -140,6 +145,7 @@ export interface ResolvedDeployModelOptions {
   hedging: ResolvedHedgingOptions;
   batchTimeoutMs: number;
   scaleToZero: { idleMs: number; coldStart: 'wait' | 'default' } | undefined;
+  multiplexed: boolean;
   resourceLimits: { maxOldGenerationSizeMb?: number; maxYoungGenerationSizeMb?: number; stackSizeMb?: number } | undefined;
   faults: Record<number, FaultOptions>;
 }
@@ -177,6 +183,8 @@ export interface ClipperOptions {
   supervision?: Partial<RestartPolicyOptions>;
   /** Injected time (tests). */
   clock?: Clock;
+  /** Model multiplexing: at most `maxActiveModels` multiplexed model versions hold workers at once. */
+  multiplex?: { maxActiveModels: number };
 }
 
 export const supervisionDefaults: Readonly<RestartPolicyOptions> = Object.freeze({
@@ -234,7 +242,7 @@ function resolveFaults(what: string, value: unknown): Record<number, FaultOption
 
 export function resolveDeployModelOptions(input: DeployModelOptions): Readonly<ResolvedDeployModelOptions> {
   const given = checkObject('model', input);
-  checkKnownKeys('model', given, ['name', 'version', 'path', 'replicas', 'batching', 'intraOpNumThreads', 'outputKind', 'inputShape', 'inputType', 'hedging', 'batchTimeoutMs', 'scaleToZero', 'resourceLimits', 'faults']);
+  checkKnownKeys('model', given, ['name', 'version', 'path', 'replicas', 'batching', 'intraOpNumThreads', 'outputKind', 'inputShape', 'inputType', 'hedging', 'batchTimeoutMs', 'scaleToZero', 'multiplexed', 'resourceLimits', 'faults']);
   if (typeof given.path !== 'string' || given.path.length === 0) fail('model.path', 'a non-empty string path to a .onnx file or a JS module', given.path);
   return Object.freeze({
     name: checkName('model.name', given.name),
@@ -249,6 +257,7 @@ export function resolveDeployModelOptions(input: DeployModelOptions): Readonly<R
     hedging: resolveHedging('model.hedging', given.hedging),
     batchTimeoutMs: checkNumber('model.batchTimeoutMs', given.batchTimeoutMs ?? 10_000, 0, 3_600_000, { exclusiveMin: true }),
     scaleToZero: given.scaleToZero === undefined ? undefined : resolveScaleToZero('model.scaleToZero', given.scaleToZero),
+    multiplexed: checkBoolean('model.multiplexed', given.multiplexed ?? false),
     resourceLimits: given.resourceLimits === undefined ? undefined : resolveResourceLimits('model.resourceLimits', given.resourceLimits),
     faults: resolveFaults('model.faults', given.faults),
   });

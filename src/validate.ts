@@ -59,3 +59,8 @@ export function checkOneOf<T extends string>(what: string, value: unknown, allow
   return value as T;
 }
 
+
+export function checkBoolean(what: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') fail(what, 'true or false', value);
+  return value as boolean;
+}

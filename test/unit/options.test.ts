@@ -197,6 +197,7 @@ test('resolveDeployModelOptions applies defaults and freezes the result, deeply'
       hedging: { enabled: true, delayMs: undefined, maxExtraLoad: 0.05 },
       batchTimeoutMs: 10_000,
       scaleToZero: undefined,
+      multiplexed: false,
       resourceLimits: undefined,
       faults: {},
     },
