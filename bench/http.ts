@@ -12,6 +12,7 @@
  * body costs.
  */
 import { writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { Clipper } from '../src/clipper.js';
 import { serve } from '../src/http/serve.js';
@@ -71,6 +72,7 @@ async function naiveRuns(): Promise<LoadRun[]> {
 }
 
 async function main(): Promise<void> {
+  log(`load average ${os.loadavg().map((l) => l.toFixed(2)).join(', ')} on ${os.cpus().length} cores (above the core count, other work competes)`);
   const noise = await measureWakeupNoise();
   log(`machine noise floor: worker round trip after 1 ms idle p50 ${noise.p50.toFixed(2)} ms, p99 ${noise.p99.toFixed(2)} ms, max ${noise.max.toFixed(2)} ms\n`);
   const parse = await measureJsonParse();
@@ -90,7 +92,7 @@ async function main(): Promise<void> {
     log(`wrote ${reportFile}`);
   }
   if (json) {
-    console.log(JSON.stringify({ sloMs: SLO_MS, model: MODEL, replicas: REPLICAS, date: new Date().toISOString(), noiseFloorMs: noise, jsonParseMicroseconds: parse, ratios, runs }, null, 2));
+    console.log(JSON.stringify({ loadAverage: os.loadavg(), sloMs: SLO_MS, model: MODEL, replicas: REPLICAS, date: new Date().toISOString(), noiseFloorMs: noise, jsonParseMicroseconds: parse, ratios, runs }, null, 2));
     return;
   }
   console.log(`\nhighest throughput with p99 <= ${SLO_MS} ms (${MODEL}; clipper-ts: ${REPLICAS} replicas, AIMD, cache off)`);
