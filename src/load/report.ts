@@ -54,8 +54,9 @@ export function reportSpec(runs: readonly LoadRun[]): TopLevelSpec {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: { text: single ? `Load test: ${names[0]}` : `Load tests: ${names.join(' vs ')}`, fontSize: 16 },
     config: { font: 'sans-serif', view: { stroke: '#ccc' } },
-    // Each chart has its own series (percentiles, runs, offered vs achieved): one legend each.
-    resolve: { scale: { color: 'independent' } },
+    // One run: each chart has its own series (percentiles, offered vs achieved), one legend each. Several: every
+    // chart colours by run, so one scale keeps a run the same colour throughout.
+    resolve: { scale: { color: single ? 'independent' : 'shared' } },
     vconcat: [
       {
         title: 'Latency vs achieved throughput (one point per offered rate)',
