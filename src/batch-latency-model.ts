@@ -1,16 +1,19 @@
 /**
  * Predicts how long a batch of k rows will take on one replica, from the batches it has run.
  *
- * It keeps exponentially weighted means of batch time and batch rows, and predicts `meanMs` for batches up to
- * the mean size and proportionally more beyond it: below the usual size a batch's fixed cost (the thread hop,
- * session setup) dominates, above it the per-row cost does. Until the first batch it predicts 0, so nothing
- * is refused for want of data. Pure.
+ * A batch costs a fixed part (the thread hop, the session call) plus a part per row, so the model fits
+ * `ms = a + b * rows` by exponentially weighted least squares over the batches seen (recent ones count more).
+ * Until the history holds batches of different sizes there is no slope to fit; then it predicts the mean batch
+ * time for batches up to the mean size and proportionally more beyond it. Before the first batch it predicts
+ * 0, so nothing is refused for want of data. Pure.
  */
 export class BatchLatencyModel {
   readonly #alpha: number;
-  #meanMs = 0;
-  #meanRows = 0;
   #samples = 0;
+  #meanRows = 0;
+  #meanMs = 0;
+  #meanRowsSq = 0;
+  #meanRowsMs = 0;
 
   constructor(alpha = 0.2) {
     this.#alpha = alpha;
@@ -21,25 +24,46 @@ export class BatchLatencyModel {
   }
 
   observe(rows: number, ms: number): void {
-    if (this.#samples === 0) {
-      this.#meanMs = ms;
-      this.#meanRows = rows;
-    } else {
-      this.#meanMs += this.#alpha * (ms - this.#meanMs);
-      this.#meanRows += this.#alpha * (rows - this.#meanRows);
-    }
+    const w = this.#samples === 0 ? 1 : this.#alpha;
+    this.#meanRows += w * (rows - this.#meanRows);
+    this.#meanMs += w * (ms - this.#meanMs);
+    this.#meanRowsSq += w * (rows * rows - this.#meanRowsSq);
+    this.#meanRowsMs += w * (rows * ms - this.#meanRowsMs);
     this.#samples++;
+  }
+
+  /** The fitted line, or undefined while the batch sizes seen hardly vary. */
+  get line(): { fixedMs: number; perRowMs: number } | undefined {
+    const variance = this.#meanRowsSq - this.#meanRows * this.#meanRows;
+    // Sizes within about a row of each other give no usable slope.
+    if (this.#samples < 2 || variance < 0.25) return undefined;
+    let perRowMs = Math.max(0, (this.#meanRowsMs - this.#meanRows * this.#meanMs) / variance);
+    let fixedMs = this.#meanMs - perRowMs * this.#meanRows;
+    if (fixedMs < 0) {
+      // A negative fixed cost is noise: a line through the origin and the mean is the honest fit.
+      fixedMs = 0;
+      perRowMs = this.#meanMs / Math.max(1, this.#meanRows);
+    }
+    return { fixedMs, perRowMs };
   }
 
   estimate(rows: number): number {
     if (this.#samples === 0) return 0;
-    return this.#meanMs * Math.max(1, rows / Math.max(1, this.#meanRows));
+    const line = this.line;
+    if (line === undefined) return this.#meanMs * Math.max(1, rows / Math.max(1, this.#meanRows));
+    return line.fixedMs + line.perRowMs * Math.max(1, rows);
   }
 
-  /** The most rows that fit in `ms`, by the same estimate (at least the mean size when it fits at all). */
+  /** The most rows whose estimate fits in `ms` (0 when not even one does; unbounded when rows cost nothing). */
   rowsWithin(ms: number): number {
     if (this.#samples === 0) return Number.POSITIVE_INFINITY;
-    if (ms < this.#meanMs) return 0;
-    return Math.max(1, Math.floor((ms / this.#meanMs) * Math.max(1, this.#meanRows)));
+    const line = this.line;
+    if (line === undefined) {
+      if (ms < this.#meanMs) return 0;
+      return Math.max(1, Math.floor((ms / this.#meanMs) * Math.max(1, this.#meanRows)));
+    }
+    if (ms < line.fixedMs + line.perRowMs) return 0;
+    if (line.perRowMs === 0) return Number.POSITIVE_INFINITY;
+    return Math.max(1, Math.floor((ms - line.fixedMs) / line.perRowMs + 1e-9));
   }
 }

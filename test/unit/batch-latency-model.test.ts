@@ -44,16 +44,40 @@ test('a single-row history still yields at least one row when a batch fits', (t)
   t.is(m.estimate(3), 12);
 });
 
-test('later batches move exponentially weighted means (alpha 0.2 by default)', (t) => {
+test('batches of different sizes fit a line: fixed cost plus cost per row, weighted by recency (alpha 0.2)', (t) => {
   const m = new BatchLatencyModel();
   m.observe(10, 5);
   m.observe(20, 10);
-  // meanMs = 5 + 0.2 * (10 - 5) = 6; meanRows = 10 + 0.2 * (20 - 10) = 12.
+  // Weighted means: rows 12, ms 6, rows^2 160, rows*ms 80 -> slope 8 / 16 = 0.5 ms a row, fixed 6 - 0.5 * 12 = 0.
   t.is(m.samples, 2);
-  t.is(m.estimate(6), 6);
-  t.is(m.estimate(12), 6);
+  t.deepEqual(m.line, { fixedMs: 0, perRowMs: 0.5 });
+  t.is(m.estimate(6), 3);
   t.is(m.estimate(24), 12);
   t.is(m.rowsWithin(9), 18);
+});
+
+test('a large fixed cost is not scaled up with the rows (the thread hop costs the same for 1 row or 128)', (t) => {
+  const m = new BatchLatencyModel();
+  for (let i = 0; i < 20; i++) {
+    m.observe(1, 1);
+    m.observe(65, 1.64);
+  }
+  const line = m.line;
+  t.truthy(line);
+  t.true(Math.abs((line?.fixedMs ?? 0) - 0.99) < 0.01, `fixed ${line?.fixedMs}`);
+  t.true(Math.abs((line?.perRowMs ?? 0) - 0.01) < 0.001, `per row ${line?.perRowMs}`);
+  t.true(m.estimate(129) < 2.4, `a 129-row batch: ${m.estimate(129)} ms, not the ~${(1.32 * 129) / 33} ms a proportional guess would say`);
+  t.true(m.rowsWithin(10) > 800);
+});
+
+test('a fit with a negative fixed cost falls back to a line through the origin', (t) => {
+  const m = new BatchLatencyModel(0.5);
+  m.observe(10, 1);
+  m.observe(20, 10);
+  const line = m.line;
+  t.is(line?.fixedMs, 0);
+  t.true((line?.perRowMs ?? 0) > 0);
+  t.true(m.estimate(30) > m.estimate(15));
 });
 
 test('a custom alpha weighs new batches accordingly', (t) => {
