@@ -5,7 +5,7 @@
  * `ms = a + b * rows` by exponentially weighted least squares over the batches seen (recent ones count more).
  * Until the history holds batches of different sizes there is no slope to fit; then it predicts the mean batch
  * time for batches up to the mean size and proportionally more beyond it. Before the first batch it predicts
- * 0, so nothing is refused for want of data. Pure.
+ * 0, so nothing is refused for want of data. Outliers are clipped (see {@link observe}). Pure.
  */
 export class BatchLatencyModel {
   readonly #alpha: number;
@@ -23,7 +23,11 @@ export class BatchLatencyModel {
     return this.#samples;
   }
 
-  observe(rows: number, ms: number): void {
+  observe(rows: number, observedMs: number): void {
+    // One stalled batch (the machine paused the thread) must not make every estimate pessimistic for the next
+    // dozen batches: once there is a history, a sample counts for at most 4x what the model expected. A real
+    // slowdown still raises the estimate quickly, fourfold per batch.
+    const ms = this.#samples >= 5 ? Math.min(observedMs, 4 * this.estimate(rows) + 1) : observedMs;
     const w = this.#samples === 0 ? 1 : this.#alpha;
     this.#meanRows += w * (rows - this.#meanRows);
     this.#meanMs += w * (ms - this.#meanMs);

@@ -101,3 +101,19 @@ test('rowsWithin and estimate agree: the rows returned fit, one more would not',
     t.true(m.estimate(rows + 1) > ms, `${rows + 1} rows do not fit in ${ms} ms`);
   }
 });
+
+test('one stalled batch moves the estimate only so far; a lasting slowdown still shows quickly', (t) => {
+  const m = new BatchLatencyModel();
+  for (let i = 0; i < 10; i++) m.observe(10, 1);
+  m.observe(10, 200); // the machine paused the worker for 200 ms
+  t.true(m.estimate(10) < 2, `after one stall: ${m.estimate(10)} ms`);
+  // Each further slow batch raises the estimate by about 1.6x (0.8 + 0.2 * 4): a 3x slowdown shows within
+  // three batches, a 200x one within a dozen.
+  let previous = m.estimate(10);
+  for (let i = 0; i < 11; i++) {
+    m.observe(10, 200);
+    t.true(m.estimate(10) > previous);
+    previous = m.estimate(10);
+  }
+  t.true(m.estimate(10) > 100, `after a lasting slowdown: ${m.estimate(10)} ms`);
+});
