@@ -9,9 +9,9 @@ import { runOpenLoop } from './load/open-loop.js';
 import { digit, loadMnist } from './mnist-data.js';
 
 const models = [
-  { name: 'mnist-linear', version: '1', rate: 4000 },
-  { name: 'mnist-mlp', version: '1', rate: 3000 },
-  { name: 'mnist-cnn', version: '1', rate: 1000 },
+  { name: 'mnist-linear', version: '1', rate: 2000 },
+  { name: 'mnist-mlp', version: '1', rate: 1500 },
+  { name: 'mnist-cnn', version: '1', rate: 800 },
 ];
 
 const fmt = (ms: number): string => (Number.isFinite(ms) ? ms.toFixed(2) : 'miss');
