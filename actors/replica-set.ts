@@ -1,7 +1,7 @@
 import { leastOutstanding } from '../src/balancer.js';
 import type { Clock } from '../src/clock.js';
 import type { TimerHandle } from '../src/clock.js';
-import { ModelLoadError, NoReplicaAvailableError, ReplicaFailedError } from '../src/errors.js';
+import { DeadlineExceededError, ModelLoadError, NoReplicaAvailableError, ReplicaFailedError } from '../src/errors.js';
 import { HedgeBudget, LatencyWindow } from '../src/hedge-budget.js';
 import type { ResolvedDeployModelOptions } from '../src/options.js';
 import type { Supervisor } from '../src/supervisor.js';
@@ -206,7 +206,9 @@ export class ReplicaSet implements ReplicaHost {
             this.#responseTimes.observe(this.#clock.now() - started);
             resolve(answer);
           },
-          reject,
+          reject: (error) => {
+            if (!this.#retryElsewhere(error, primary, input, deadline, started, resolve, reject)) reject(error);
+          },
         });
         return;
       }
@@ -234,6 +236,11 @@ export class ReplicaSet implements ReplicaHost {
             if (settled) return;
             outstanding--;
             firstError ??= error;
+            if (outstanding === 0 && copies.length === 1 && this.#retryElsewhere(error, replica, input, deadline, started, resolve, reject)) {
+              settled = true;
+              timer?.cancel();
+              return;
+            }
             // With another copy still out, wait for it; the last copy's failure is the query's.
             if (outstanding > 0) return;
             settled = true;
@@ -253,6 +260,36 @@ export class ReplicaSet implements ReplicaHost {
         submit(other);
       }, delay);
     });
+  }
+
+  /**
+   * A replica dropped a query on its own latency estimate (its batches look too slow to make the deadline)
+   * while time remains: another ready replica with nothing queued may well make it, so the query goes there,
+   * once. Returns false when there is no such replica or no reason to try.
+   */
+  #retryElsewhere(
+    error: unknown,
+    from: Replica,
+    input: Float32Array | Int32Array,
+    deadline: number,
+    started: number,
+    resolve: (answer: ReplicaAnswer) => void,
+    reject: (error: unknown) => void,
+  ): boolean {
+    if (!(error instanceof DeadlineExceededError) || this.#clock.now() >= deadline) return false;
+    const other = this.#replicas.find((r) => r !== from && r.ready && r.outstanding === 0);
+    if (other === undefined) return false;
+    other.submit({
+      input,
+      enqueuedAt: this.#clock.now(),
+      deadline,
+      resolve: (answer) => {
+        this.#responseTimes.observe(this.#clock.now() - started);
+        resolve(answer);
+      },
+      reject,
+    });
+    return true;
   }
 
   orphaned(queries: ReplicaQuery[], from: string, error: unknown): void {

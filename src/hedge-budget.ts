@@ -1,6 +1,6 @@
 /**
  * The bound on speculative duplicates (hedged requests): a token bucket that earns `ratio` of a token per
- * query and spends one per hedge, so hedges stay under `ratio` of the queries over any long stretch (5% by
+ * query and spends one per hedge, so hedges stay under `ratio` of the queries over any long stretch (10% by
  * default) and hedging cannot itself cause overload. `burst` caps the savings, so a quiet spell cannot buy a
  * storm of hedges later. Pure.
  */

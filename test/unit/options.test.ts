@@ -194,7 +194,7 @@ test('resolveDeployModelOptions applies defaults and freezes the result, deeply'
       outputKind: undefined,
       inputShape: undefined,
       inputType: undefined,
-      hedging: { enabled: true, delayMs: undefined, maxExtraLoad: 0.05 },
+      hedging: { enabled: true, delayMs: undefined, maxExtraLoad: 0.1 },
       batchTimeoutMs: 10_000,
       scaleToZero: undefined,
       multiplexed: false,
