@@ -424,7 +424,10 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised {
     this.counters.batches++;
     this.counters.rows += batch.length;
     this.#latency.observe(batch.length, batchMs);
-    this.#aimd.observe(batch.length, batchMs, this.#settings.host.latencyBudgetMs());
+    // AIMD reads the model's own time (plus any injected stall), not the round trip: when the main thread is
+    // slow to hear back (CPU contention, an event-loop stall), shrinking the batch would only cut throughput
+    // when it is most needed. The round trip still feeds the latency model that deadlines use.
+    this.#aimd.observe(batch.length, result.computeMs + result.stalledMs, this.#settings.host.latencyBudgetMs());
     const [model = '', version = ''] = this.#settings.spec.key.split('@');
     this.#settings.onBatch?.({ model, version, replica: this.name, size: batch.length, batchMs, computeMs: result.computeMs, limit: this.#aimd.limit });
     const output = new Float32Array(result.output);

@@ -69,7 +69,8 @@ export class BatchQueue<T extends Deadlined> {
       const head = this.#peek();
       if (head.cancelled === true) this.#shift();
       else if (now > head.deadline) expired.push(this.#shift());
-      else if (now + single > head.deadline && this.#doomedByEstimate < PROBE_AFTER) {
+      // With nothing else waiting, running the query costs no one anything and refreshes the estimate.
+      else if (now + single > head.deadline && this.size > 1 && this.#doomedByEstimate < PROBE_AFTER) {
         this.#doomedByEstimate++;
         expired.push(this.#shift());
       } else break;

@@ -215,3 +215,16 @@ test('a query behind the head whose deadline has passed is expired, not batched'
   t.is(r.kind, 'batch');
   if (r.kind === 'batch') t.deepEqual(ids(r.batch), ['relaxed']);
 });
+
+test('a query doomed only by the estimate runs when it is alone (it costs no one), and is dropped when others wait', (t) => {
+  // Batches have taken 10 ms; each query has 5 ms left, so the estimate says none can make it.
+  const alone = queueOf([['only', 0, 5]]);
+  const r1 = alone.take(0, opts({ latency: latency(1, 10) }));
+  t.is(r1.kind, 'batch');
+  t.deepEqual(ids(r1.kind === 'batch' ? r1.batch : []), ['only']);
+  t.deepEqual(r1.expired, []);
+  const crowded = queueOf([['a', 0, 5], ['b', 0, 5], ['c', 0, 100]]);
+  const r2 = crowded.take(0, opts({ latency: latency(1, 10) }));
+  t.deepEqual(ids(r2.expired), ['a', 'b']);
+  t.deepEqual(ids(r2.kind === 'batch' ? r2.batch : []), ['c']);
+});
