@@ -91,8 +91,15 @@ export class FeedbackActor extends Actor<FeedbackMessage> {
     );
     this.counters.events++;
     this.counters.evaluations += evaluated.length;
+    const policy = this.#router.policy;
+    let learned = losses;
+    if (policy.learnsFrom === 'selected') {
+      // A bandit learns only from the arm it pulled for this input; with no record of it, it learns nothing.
+      const selected = this.#router.selectedFor(input, context) ?? [];
+      learned = new Map([...losses].filter(([model]) => selected.includes(model)));
+    }
     try {
-      if (losses.size > 0) this.#router.policy.feedback?.(losses, context);
+      if (learned.size > 0) policy.feedback?.(learned, context);
     } catch (error) {
       reply.reject(error);
       return;

@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import { Actor, type Reply } from '../src/actor.js';
 import type { Clock, TimerHandle } from '../src/clock.js';
 import { ClipperError, OverloadedError } from '../src/errors.js';
@@ -48,6 +49,10 @@ interface Evaluation {
   timings?: Answer['timings'];
 }
 
+function selectionKey(input: Float32Array | Int32Array, context: QueryContext | undefined): string {
+  return `${context?.uid ?? ''}#${predictionKey('', '', input)}`;
+}
+
 function argmax(scores: Float32Array): number {
   let best = 0;
   for (let i = 1; i < scores.length; i++) if ((scores[i] as number) > (scores[best] as number)) best = i;
@@ -68,6 +73,8 @@ export class Router extends Actor<RouterMessage> {
   #linked: string[] = [];
   #policy: SelectionPolicy;
   #nextQueryId = 1;
+  /** Recent selections by input, kept only for policies that learn from their selection alone. */
+  readonly #selections = new LRUCache<string, readonly string[]>({ max: 100_000 });
   readonly counters = { queries: 0, answered: 0, defaults: 0, refused: 0, lowConfidence: 0 };
 
   constructor(app: ResolvedAppOptions, models: ModelDirectory, clock: Clock, policy: SelectionPolicy = new StaticPolicy()) {
@@ -77,6 +84,11 @@ export class Router extends Actor<RouterMessage> {
     this.#clock = clock;
     this.#models = models;
     this.#policy = policy;
+  }
+
+  /** The models the policy selected for this input (and user) recently, for bandit feedback. */
+  selectedFor(input: Float32Array | Int32Array, context: QueryContext | undefined): readonly string[] | undefined {
+    return this.#selections.get(selectionKey(input, context));
   }
 
   get linkedModels(): readonly string[] {
@@ -139,6 +151,7 @@ export class Router extends Actor<RouterMessage> {
 
     const policy = this.#policy;
     const selected = policy.select(this.#linked, context);
+    if (policy.learnsFrom === 'selected') this.#selections.set(selectionKey(input, context), selected);
     if (selected.length === 0) {
       settle(fallback(`application ${this.app.name} has no linked model to answer it (linked: ${JSON.stringify(this.#linked)})`));
       return;

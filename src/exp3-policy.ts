@@ -380,6 +380,11 @@ export class Exp3Policy implements SelectionPolicy {
     return { scores: first.scores, model: first.model, version: first.version, confidence: 1, contributors: [first.model] };
   }
 
+  /** Bandit Exp3 learns only from the model it chose; full-information Exp3 from every model. */
+  get learnsFrom(): 'all' | 'selected' {
+    return this.options.fullInformation ? 'all' : 'selected';
+  }
+
   /**
    * Learns from one feedback event (see the class comment for the two forms). Losses are checked first: a bad
    * one changes nothing.

@@ -67,6 +67,8 @@ export class KeyedPolicy implements SelectionPolicy {
   readonly name: string;
   readonly options: Readonly<ResolvedKeyedPolicyOptions>;
   readonly #factory: () => SelectionPolicy;
+  /** As the policies it keeps. */
+  readonly learnsFrom: 'all' | 'selected';
   #shared: SelectionPolicy;
   #fresh: SelectionPolicy | undefined;
   #users: LRUCache<string, SelectionPolicy>;
@@ -84,6 +86,7 @@ export class KeyedPolicy implements SelectionPolicy {
     this.#factory = factory;
     this.#shared = this.#make();
     this.options = Object.freeze({ maxKeys, inheritShared, name: checkName('keyed.name', given.name ?? `keyed-${this.#shared.name}`) });
+    this.learnsFrom = this.#shared.learnsFrom ?? 'all';
     this.name = this.options.name;
     this.#users = new LRUCache<string, SelectionPolicy>({ max: maxKeys });
   }

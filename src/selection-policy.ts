@@ -39,6 +39,12 @@ export interface SelectionPolicy {
   combine(outputs: readonly ModelOutput[], context?: QueryContext): Combined;
   /** Learns from feedback: each model's loss in [0, 1] on one input whose true label is now known. */
   feedback?(losses: ReadonlyMap<string, number>, context?: QueryContext): void;
+  /**
+   * Whose losses feedback should carry: `all` linked models (the default; full information), or only the
+   * models this policy `selected` for that input (a bandit, such as Clipper's Exp3, which must learn only from
+   * the arm it pulled). For `selected`, the router remembers recent selections by input.
+   */
+  readonly learnsFrom?: 'all' | 'selected';
   snapshot?(): PolicySnapshot;
   restore?(snapshot: PolicySnapshot): void;
 }

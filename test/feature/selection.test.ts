@@ -166,3 +166,23 @@ test('policies are plain objects too: setPolicy takes an instance', async (t) =>
   t.throws(() => clipper.setPolicy('digits', { kind: 'magic' } as never), { message: /policy\.kind must be one of "static", "exp3", "exp4", "ab"/ });
   t.throws(() => clipper.setPolicy('digits', { kind: 'exp3', eta: -1 }), { message: /eta must be a number/ });
 });
+
+test('bandit Exp3 (fullInformation: false) learns through feedback from the model it chose for each input', async (t) => {
+  const clipper = await system(t);
+  await clipper.registerApp({ name: 'digits', inputType: 'float32', inputShape: [784], defaultOutput: -1, latencySloMs: 5000, policy: { kind: 'exp3', fullInformation: false, eta: 0.3 } });
+  await clipper.deployModel({ name: 'broken', version: '1', path: 'models/mnist-mlp/2-broken/model.onnx' });
+  await clipper.deployModel({ name: 'mnist-linear', version: '1', path: 'models/mnist-linear/1/model.onnx' });
+  await clipper.linkModel('digits', 'broken');
+  await clipper.linkModel('digits', 'mnist-linear');
+  for (let i = 0; i < 300; i++) {
+    await clipper.predict('digits', digit(heldOut, i));
+    await clipper.feedback('digits', digit(heldOut, i), heldOut.labels[i]);
+  }
+  // Feedback for an input the policy never chose for teaches it nothing (no error either).
+  const before = JSON.stringify(clipper.getPolicyState('digits'));
+  await clipper.feedback('digits', digit(heldOut, 1999), heldOut.labels[1999]);
+  t.is(JSON.stringify(clipper.getPolicyState('digits')), before);
+  let linear = 0;
+  for (let i = 1000; i < 1200; i++) if ((await clipper.predict('digits', digit(heldOut, i))).model === 'mnist-linear') linear++;
+  t.true(linear >= 180, `${linear} of 200 choices went to the accurate model`);
+});
