@@ -53,6 +53,7 @@ export class ReplicaSet implements ReplicaHost {
   readonly #coldStarts: number[] = [];
   /** Half the tightest SLO among linked applications, unless the model sets its own budget. */
   #linkedBudgetMs: number | undefined;
+  #linkedSloMs: number | undefined;
 
   readonly #onBatch: ((event: BatchEvent) => void) | undefined;
 
@@ -93,7 +94,13 @@ export class ReplicaSet implements ReplicaHost {
 
   /** Called when the set of linked applications changes, with their tightest SLO. */
   setLinkedSlo(minSloMs: number | undefined): void {
+    this.#linkedSloMs = minSloMs;
     this.#linkedBudgetMs = minSloMs === undefined ? undefined : minSloMs / 2;
+  }
+
+  /** The tightest SLO among the applications this model is linked to, if any. */
+  get linkedSloMs(): number | undefined {
+    return this.#linkedSloMs;
   }
 
   /**

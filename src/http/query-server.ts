@@ -206,7 +206,9 @@ export function createQueryServer(options: QueryServerOptions): FastifyInstance 
     const { signature, version } = signatureOf(request.params.model, request.params.version);
     const rows = requestRows(request.body, request.params.model, signature);
     const timeout = request.body.parameters?.timeout;
-    const timeoutMs = typeof timeout === 'number' ? timeout / 1000 : options.inferTimeoutMs;
+    // Without a per-request timeout, a model answers under the tightest SLO of the applications it serves
+    // (so admission control applies to OIP traffic too), or under the server's default timeout if it serves none.
+    const timeoutMs = typeof timeout === 'number' ? timeout / 1000 : (clipper.replicaSet(request.params.model, version).linkedSloMs ?? options.inferTimeoutMs);
     let outputs: Float32Array[];
     try {
       outputs = await clipper.infer(request.params.model, rows, { version, timeoutMs });
