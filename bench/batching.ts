@@ -9,14 +9,13 @@
  * The prediction cache is off, so every query runs a model.
  */
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
-import * as ort from 'onnxruntime-node';
 import { Clipper } from '../src/clipper.js';
-import { digit, digitBatch, loadMnist } from '../src/mnist-data.js';
+import { digit, loadMnist } from '../src/mnist-data.js';
 import type { BatchingMode } from '../src/options.js';
 import { modelsDir } from '../src/paths.js';
 import { measureWakeupNoise } from './lib/noise.js';
 import { fmt, sweepRates, type RateResult } from './lib/sweep.js';
+import { upperBound } from './lib/upper-bound.js';
 
 const json = process.argv.includes('--json');
 const quick = process.argv.includes('--quick');
@@ -61,35 +60,6 @@ async function served(model: string, mode: BatchingMode): Promise<ServedResult> 
   }
 }
 
-/**
- * Rows per second with `sessions` onnxruntime sessions of `threads` intra-op threads each, running
- * back-to-back batches of `batch` rows at once.
- */
-async function upperBound(model: string, batch: number, sessions: number, threads: number, seconds: number): Promise<number> {
-  const { test } = loadMnist();
-  const file = path.join(modelsDir, model, '1', 'model.onnx');
-  const created = await Promise.all(
-    Array.from({ length: sessions }, () => ort.InferenceSession.create(file, { intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential' })),
-  );
-  const data = new Float32Array(batch * 784);
-  for (let r = 0; r < batch; r++) data.set(digitBatch(test, (r * 7) % (test.count - 1), 1), r * 784);
-  const feeds = { input: new ort.Tensor('float32', data, [batch, 784]) };
-  for (const s of created) await s.run(feeds);
-  let rows = 0;
-  const until = performance.now() + seconds * 1000;
-  const started = performance.now();
-  await Promise.all(
-    created.map(async (s) => {
-      while (performance.now() < until) {
-        await s.run(feeds);
-        rows += batch;
-      }
-    }),
-  );
-  const elapsed = performance.now() - started;
-  await Promise.all(created.map((s) => s.release()));
-  return (rows / elapsed) * 1000;
-}
 
 async function main(): Promise<void> {
   const noise = await measureWakeupNoise();
