@@ -22,7 +22,6 @@ import { digit, loadMnist, type Digits } from '../src/mnist-data.js';
 import { modelsDir } from '../src/paths.js';
 import type { PolicySpec } from '../src/policy-factory.js';
 import {
-  argmax,
   bestFixedMixture,
   firstGoodWindow,
   firstIndex,

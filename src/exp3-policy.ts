@@ -1,5 +1,5 @@
 import { InvalidOptionError } from './errors.js';
-import { checkName, checkNumber, checkObject, fail, show } from './validate.js';
+import { checkName, checkNumber, checkObject, fail } from './validate.js';
 import { checkLosses } from './losses.js';
 import { DEFAULT_SEED, drawUniform, mulberry32, sampleIndex, type Random } from './random.js';
 import type { Combined, ModelOutput, PolicySnapshot, SelectionPolicy } from './selection-policy.js';
