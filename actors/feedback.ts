@@ -1,6 +1,7 @@
 import { Actor, type Reply } from '../src/actor.js';
 import type { Clock } from '../src/clock.js';
-import { predictionKey, type Prediction } from '../src/prediction-cache.js';
+import { absoluteLoss, zeroOneLoss } from '../src/losses.js';
+import { inputDigest, predictionKey, type Prediction } from '../src/prediction-cache.js';
 import type { QueryContext } from '../src/selection-policy.js';
 import type { ModelDirectory, Router } from './router.js';
 
@@ -15,12 +16,6 @@ export interface FeedbackResult {
 }
 
 type FeedbackMessage = { input: Float32Array | Int32Array; label: number; context: QueryContext; reply: Reply<FeedbackResult> };
-
-function argmax(scores: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < scores.length; i++) if ((scores[i] as number) > (scores[best] as number)) best = i;
-  return best;
-}
 
 /**
  * Applies feedback (true labels sent after the fact) for one application, in arrival order. It finds what
@@ -57,6 +52,7 @@ export class FeedbackActor extends Actor<FeedbackMessage> {
     const evaluated: string[] = [];
     const skipped: string[] = [];
     const cache = this.#router.cache;
+    const digest = inputDigest(input);
     await Promise.all(
       this.#router.linkedModels.map(async (model) => {
         const set = this.#models.current(model);
@@ -64,7 +60,7 @@ export class FeedbackActor extends Actor<FeedbackMessage> {
           skipped.push(model);
           return;
         }
-        const key = predictionKey(set.model, set.version, input);
+        const key = predictionKey(set.model, set.version, digest);
         let prediction: Prediction | undefined = cache.peek(key);
         if (prediction === undefined) {
           evaluated.push(model);
@@ -80,13 +76,7 @@ export class FeedbackActor extends Actor<FeedbackMessage> {
           }
         } else this.counters.cacheHits++;
         const scores = prediction.scores;
-        const loss =
-          this.#models.outputKind(model) === 'classification'
-            ? argmax(scores) === label
-              ? 0
-              : 1
-            : Math.min(1, Math.abs((scores[0] as number) - label));
-        losses.set(model, loss);
+        losses.set(model, this.#models.outputKind(model) === 'classification' ? zeroOneLoss(scores, label) : absoluteLoss(scores[0] as number, label, 1));
       }),
     );
     this.counters.events++;
@@ -95,7 +85,7 @@ export class FeedbackActor extends Actor<FeedbackMessage> {
     let learned = losses;
     if (policy.learnsFrom === 'selected') {
       // A bandit learns only from the arm it pulled for this input; with no record of it, it learns nothing.
-      const selected = this.#router.selectedFor(input, context) ?? [];
+      const selected = this.#router.selectedFor(digest, context) ?? [];
       learned = new Map([...losses].filter(([model]) => selected.includes(model)));
     }
     try {

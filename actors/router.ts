@@ -3,7 +3,8 @@ import { Actor, type Reply } from '../src/actor.js';
 import type { Clock, TimerHandle } from '../src/clock.js';
 import { ClipperError, OverloadedError } from '../src/errors.js';
 import type { ResolvedAppOptions } from '../src/options.js';
-import { PredictionCache, predictionKey, type CacheOutcome, type Prediction } from '../src/prediction-cache.js';
+import { argmax } from '../src/losses.js';
+import { inputDigest, PredictionCache, predictionKey, type CacheOutcome, type Prediction } from '../src/prediction-cache.js';
 import { QueryAssembly } from '../src/query-assembly.js';
 import { StaticPolicy, type QueryContext, type SelectionPolicy } from '../src/selection-policy.js';
 import type { ReplicaSet } from './replica-set.js';
@@ -49,14 +50,8 @@ interface Evaluation {
   timings?: Answer['timings'];
 }
 
-function selectionKey(input: Float32Array | Int32Array, context: QueryContext | undefined): string {
-  return `${context?.uid ?? ''}#${predictionKey('', '', input)}`;
-}
-
-function argmax(scores: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < scores.length; i++) if ((scores[i] as number) > (scores[best] as number)) best = i;
-  return best;
+function selectionKey(digest: string, context: QueryContext | undefined): string {
+  return `${context?.uid ?? ''}#${digest}`;
 }
 
 /**
@@ -87,8 +82,8 @@ export class Router extends Actor<RouterMessage> {
   }
 
   /** The models the policy selected for this input (and user) recently, for bandit feedback. */
-  selectedFor(input: Float32Array | Int32Array, context: QueryContext | undefined): readonly string[] | undefined {
-    return this.#selections.get(selectionKey(input, context));
+  selectedFor(digest: string, context: QueryContext | undefined): readonly string[] | undefined {
+    return this.#selections.get(selectionKey(digest, context));
   }
 
   get linkedModels(): readonly string[] {
@@ -151,7 +146,10 @@ export class Router extends Actor<RouterMessage> {
 
     const policy = this.#policy;
     const selected = policy.select(this.#linked, context);
-    if (policy.learnsFrom === 'selected') this.#selections.set(selectionKey(input, context), selected);
+    // The input is hashed at most once per query, however many models and lookups need its digest.
+    let digest: string | undefined;
+    const digestOf = (): string => (digest ??= inputDigest(input));
+    if (policy.learnsFrom === 'selected') this.#selections.set(selectionKey(digestOf(), context), selected);
     if (selected.length === 0) {
       settle(fallback(`application ${this.app.name} has no linked model to answer it (linked: ${JSON.stringify(this.#linked)})`));
       return;
@@ -201,7 +199,7 @@ export class Router extends Actor<RouterMessage> {
     const answerBy = slo - this.app.deadlineMarginMs;
     timer = this.#clock.setTimeout(() => finish(true), answerBy);
     selected.forEach((model, i) => {
-      this.#evaluate(model, input, deadline).then(
+      this.#evaluate(model, input, digestOf, deadline).then(
         (value) => {
           assembly.arrived(i, value);
           if (assembly.complete) finish(false);
@@ -214,7 +212,7 @@ export class Router extends Actor<RouterMessage> {
     });
   }
 
-  async #evaluate(model: string, input: Float32Array | Int32Array, deadline: number): Promise<Evaluation> {
+  async #evaluate(model: string, input: Float32Array | Int32Array, digestOf: () => string, deadline: number): Promise<Evaluation> {
     const set = this.#models.current(model);
     if (set === undefined) throw new ClipperError(`model ${model} is linked but has no current version`);
     let timings: Answer['timings'];
@@ -224,7 +222,7 @@ export class Router extends Actor<RouterMessage> {
       return { scores: answer.scores, model: set.model, version: set.version };
     };
     const { prediction, outcome } = this.cache.enabled
-      ? await this.cache.getOrEvaluate(predictionKey(set.model, set.version, input), evaluate)
+      ? await this.cache.getOrEvaluate(predictionKey(set.model, set.version, digestOf()), evaluate)
       : { prediction: await evaluate(), outcome: 'disabled' as const };
     return timings === undefined ? { prediction, outcome } : { prediction, outcome, timings };
   }

@@ -14,6 +14,7 @@ export class BatchLatencyModel {
   #meanMs = 0;
   #meanRowsSq = 0;
   #meanRowsMs = 0;
+  #line: { fixedMs: number; perRowMs: number } | undefined;
 
   constructor(alpha = 0.2) {
     this.#alpha = alpha;
@@ -34,10 +35,16 @@ export class BatchLatencyModel {
     this.#meanRowsSq += w * (rows * rows - this.#meanRowsSq);
     this.#meanRowsMs += w * (rows * ms - this.#meanRowsMs);
     this.#samples++;
+    // Fitted once per batch here, not per estimate: admission asks for dozens of estimates per query.
+    this.#line = this.#fit();
   }
 
   /** The fitted line, or undefined while the batch sizes seen hardly vary. */
   get line(): { fixedMs: number; perRowMs: number } | undefined {
+    return this.#line;
+  }
+
+  #fit(): { fixedMs: number; perRowMs: number } | undefined {
     const variance = this.#meanRowsSq - this.#meanRows * this.#meanRows;
     // Sizes within about a row of each other give no usable slope.
     if (this.#samples < 2 || variance < 0.25) return undefined;
@@ -53,7 +60,7 @@ export class BatchLatencyModel {
 
   estimate(rows: number): number {
     if (this.#samples === 0) return 0;
-    const line = this.line;
+    const line = this.#line;
     if (line === undefined) return this.#meanMs * Math.max(1, rows / Math.max(1, this.#meanRows));
     return line.fixedMs + line.perRowMs * Math.max(1, rows);
   }
@@ -61,7 +68,7 @@ export class BatchLatencyModel {
   /** The most rows whose estimate fits in `ms` (0 when not even one does; unbounded when rows cost nothing). */
   rowsWithin(ms: number): number {
     if (this.#samples === 0) return Number.POSITIVE_INFINITY;
-    const line = this.line;
+    const line = this.#line;
     if (line === undefined) {
       if (ms < this.#meanMs) return 0;
       return Math.max(1, Math.floor((ms / this.#meanMs) * Math.max(1, this.#meanRows)));

@@ -12,13 +12,18 @@ export interface Prediction {
 /** How a lookup was served, for metrics. */
 export type CacheOutcome = 'hit' | 'miss' | 'shared' | 'disabled';
 
+/** A SHA-1 of an input's bytes (only the view's bytes, not its whole buffer). */
+export function inputDigest(input: ArrayBufferView): string {
+  return createHash('sha1').update(new Uint8Array(input.buffer, input.byteOffset, input.byteLength)).digest('base64');
+}
+
 /**
- * The cache key: model, version and a SHA-1 of the input's bytes. The version is in the key, so rolling a
- * model forward or back never serves the other version's answers.
+ * The cache key: model, version and a digest of the input's bytes. The version is in the key, so rolling a
+ * model forward or back never serves the other version's answers. A query asking several models hashes its
+ * input once ({@link inputDigest}) and builds each model's key from that digest.
  */
-export function predictionKey(model: string, version: string, input: ArrayBufferView): string {
-  const digest = createHash('sha1').update(new Uint8Array(input.buffer, input.byteOffset, input.byteLength)).digest('base64');
-  return `${model}@${version}#${digest}`;
+export function predictionKey(model: string, version: string, input: ArrayBufferView | string): string {
+  return `${model}@${version}#${typeof input === 'string' ? input : inputDigest(input)}`;
 }
 
 /**

@@ -3,7 +3,8 @@ import underPressure from '@fastify/under-pressure';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Answer } from '../../actors/router.js';
 import type { Clipper } from '../clipper.js';
-import { ClipperError, InvalidInputError, OverloadedError, UnknownModelError } from '../errors.js';
+import type { ReplicaSet } from '../../actors/replica-set.js';
+import { ClipperError, InvalidInputError, OverloadedError } from '../errors.js';
 import type { ServerMetrics } from './metrics.js';
 import { requestRows, responseTensor, type ModelSignature, type OipInferRequest } from './oip.js';
 import { installErrorHandling } from './http-errors.js';
@@ -135,28 +136,20 @@ export function createQueryServer(options: QueryServerOptions): FastifyInstance 
     return { ready };
   });
 
-  const signatureOf = (model: string, version?: string): { signature: ModelSignature; versions: string[]; version: string } => {
-    const info = clipper.getModels().find((m) => m.name === model);
-    if (info === undefined) throw new UnknownModelError(`no model named ${JSON.stringify(model)}`);
-    const set = clipper.replicaSet(model, version);
-    return {
-      signature: {
-        inputName: set.spec.inputName ?? 'input',
-        featureShape: set.spec.featureShape,
-        outputName: set.spec.outputName ?? 'output',
-        outputSize: set.outputSize,
-      },
-      versions: info.versions.map((v) => v.version),
-      version: set.version,
-    };
-  };
+  const signatureOf = (set: ReplicaSet): ModelSignature => ({
+    inputName: set.spec.inputName ?? 'input',
+    featureShape: set.spec.featureShape,
+    outputName: set.spec.outputName ?? 'output',
+    outputSize: set.outputSize,
+  });
 
   const metadata = async (request: { params: { model: string; version?: string } }) => {
-    const { signature, versions, version } = signatureOf(request.params.model, request.params.version);
-    const set = clipper.replicaSet(request.params.model, version);
+    // replicaSet throws UNKNOWN_MODEL / UNKNOWN_VERSION (404) for names that are not deployed.
+    const set = clipper.replicaSet(request.params.model, request.params.version);
+    const signature = signatureOf(set);
     return {
       name: request.params.model,
-      versions,
+      versions: clipper.getModels().find((m) => m.name === request.params.model)?.versions.map((v) => v.version) ?? [],
       platform: set.spec.kind === 'onnx' ? 'onnxruntime_onnx' : 'javascript',
       inputs: [{ name: signature.inputName, datatype: set.spec.inputDtype === 'int32' ? 'INT32' : 'FP32', shape: [-1, ...signature.featureShape] }],
       outputs: [{ name: signature.outputName, datatype: 'FP32', shape: [-1, signature.outputSize] }],
@@ -166,7 +159,7 @@ export function createQueryServer(options: QueryServerOptions): FastifyInstance 
   app.get<{ Params: { model: string; version: string } }>('/v2/models/:model/versions/:version', metadata);
 
   const modelReady = async (request: { params: { model: string; version?: string } }, reply: { code(n: number): unknown }) => {
-    signatureOf(request.params.model, request.params.version);
+    clipper.replicaSet(request.params.model, request.params.version);
     const ready = clipper.isModelReady(request.params.model, request.params.version);
     reply.code(ready ? 200 : 503);
     return { name: request.params.model, ready };
@@ -203,12 +196,14 @@ export function createQueryServer(options: QueryServerOptions): FastifyInstance 
   };
   const infer = async (request: { params: { model: string; version?: string }; body: OipInferRequest }) => {
     const started = performance.now();
-    const { signature, version } = signatureOf(request.params.model, request.params.version);
+    const set = clipper.replicaSet(request.params.model, request.params.version);
+    const signature = signatureOf(set);
+    const version = set.version;
     const rows = requestRows(request.body, request.params.model, signature);
     const timeout = request.body.parameters?.timeout;
     // Without a per-request timeout, a model answers under the tightest SLO of the applications it serves
     // (so admission control applies to OIP traffic too), or under the server's default timeout if it serves none.
-    const timeoutMs = typeof timeout === 'number' ? timeout / 1000 : (clipper.replicaSet(request.params.model, version).linkedSloMs ?? options.inferTimeoutMs);
+    const timeoutMs = typeof timeout === 'number' ? timeout / 1000 : (set.linkedSloMs ?? options.inferTimeoutMs);
     let outputs: Float32Array[];
     try {
       outputs = await clipper.infer(request.params.model, rows, { version, timeoutMs });
