@@ -12,6 +12,7 @@ import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import * as ort from 'onnxruntime-node';
 import { move, transferableSymbol, valueSymbol } from 'piscina';
+import { mulberry32 } from '../src/random.js';
 import type { InferResult, InferTask, InjectedFault, LoadedModelInfo, ModelSpec, WorkerControl, WorkerStats, WorkerTask } from './protocol.js';
 
 /** A JS model module: `export function predict(input, rows, featureShape)` returning rows x k numbers. */
@@ -30,15 +31,8 @@ interface LoadedModel {
 const models = new Map<string, LoadedModel>();
 const stats = { batches: 0, rows: 0, computeMs: 0 };
 let armedFault: InjectedFault | undefined;
-let stall: { ms: number; probability: number; state: number } | undefined;
+let stall: { ms: number; probability: number; random: () => number } | undefined;
 
-/** mulberry32: a small seeded PRNG, so fault injection repeats run to run. */
-function nextRandom(s: { state: number }): number {
-  let t = (s.state = (s.state + 0x6d2b79f5) | 0);
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
 
 async function loadOnnx(spec: ModelSpec): Promise<LoadedModel> {
   const started = performance.now();
@@ -124,7 +118,7 @@ async function infer(task: InferTask): Promise<InferResult | TransferredResult> 
     return { ok: false, error: { name: 'ModelLoadError', message: `model ${task.modelKey} is not loaded in this replica` }, computeMs: 0 };
   }
   let stalledMs = 0;
-  if (stall !== undefined && nextRandom(stall) < stall.probability) {
+  if (stall !== undefined && stall.random() < stall.probability) {
     const t0 = performance.now();
     await new Promise((resolve) => setTimeout(resolve, stall?.ms ?? 0));
     stalledMs = performance.now() - t0;
@@ -182,7 +176,8 @@ const control: WorkerControl = {
     return { threadId, models: [...models.keys()], ...stats, heapUsedBytes: process.memoryUsage().heapUsed };
   },
   async injectFault(fault) {
-    if (fault.kind === 'stall') stall = { ms: fault.ms, probability: fault.probability, state: fault.seed };
+    // Seeded, so fault injection repeats run to run.
+    if (fault.kind === 'stall') stall = { ms: fault.ms, probability: fault.probability, random: mulberry32(fault.seed) };
     else armedFault = fault;
   },
 };

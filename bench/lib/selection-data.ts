@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { argmax } from '../../src/losses.js';
 import type { Digits } from '../../src/mnist-data.js';
 import { modelsDir } from '../../src/paths.js';
 
@@ -143,13 +144,6 @@ export function firstGoodWindow(wrong: readonly boolean[], from: number, window:
 export function firstIndex(length: number, from: number, predicate: (t: number) => boolean): number {
   for (let t = from; t < length; t++) if (predicate(t)) return t;
   return -1;
-}
-
-/** The index of the largest entry (the first on ties). */
-export function argmax(row: ArrayLike<number>): number {
-  let best = 0;
-  for (let i = 1; i < row.length; i++) if ((row[i] as number) > (row[best] as number)) best = i;
-  return best;
 }
 
 /**

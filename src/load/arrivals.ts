@@ -1,18 +1,14 @@
+import { mulberry32 } from '../random.js';
+
 /** How sends are spaced: evenly (`fixed`) or as a Poisson process (exponential gaps with the same mean). */
 export type ArrivalProcess = 'fixed' | 'poisson';
 
 /**
- * A seeded uniform generator in [0, 1) (mulberry32). The same seed gives the same Poisson schedule on every
- * run, so two runs of a comparison offer exactly the same arrivals.
+ * A seeded uniform generator in [0, 1) (the project's mulberry32). The same seed gives the same Poisson
+ * schedule on every run, so two runs of a comparison offer exactly the same arrivals.
  */
 export function seededUniform(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), state | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(seed);
 }
 
 /**

@@ -32,6 +32,15 @@ async function start(args: string[]): Promise<Started> {
   return { child, queryUrl: match[1] as string, adminUrl: match[2] as string, output: () => out };
 }
 
+/** Waits for the bundled models: the ports open before they finish loading. */
+async function untilReady(queryUrl: string): Promise<void> {
+  const until = Date.now() + 60_000;
+  while ((await fetch(`${queryUrl}/v2/health/ready`)).status !== 200) {
+    if (Date.now() > until) throw new Error('never ready');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 function exited(child: ReturnType<typeof spawn>): Promise<number | null> {
   return child.exitCode !== null ? Promise.resolve(child.exitCode) : new Promise((resolve) => child.once('exit', (code) => resolve(code)));
 }
@@ -41,12 +50,7 @@ test('the README curl examples run verbatim against `clipper-ts serve`', async (
   t.teardown(() => {
     server.child.kill('SIGKILL');
   });
-  // Wait for the bundled models (the ports open before they finish loading).
-  const until = Date.now() + 60_000;
-  while ((await fetch(`${server.queryUrl}/v2/health/ready`)).status !== 200) {
-    if (Date.now() > until) throw new Error('never ready');
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await untilReady(server.queryUrl);
   const readme = readFileSync(path.join(projectRoot, 'README.md'), 'utf8');
   const block = /<!-- example: curl -->\n```sh\n([\s\S]*?)```/.exec(readme)?.[1] ?? '';
   const commands = block.split('\n').filter((line) => line.startsWith('curl '));
@@ -75,11 +79,7 @@ test('SIGTERM drains in-flight queries and exits 0; queries arriving meanwhile g
   t.teardown(() => {
     server.child.kill('SIGKILL');
   });
-  const until = Date.now() + 60_000;
-  while ((await fetch(`${server.queryUrl}/v2/health/ready`)).status !== 200) {
-    if (Date.now() > until) throw new Error('never ready');
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await untilReady(server.queryUrl);
   const body = readFileSync(path.join(projectRoot, 'examples', 'digit.json'), 'utf8');
   const send = () =>
     fetch(`${server.queryUrl}/digits/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body }).then(
