@@ -198,31 +198,18 @@ export class ReplicaSet implements ReplicaHost {
       const primary = this.#choose(undefined);
       if (primary === undefined) {
         // Caught mid scale-down: wake the model rather than turn the query away.
-        if ((this.options.scaleToZero !== undefined || this.#pool !== undefined) && this.#replicas.length < this.#desired && !this.#stopped) this.#coldPredict(input, deadline).then(resolve, reject);
+        if (this.#canScaleToZero && this.#replicas.length < this.#desired && !this.#stopped) this.#coldPredict(input, deadline).then(resolve, reject);
         else reject(new NoReplicaAvailableError(`model ${this.key} has no ready replica (${this.#describe()})`));
         return;
       }
       this.#budget.earn();
-      const delay = this.#replicas.length > 1 ? this.hedgeDelayMs : undefined;
-      if (delay === undefined) {
-        primary.submit({
-          input,
-          enqueuedAt: started,
-          deadline,
-          resolve: (answer) => {
-            this.#responseTimes.observe(this.#clock.now() - started);
-            resolve(answer);
-          },
-          reject: (error) => {
-            if (!this.#retryElsewhere(error, primary, input, deadline, started, resolve, reject)) reject(error);
-          },
-        });
-        return;
-      }
+      // Every copy of the query (the first, a hedge, a retry on an idle sibling) settles through here: the first
+      // answer wins and cancels the rest; the query fails only when no copy is left.
       const copies: ReplicaQuery[] = [];
       let settled = false;
       let outstanding = 0;
-      let firstError: unknown;
+      let lastError: unknown;
+      let retried = false;
       let timer: TimerHandle | undefined;
       const submit = (replica: Replica): void => {
         outstanding++;
@@ -236,29 +223,34 @@ export class ReplicaSet implements ReplicaHost {
             timer?.cancel();
             for (const c of copies) c.cancelled = true;
             this.#responseTimes.observe(this.#clock.now() - started);
-            if (copies.length > 1 && query !== copies[0]) this.#hedgesWon++;
+            if (query !== copies[0] && !retried) this.#hedgesWon++;
             resolve(answer);
           },
           reject: (error) => {
             if (settled) return;
             outstanding--;
-            firstError ??= error;
-            if (outstanding === 0 && copies.length === 1 && this.#retryElsewhere(error, replica, input, deadline, started, resolve, reject)) {
-              settled = true;
-              timer?.cancel();
+            if (retried || lastError === undefined) lastError = error;
+            if (outstanding > 0) return;
+            // A replica that dropped the query on its own latency estimate while time remains: an idle sibling
+            // may well make it, so the query goes there, once.
+            const sibling = copies.length === 1 ? this.#idleSibling(error, replica, deadline) : undefined;
+            timer?.cancel();
+            timer = undefined;
+            if (sibling !== undefined) {
+              retried = true;
+              submit(sibling);
               return;
             }
-            // With another copy still out, wait for it; the last copy's failure is the query's.
-            if (outstanding > 0) return;
             settled = true;
-            timer?.cancel();
-            reject(firstError);
+            reject(lastError);
           },
         };
         copies.push(query);
         replica.submit(query);
       };
       submit(primary);
+      const delay = this.#replicas.length > 1 ? this.hedgeDelayMs : undefined;
+      if (delay === undefined) return;
       timer = this.#clock.setTimeout(() => {
         timer = undefined;
         if (settled || this.#clock.now() >= deadline) return;
@@ -270,33 +262,12 @@ export class ReplicaSet implements ReplicaHost {
   }
 
   /**
-   * A replica dropped a query on its own latency estimate (its batches look too slow to make the deadline)
-   * while time remains: another ready replica with nothing queued may well make it, so the query goes there,
-   * once. Returns false when there is no such replica or no reason to try.
+   * Where to retry a query a replica dropped on its batch-time estimate (its batches look too slow to make the
+   * deadline) while time remains: another ready replica with nothing queued, if there is one.
    */
-  #retryElsewhere(
-    error: unknown,
-    from: Replica,
-    input: Float32Array | Int32Array,
-    deadline: number,
-    started: number,
-    resolve: (answer: ReplicaAnswer) => void,
-    reject: (error: unknown) => void,
-  ): boolean {
-    if (!(error instanceof DeadlineExceededError) || this.#clock.now() >= deadline) return false;
-    const other = this.#replicas.find((r) => r !== from && r.ready && r.outstanding === 0);
-    if (other === undefined) return false;
-    other.submit({
-      input,
-      enqueuedAt: this.#clock.now(),
-      deadline,
-      resolve: (answer) => {
-        this.#responseTimes.observe(this.#clock.now() - started);
-        resolve(answer);
-      },
-      reject,
-    });
-    return true;
+  #idleSibling(error: unknown, from: Replica, deadline: number): Replica | undefined {
+    if (!(error instanceof DeadlineExceededError) || this.#clock.now() >= deadline) return undefined;
+    return this.#replicas.find((r) => r !== from && r.ready && r.outstanding === 0);
   }
 
   orphaned(queries: ReplicaQuery[], from: string, error: unknown): void {
@@ -334,7 +305,12 @@ export class ReplicaSet implements ReplicaHost {
 
   /** True while the model is scaled to zero: no replicas, but some wanted, so the next query loads it. */
   get scaledToZero(): boolean {
-    return (this.options.scaleToZero !== undefined || this.#pool !== undefined) && this.#replicas.length === 0 && this.#desired > 0 && !this.#stopped;
+    return this.#canScaleToZero && this.#replicas.length === 0 && this.#desired > 0 && !this.#stopped;
+  }
+
+  /** Idle scale-down or a multiplexing pool can leave this version without replicas until its next query. */
+  get #canScaleToZero(): boolean {
+    return this.options.scaleToZero !== undefined || this.#pool !== undefined;
   }
 
   /** Cold starts measured so far (ms from the first query to warm replicas). */
