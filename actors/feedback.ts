@@ -1,8 +1,8 @@
-import { Actor, type Reply } from '../src/actor.js';
-import type { Clock } from '../src/clock.js';
-import { absoluteLoss, zeroOneLoss } from '../src/losses.js';
-import { inputDigest, predictionKey, type Prediction } from '../src/prediction-cache.js';
-import type { QueryContext } from '../src/selection-policy.js';
+import { Actor, type Reply } from '../src/kernel/actor.js';
+import type { Clock } from '../src/kernel/clock.js';
+import { absoluteLoss, zeroOneLoss } from '../src/selection/losses.js';
+import { inputDigest, predictionKey, type Prediction } from '../src/routing/prediction-cache.js';
+import type { QueryContext } from '../src/selection/selection-policy.js';
 import type { ModelDirectory, Router } from './router.js';
 
 /** What one feedback event did. */

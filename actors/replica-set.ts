@@ -1,12 +1,12 @@
-import { leastOutstanding } from '../src/balancer.js';
-import type { Clock } from '../src/clock.js';
-import type { TimerHandle } from '../src/clock.js';
+import { leastOutstanding } from '../src/routing/balancer.js';
+import type { Clock } from '../src/kernel/clock.js';
+import type { TimerHandle } from '../src/kernel/clock.js';
 import { DeadlineExceededError, ModelLoadError, NoReplicaAvailableError, ReplicaFailedError } from '../src/errors.js';
-import { HedgeBudget, LatencyWindow } from '../src/hedge-budget.js';
-import type { ResolvedDeployModelOptions } from '../src/options.js';
-import type { Supervisor } from '../src/supervisor.js';
-import type { ModelSpec } from './protocol.js';
-import type { MultiplexPool } from './multiplex-pool.js';
+import { HedgeBudget, LatencyWindow } from '../src/routing/hedge-budget.js';
+import type { ResolvedDeployModelOptions } from '../src/config/options.js';
+import type { Supervisor } from '../src/kernel/supervisor.js';
+import type { ModelSpec } from './worker/protocol.js';
+import type { MultiplexPool } from '../src/routing/multiplex-pool.js';
 import { Replica, type BatchEvent, type ReplicaAnswer, type ReplicaHost, type ReplicaQuery } from './replica.js';
 
 /** A replica's state, for stats and the admin API. */

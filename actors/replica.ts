@@ -3,17 +3,17 @@ import * as Comlink from 'comlink';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { Piscina } from 'piscina';
 import type { ResourceLimits } from 'node:worker_threads';
-import { Actor, type FailureSink } from '../src/actor.js';
-import { AimdController } from '../src/aimd-controller.js';
-import { BatchLatencyModel } from '../src/batch-latency-model.js';
-import { BatchQueue } from '../src/batch-queue.js';
-import type { Clock, TimerHandle } from '../src/clock.js';
+import { Actor, type FailureSink } from '../src/kernel/actor.js';
+import { AimdController } from '../src/batching/aimd-controller.js';
+import { BatchLatencyModel } from '../src/batching/batch-latency-model.js';
+import { BatchQueue } from '../src/batching/batch-queue.js';
+import type { Clock, TimerHandle } from '../src/kernel/clock.js';
 import { DeadlineExceededError, ModelLoadError, ModelRuntimeError, OverloadedError, ReplicaFailedError, ShuttingDownError, withoutStack } from '../src/errors.js';
-import type { FaultOptions, ResolvedBatchingOptions } from '../src/options.js';
-import type { Supervised } from '../src/supervisor.js';
-import type { InferResult, InferTask, InjectedFault, ModelSpec, WorkerControl, WorkerStats } from './protocol.js';
+import type { FaultOptions, ResolvedBatchingOptions } from '../src/config/options.js';
+import type { Supervised } from '../src/kernel/supervisor.js';
+import type { InferResult, InferTask, InjectedFault, ModelSpec, WorkerControl, WorkerStats } from './worker/protocol.js';
 
-const workerFile = new URL('./replica-worker.js', import.meta.url).href;
+const workerFile = new URL('./worker/replica-worker.js', import.meta.url).href;
 
 /** One model's answer for one query, with where the time went. */
 export interface ReplicaAnswer {

@@ -1,12 +1,12 @@
 import { LRUCache } from 'lru-cache';
-import { Actor, type Reply } from '../src/actor.js';
-import type { Clock, TimerHandle } from '../src/clock.js';
+import { Actor, type Reply } from '../src/kernel/actor.js';
+import type { Clock, TimerHandle } from '../src/kernel/clock.js';
 import { ClipperError, OverloadedError } from '../src/errors.js';
-import type { ResolvedAppOptions } from '../src/options.js';
-import { argmax } from '../src/losses.js';
-import { inputDigest, PredictionCache, predictionKey, type CacheOutcome, type Prediction } from '../src/prediction-cache.js';
-import { QueryAssembly } from '../src/query-assembly.js';
-import { StaticPolicy, type QueryContext, type SelectionPolicy } from '../src/selection-policy.js';
+import type { ResolvedAppOptions } from '../src/config/options.js';
+import { argmax } from '../src/selection/losses.js';
+import { inputDigest, PredictionCache, predictionKey, type CacheOutcome, type Prediction } from '../src/routing/prediction-cache.js';
+import { QueryAssembly } from '../src/routing/query-assembly.js';
+import { StaticPolicy, type QueryContext, type SelectionPolicy } from '../src/selection/selection-policy.js';
 import type { ReplicaSet } from './replica-set.js';
 
 /** An application's answer to one query. */

@@ -23,7 +23,7 @@ import { serve } from '../src/http/serve.js';
 import { resolveServeSettings } from '../src/http/settings.js';
 import { runGeneratorProcess } from '../src/load/fork-generator.js';
 import { resolveLoadSettings } from '../src/load/load-runner.js';
-import { digit, IMAGE_SIZE, loadMnist } from '../src/mnist-data.js';
+import { digit, IMAGE_SIZE, loadMnist } from '../src/data/mnist-data.js';
 import { modelsDir } from '../src/paths.js';
 import type { AutocannonJob, AutocannonReport } from './lib/autocannon-child.js';
 

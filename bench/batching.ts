@@ -10,8 +10,8 @@
  */
 import path from 'node:path';
 import { Clipper } from '../src/clipper.js';
-import { digit, loadMnist } from '../src/mnist-data.js';
-import type { BatchingMode } from '../src/options.js';
+import { digit, loadMnist } from '../src/data/mnist-data.js';
+import type { BatchingMode } from '../src/config/options.js';
 import { modelsDir } from '../src/paths.js';
 import { measureWakeupNoise } from './lib/noise.js';
 import { fmt, sweepRates, type RateResult } from './lib/sweep.js';

@@ -21,7 +21,7 @@ import { serve } from '../src/http/serve.js';
 import { resolveServeSettings } from '../src/http/settings.js';
 import { formatMs, formatRate } from '../src/load/format.js';
 import type { LoadRun } from '../src/load/load-run.js';
-import type { BatchingOptions } from '../src/options.js';
+import type { BatchingOptions } from '../src/config/options.js';
 import { modelsDir, projectRoot } from '../src/paths.js';
 import { httpSweep } from './lib/http-load.js';
 import { measureJsonParse } from './lib/json-parse-bench.js';

@@ -18,9 +18,9 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Answer } from '../actors/router.js';
 import { Clipper } from '../src/clipper.js';
-import { digit, loadMnist, type Digits } from '../src/mnist-data.js';
+import { digit, loadMnist, type Digits } from '../src/data/mnist-data.js';
 import { modelsDir } from '../src/paths.js';
-import type { PolicySpec } from '../src/policy-factory.js';
+import type { PolicySpec } from '../src/selection/policy-factory.js';
 import {
   bestFixedMixture,
   firstGoodWindow,

@@ -8,12 +8,12 @@
 import { fileURLToPath } from 'node:url';
 import { Piscina, move } from 'piscina';
 import { Bench } from 'tinybench';
-import { AimdController } from '../src/aimd-controller.js';
-import { BatchLatencyModel } from '../src/batch-latency-model.js';
-import { BatchQueue } from '../src/batch-queue.js';
-import { Exp4Policy } from '../src/exp4-policy.js';
-import { digit, IMAGE_SIZE, loadMnist } from '../src/mnist-data.js';
-import { PredictionCache, predictionKey } from '../src/prediction-cache.js';
+import { AimdController } from '../src/batching/aimd-controller.js';
+import { BatchLatencyModel } from '../src/batching/batch-latency-model.js';
+import { BatchQueue } from '../src/batching/batch-queue.js';
+import { Exp4Policy } from '../src/selection/exp4-policy.js';
+import { digit, IMAGE_SIZE, loadMnist } from '../src/data/mnist-data.js';
+import { PredictionCache, predictionKey } from '../src/routing/prediction-cache.js';
 import { measureJsonParse } from './lib/json-parse-bench.js';
 
 const json = process.argv.includes('--json');

@@ -22,7 +22,7 @@ import { pathToFileURL } from 'node:url';
 import { Clipper } from '../src/clipper.js';
 import { LatencyRecorder } from '../src/load/latency-recorder.js';
 import { runOpenLoop } from '../src/load/open-loop.js';
-import { digit, loadMnist } from '../src/mnist-data.js';
+import { digit, loadMnist } from '../src/data/mnist-data.js';
 import { modelsDir } from '../src/paths.js';
 
 export type StragglerMode = 'wait-for-all' | 'deadline' | 'deadline+hedging';

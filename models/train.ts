@@ -18,7 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
-import { IMAGE_SIZE, NUM_CLASSES, SPLIT_SEED, TEST_COUNT, TRAIN_COUNT, loadMnist } from '../src/mnist-data.js';
+import { IMAGE_SIZE, NUM_CLASSES, SPLIT_SEED, TEST_COUNT, TRAIN_COUNT, loadMnist } from '../src/data/mnist-data.js';
 import { modelsDir } from '../src/paths.js';
 import { measureRowCosts, onnxAccuracy, openSession } from './training/evaluate.js';
 import { parameterCount, type TrainedNet } from './training/layers.js';

@@ -2,13 +2,13 @@ import path from 'node:path';
 import { ReplicaSet, type ReplicaStatus } from '../actors/replica-set.js';
 import type { BatchEvent } from '../actors/replica.js';
 import { FeedbackActor, type FeedbackResult } from '../actors/feedback.js';
-import { MultiplexPool } from '../actors/multiplex-pool.js';
+import { MultiplexPool } from './routing/multiplex-pool.js';
 import { Router, type Answer, type ModelDirectory } from '../actors/router.js';
-import type { ModelSpec } from '../actors/protocol.js';
-import { systemClock, type Clock, type TimerHandle } from './clock.js';
+import type { ModelSpec } from '../actors/worker/protocol.js';
+import { systemClock, type Clock, type TimerHandle } from './kernel/clock.js';
 import { AlreadyExistsError, DeadlineExceededError, InvalidInputError, InvalidOptionError, ShuttingDownError, UnknownApplicationError, UnknownModelError, UnknownVersionError } from './errors.js';
-import { toInputRow } from './input.js';
-import { readModelConfig, resolveModelPath } from './model-config.js';
+import { toInputRow } from './config/input.js';
+import { readModelConfig, resolveModelPath } from './config/model-config.js';
 import {
   checkName,
   resolveAppOptions,
@@ -18,12 +18,12 @@ import {
   type DeployModelOptions,
   type RegisterAppOptions,
   type ResolvedAppOptions,
-} from './options.js';
+} from './config/options.js';
 import { modelsDir } from './paths.js';
-import type { RestartPolicyOptions } from './restart-policy.js';
-import { createPolicy, type PolicySpec } from './policy-factory.js';
-import type { PolicySnapshot, QueryContext, SelectionPolicy } from './selection-policy.js';
-import { Supervisor, type SupervisionEvent } from './supervisor.js';
+import type { RestartPolicyOptions } from './kernel/restart-policy.js';
+import { createPolicy, type PolicySpec } from './selection/policy-factory.js';
+import type { PolicySnapshot, QueryContext, SelectionPolicy } from './selection/selection-policy.js';
+import { Supervisor, type SupervisionEvent } from './kernel/supervisor.js';
 
 interface ModelEntry {
   name: string;

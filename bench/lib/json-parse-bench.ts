@@ -1,6 +1,6 @@
 import Fastify from 'fastify';
 import { Bench } from 'tinybench';
-import { digit, loadMnist } from '../../src/mnist-data.js';
+import { digit, loadMnist } from '../../src/data/mnist-data.js';
 
 export interface JsonParseCost {
   bodyBytes: number;

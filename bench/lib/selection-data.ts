@@ -8,8 +8,8 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { argmax } from '../../src/losses.js';
-import type { Digits } from '../../src/mnist-data.js';
+import { argmax } from '../../src/selection/losses.js';
+import type { Digits } from '../../src/data/mnist-data.js';
 import { modelsDir } from '../../src/paths.js';
 
 /** `1 - x` per pixel: white digits on black become black on white (a scanner or app that inverts its images). */

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import * as ort from 'onnxruntime-node';
-import { digitBatch, loadMnist } from '../../src/mnist-data.js';
+import { digitBatch, loadMnist } from '../../src/data/mnist-data.js';
 import { modelsDir } from '../../src/paths.js';
 
 /**

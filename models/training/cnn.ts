@@ -1,4 +1,4 @@
-import { IMAGE_SIDE, NUM_CLASSES, type Digits } from '../../src/mnist-data.js';
+import { IMAGE_SIDE, NUM_CLASSES, type Digits } from '../../src/data/mnist-data.js';
 import type { Log } from './dense.js';
 import type { TrainedNet } from './layers.js';
 import { Adam, Param, softmaxXent } from './optim.js';

@@ -1,4 +1,4 @@
-import { IMAGE_SIZE, NUM_CLASSES, type Digits } from '../../src/mnist-data.js';
+import { IMAGE_SIZE, NUM_CLASSES, type Digits } from '../../src/data/mnist-data.js';
 import type { Layer, TrainedNet } from './layers.js';
 import { Adam, Param, softmaxXent } from './optim.js';
 import { Rng } from './rng.js';

@@ -1,5 +1,5 @@
 import * as ort from 'onnxruntime-node';
-import { IMAGE_SIZE, NUM_CLASSES, type Digits } from '../../src/mnist-data.js';
+import { IMAGE_SIZE, NUM_CLASSES, type Digits } from '../../src/data/mnist-data.js';
 import { INPUT_NAME, OUTPUT_NAME } from './onnx-graph.js';
 
 /** Single-threaded session: the per-row cost we record is for one intra-op thread, as a replica actor runs it. */

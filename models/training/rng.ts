@@ -1,4 +1,4 @@
-import { mulberry32, shuffleInPlace } from '../../src/mnist-data.js';
+import { mulberry32, shuffleInPlace } from '../../src/data/mnist-data.js';
 
 export { mulberry32, shuffleInPlace };
 

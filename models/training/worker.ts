@@ -3,7 +3,7 @@
  * Training a model is deterministic and independent of which worker runs it or in what order.
  */
 import { parentPort } from 'node:worker_threads';
-import { loadMnist } from '../../src/mnist-data.js';
+import { loadMnist } from '../../src/data/mnist-data.js';
 import { trainCnn } from './cnn.js';
 import { trainDense } from './dense.js';
 import type { TrainedNet } from './layers.js';

@@ -4,9 +4,9 @@ import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Clipper } from '../clipper.js';
 import { InvalidOptionError, UnknownModelError, UnknownVersionError } from '../errors.js';
-import type { InputType } from '../options.js';
-import type { PolicySpec } from '../policy-factory.js';
-import type { PolicySnapshot } from '../selection-policy.js';
+import type { InputType } from '../config/options.js';
+import type { PolicySpec } from '../selection/policy-factory.js';
+import type { PolicySnapshot } from '../selection/selection-policy.js';
 import { installErrorHandling } from './http-errors.js';
 
 export interface AdminServerOptions {

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { Clipper } from '../clipper.js';
 import { OverloadedError } from '../errors.js';
-import type { BatchingMode } from '../options.js';
+import type { BatchingMode } from '../config/options.js';
 import { modelsDir } from '../paths.js';
 import type { InputSource } from './input-source.js';
 import type { LoadTarget, QueryOutcome } from './load-target.js';

@@ -1,6 +1,6 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { digit, loadMnist } from '../../src/mnist-data.js';
+import { digit, loadMnist } from '../../src/data/mnist-data.js';
 import { serve, type RunningServer } from '../../src/http/serve.js';
 import { resolveServeSettings } from '../../src/http/settings.js';
 import { fixtureModels } from '../helpers/fixtures.js';

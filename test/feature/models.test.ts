@@ -4,7 +4,7 @@ import test from 'ava';
 import * as ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
 import type { onnx as onnxP } from 'onnx-proto';
-import { IMAGE_SIZE, NUM_CLASSES, loadMnist } from '../../src/mnist-data.js';
+import { IMAGE_SIZE, NUM_CLASSES, loadMnist } from '../../src/data/mnist-data.js';
 import { modelsDir } from '../../src/paths.js';
 
 const { onnx } = onnxProto;

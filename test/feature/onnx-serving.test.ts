@@ -3,7 +3,7 @@ import path from 'node:path';
 import test from 'ava';
 import * as ort from 'onnxruntime-node';
 import { Clipper } from '../../src/index.js';
-import { digit, digitBatch, loadMnist } from '../../src/mnist-data.js';
+import { digit, digitBatch, loadMnist } from '../../src/data/mnist-data.js';
 import { modelsDir } from '../../src/paths.js';
 import { waitFor } from '../helpers/fixtures.js';
 

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { Clipper, type Answer, type SupervisionEvent } from '../../src/index.js';
 import { runOpenLoop } from '../../src/load/open-loop.js';
-import { digit, loadMnist } from '../../src/mnist-data.js';
+import { digit, loadMnist } from '../../src/data/mnist-data.js';
 import { fixtureModels, waitFor } from '../helpers/fixtures.js';
 
 // Faults under load: every accepted query gets exactly one answer. Counts: sent, answered by a model,

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { Clipper, Exp3Policy, Exp4Policy } from '../../src/index.js';
-import { digit, loadMnist } from '../../src/mnist-data.js';
+import { digit, loadMnist } from '../../src/data/mnist-data.js';
 import { waitFor } from '../helpers/fixtures.js';
 
 // The model selection layer on real replicas, real ONNX models and real held-out digits.

@@ -1,0 +1,83 @@
+import { InvalidInputError } from '../errors.js';
+import type { ResolvedAppOptions } from './options.js';
+
+/** What a query's input may be: a flat array or typed array, or arrays nested to the application's shape. */
+export type QueryInput = ArrayLike<number> | readonly unknown[];
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (value === undefined) return 'missing';
+  if (Array.isArray(value)) return `an array of length ${value.length}`;
+  if (value instanceof DataView) return `a DataView of ${value.byteLength} bytes`;
+  if (ArrayBuffer.isView(value)) return `a ${value.constructor.name} of length ${(value as unknown as ArrayLike<number>).length}`;
+  const type = typeof value;
+  return `${/^[aeiou]/.test(type) ? 'an' : 'a'} ${type}`;
+}
+
+/** Flattens nested arrays whose shape matches `shape` exactly; throws naming the first mismatch. */
+function flattenNested(input: readonly unknown[], shape: readonly number[], app: string, out: number[], at: string): void {
+  const [dim, ...rest] = shape;
+  if (input.length !== dim) {
+    throw new InvalidInputError(`input${at} has length ${input.length}; application ${app} expects shape [${shape.join(', ')}] here`);
+  }
+  for (let i = 0; i < input.length; i++) {
+    const item = input[i];
+    if (rest.length === 0) out.push(item as number);
+    else if (Array.isArray(item)) flattenNested(item, rest, app, out, `${at}[${i}]`);
+    else throw new InvalidInputError(`input${at}[${i}] is ${describe(item)}; application ${app} expects an array of ${rest[0]} there`);
+  }
+}
+
+/**
+ * Checks a query's input against an application's type and shape and returns it as one typed-array row,
+ * ready to batch. Throws {@link InvalidInputError} naming what was wrong and what was expected.
+ */
+export function toInputRow(app: ResolvedAppOptions, input: unknown): Float32Array | Int32Array {
+  const expected = app.inputShape.reduce((a, b) => a * b, 1);
+  const wanted = `${expected} ${app.inputType} values (shape [${app.inputShape.join(', ')}])`;
+  let flat: ArrayLike<unknown>;
+  if (ArrayBuffer.isView(input) && !(input instanceof DataView)) flat = input as unknown as ArrayLike<number>;
+  else if (Array.isArray(input)) {
+    if (input.length > 0 && Array.isArray(input[0]) && app.inputShape.length > 1) {
+      const out: number[] = [];
+      flattenNested(input, app.inputShape, app.name, out, '');
+      flat = out;
+    } else flat = input;
+  } else {
+    throw new InvalidInputError(`input is ${describe(input)}; application ${app.name} expects an array of ${wanted}`);
+  }
+  if (flat.length !== expected) {
+    throw new InvalidInputError(`input has ${flat.length} values; application ${app.name} expects ${wanted}`);
+  }
+  if (app.inputType === 'float32' && input instanceof Float32Array) {
+    // Fast path: a Float32Array holds only float32 numbers, so NaN and Infinity are all there is to check.
+    const row = input.slice();
+    // x * 0 is 0 for every finite x and NaN for NaN and ±Infinity, so one sum checks the row without a branch
+    // per element; only a bad row pays for finding which value it was.
+    let probe = 0;
+    for (let i = 0; i < expected; i++) probe += (row[i] as number) * 0;
+    if (probe !== 0) {
+      const i = row.findIndex((v) => !Number.isFinite(v));
+      throw new InvalidInputError(`input[${i}] is ${row[i]}; application ${app.name} expects finite ${app.inputType} numbers (no NaN or Infinity)`);
+    }
+    return row;
+  }
+  const row = app.inputType === 'int32' ? new Int32Array(expected) : new Float32Array(expected);
+  for (let i = 0; i < expected; i++) {
+    const v = flat[i];
+    if (typeof v !== 'number') {
+      throw new InvalidInputError(`input[${i}] is ${describe(v)}; application ${app.name} expects ${app.inputType} numbers`);
+    }
+    if (!Number.isFinite(v)) {
+      throw new InvalidInputError(`input[${i}] is ${v}; application ${app.name} expects finite ${app.inputType} numbers (no NaN or Infinity)`);
+    }
+    if (app.inputType === 'int32' && (!Number.isInteger(v) || v < -2147483648 || v > 2147483647)) {
+      throw new InvalidInputError(`input[${i}] is ${v}; application ${app.name} expects 32-bit integers`);
+    }
+    if (app.inputType === 'float32' && Math.abs(v) > 3.4028234663852886e38) {
+      throw new InvalidInputError(`input[${i}] is ${v}; it does not fit in float32`);
+    }
+    row[i] = v;
+  }
+  return row;
+}

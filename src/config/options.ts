@@ -1,0 +1,334 @@
+import type { Clock } from '../kernel/clock.js';
+import { InvalidOptionError } from '../errors.js';
+import { checkBoolean, checkInteger, checkKnownKeys, checkName, checkNumber, checkObject, checkOneOf, fail } from './validate.js';
+
+export { checkName } from './validate.js';
+
+/** The options given, without keys set to undefined (which the optional types allow and which mean "default"). */
+function defined<T extends object>(given: T): Partial<T> {
+  return Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+import type { RestartPolicyOptions } from '../kernel/restart-policy.js';
+
+/** How a model's replicas form batches. */
+export type BatchingMode = 'aimd' | 'fixed' | 'none';
+
+/**
+ * Batching knobs for one deployed model (each replica applies them to its own queue).
+ * Names follow Triton and Ray Serve where one exists.
+ */
+export interface BatchingOptions {
+  /**
+   * `aimd` (default): the batch limit adapts as in Clipper (grow by `additiveStep` while batches finish within
+   * the latency budget, shrink by `backoffFactor` after a miss). `fixed`: batches take up to `maxBatchSize`.
+   * `none`: one query per batch.
+   */
+  mode?: BatchingMode;
+  /** Upper bound on a batch (Ray Serve `max_batch_size`). Default 256. */
+  maxBatchSize?: number;
+  /** AIMD's first batch limit. Default 1. */
+  initialBatchSize?: number;
+  /** AIMD additive increase. Default 2 (Clipper's logs show +2 steps). */
+  additiveStep?: number;
+  /** AIMD multiplicative decrease after a batch over budget. Default 0.9 (b -> floor(0.9 b)). */
+  backoffFactor?: number;
+  /**
+   * The compute time a batch may take before AIMD backs off. Default: half the smallest SLO among the
+   * applications the model is linked to (a query may wait for the batch ahead of it, then run in its own),
+   * or 10 ms before any link.
+   */
+  latencyBudgetMs?: number;
+  /**
+   * Delayed batching: how long an idle replica waits for a batch to fill before it runs a partial one
+   * (Triton `max_queue_delay_microseconds`, Ray Serve `batch_wait_timeout_s`). Default 0: no wait; queries
+   * that arrive while a batch runs still batch together.
+   */
+  maxQueueDelayMicroseconds?: number;
+  /** Queries a replica holds (queued, not running) before refusing more with 503. Default 1024. */
+  maxQueueSize?: number;
+}
+
+export type ResolvedBatchingOptions = Required<Omit<BatchingOptions, 'latencyBudgetMs'>> & { latencyBudgetMs: number | undefined };
+
+export const batchingDefaults: Readonly<ResolvedBatchingOptions> = Object.freeze({
+  mode: 'aimd',
+  maxBatchSize: 256,
+  initialBatchSize: 1,
+  additiveStep: 2,
+  backoffFactor: 0.9,
+  latencyBudgetMs: undefined,
+  maxQueueDelayMicroseconds: 0,
+  maxQueueSize: 1024,
+});
+
+/** Fault injection, for tests and benchmarks: one replica that stalls or dies on some batches. */
+export interface FaultOptions {
+  /** Probability that a batch is held back `stallMs` before it runs. */
+  stallProbability?: number;
+  stallMs?: number;
+  /** Seed for the fault dice, so runs repeat. */
+  seed?: number;
+}
+
+/**
+ * Speculative duplication (hedged requests): a query a replica has not answered within `delayMs` is also sent
+ * to another replica of the same model; the first answer wins and the other copy is dropped (never killed:
+ * see README, failures). Needs two or more replicas.
+ */
+export interface HedgingOptions {
+  /** Default true. */
+  enabled?: boolean;
+  /** How long to wait before hedging. Default: the observed 95th percentile of this model's response times. */
+  delayMs?: number;
+  /**
+   * Hedges as a share of queries, at most. Default 0.1 (10% extra load): with the default p95 delay about 5% of
+   * queries are due for a hedge with no fault at all, so a 5% budget would be spent before any straggler came
+   * (measured by bench:stragglers).
+   */
+  maxExtraLoad?: number;
+}
+
+export interface ResolvedHedgingOptions {
+  enabled: boolean;
+  delayMs: number | undefined;
+  maxExtraLoad: number;
+}
+
+/** A model version to deploy. */
+export interface DeployModelOptions {
+  name: string;
+  version: string;
+  /** `models/<name>/<version>/model.onnx`, or a `.js`/`.mjs` module exporting `predict` (JS model). */
+  path: string;
+  /** Replica actors (each owns one worker thread). Default 1. */
+  replicas?: number;
+  batching?: BatchingOptions;
+  /** onnxruntime intra-op threads per replica. Default 1: workers share 2 cores with the main thread. */
+  intraOpNumThreads?: number;
+  /** What the output row means: `classification` (argmax is the label) or `regression`. Default from config.json, else classification. */
+  outputKind?: 'classification' | 'regression';
+  /** One query's input shape; default from the config.json beside the model (required for JS models without one). */
+  inputShape?: number[];
+  /** Element type of the input; default from config.json, else float32. */
+  inputType?: InputType;
+  hedging?: HedgingOptions;
+  /**
+   * A batch running longer than this counts as a hang. A JS model's worker is then recycled (terminated and
+   * restarted; its queries retried elsewhere); an onnxruntime run cannot be killed safely, so its replica stops
+   * taking queries until the run returns. Default 10,000 ms.
+   */
+  batchTimeoutMs?: number;
+  /**
+   * Sporadic models: after `idleMs` without a query the replicas stop (scale to zero) and the next query
+   * loads the model again. `coldStart: 'wait'` (default) makes that query wait for the load; `'default'`
+   * answers it with the application's default output when the last measured cold start would break its SLO.
+   */
+  scaleToZero?: { idleMs: number; coldStart?: 'wait' | 'default' };
+  /**
+   * Share the system's bounded model slots (`Clipper.start({ multiplex: { maxActiveModels } })`) instead of
+   * holding workers for good: loading this version may stop the least recently used multiplexed one.
+   */
+  multiplexed?: boolean;
+  /** Memory limits for each replica's worker thread (Node's `resourceLimits`); a worker over them dies alone and restarts. */
+  resourceLimits?: { maxOldGenerationSizeMb?: number; maxYoungGenerationSizeMb?: number; stackSizeMb?: number };
+  /** Fault injection per replica index (`{ 0: { stallProbability: 0.1, stallMs: 50 } }`). */
+  faults?: Record<number, FaultOptions>;
+}
+
+export interface ResolvedDeployModelOptions {
+  name: string;
+  version: string;
+  path: string;
+  replicas: number;
+  batching: ResolvedBatchingOptions;
+  intraOpNumThreads: number;
+  outputKind: 'classification' | 'regression' | undefined;
+  inputShape: number[] | undefined;
+  inputType: InputType | undefined;
+  hedging: ResolvedHedgingOptions;
+  batchTimeoutMs: number;
+  scaleToZero: { idleMs: number; coldStart: 'wait' | 'default' } | undefined;
+  multiplexed: boolean;
+  resourceLimits: { maxOldGenerationSizeMb?: number; maxYoungGenerationSizeMb?: number; stackSizeMb?: number } | undefined;
+  faults: Record<number, FaultOptions>;
+}
+
+/** Element types an application's inputs may have. */
+export type InputType = 'float32' | 'int32';
+
+/** An application: the thing queries are addressed to. */
+export interface RegisterAppOptions {
+  name: string;
+  inputType: InputType;
+  /** Shape of one query's input, without the batch dimension: `[784]` or `[28, 28]`. */
+  inputShape: number[];
+  /** Returned, with an explanation, when no model answers in time. */
+  defaultOutput: number | string | null;
+  /** Latency objective per query, milliseconds. Default 20 (Clipper's examples). */
+  latencySloMs?: number;
+  /** Prediction cache bound in bytes of input and output data. Default 64 MiB; 0 disables the cache. */
+  cacheMaxBytes?: number;
+  /**
+   * Below this confidence (the share of an ensemble agreeing with its answer) the default output is returned
+   * instead, with the reason. Default 0: always answer.
+   */
+  confidenceThreshold?: number;
+  /** An ensemble answers this long before the SLO with the models that made it. Default min(2 ms, SLO / 10). */
+  deadlineMarginMs?: number;
+}
+
+export type ResolvedAppOptions = Required<RegisterAppOptions>;
+
+/** The whole system. */
+export interface ClipperOptions {
+  /** Where models live; model paths must resolve inside it. Default: the package's `models/`. */
+  modelRepository?: string;
+  supervision?: Partial<RestartPolicyOptions>;
+  /** Injected time (tests). */
+  clock?: Clock;
+  /** Model multiplexing: at most `maxActiveModels` multiplexed model versions hold workers at once. */
+  multiplex?: { maxActiveModels: number };
+}
+
+export const supervisionDefaults: Readonly<RestartPolicyOptions> = Object.freeze({
+  maxRestarts: 5,
+  windowMs: 60_000,
+  backoffBaseMs: 100,
+  backoffMaxMs: 5_000,
+});
+
+function checkShape(what: string, shape: unknown): number[] {
+  if (!Array.isArray(shape) || shape.length === 0 || shape.length > 8 || !shape.every((d) => Number.isInteger(d) && d >= 1)) {
+    fail(what, 'a non-empty array of positive integers (one query, no batch dimension), e.g. [784]', shape);
+  }
+  const elements = (shape as number[]).reduce((a, b) => a * b, 1);
+  if (elements > 16_777_216) fail(what, 'at most 2^24 elements per query', shape);
+  return Object.freeze([...(shape as number[])]) as number[];
+}
+
+export function resolveBatchingOptions(input: BatchingOptions | undefined, what = 'batching'): Readonly<ResolvedBatchingOptions> {
+  const given = checkObject(what, input ?? {});
+  checkKnownKeys(what, given, Object.keys(batchingDefaults));
+  const o = { ...batchingDefaults, ...defined(given as BatchingOptions) };
+  const resolved: ResolvedBatchingOptions = {
+    mode: checkOneOf(`${what}.mode`, o.mode, ['aimd', 'fixed', 'none'] as const),
+    maxBatchSize: checkInteger(`${what}.maxBatchSize`, o.maxBatchSize, 1, 65_536),
+    initialBatchSize: checkInteger(`${what}.initialBatchSize`, o.initialBatchSize, 1, 65_536),
+    additiveStep: checkInteger(`${what}.additiveStep`, o.additiveStep, 1, 65_536),
+    backoffFactor: checkNumber(`${what}.backoffFactor`, o.backoffFactor, 0, 1, { exclusiveMin: true }),
+    latencyBudgetMs: o.latencyBudgetMs === undefined ? undefined : checkNumber(`${what}.latencyBudgetMs`, o.latencyBudgetMs, 0, 600_000, { exclusiveMin: true }),
+    maxQueueDelayMicroseconds: checkInteger(`${what}.maxQueueDelayMicroseconds`, o.maxQueueDelayMicroseconds, 0, 10_000_000),
+    maxQueueSize: checkInteger(`${what}.maxQueueSize`, o.maxQueueSize, 1, 10_000_000),
+  };
+  if (resolved.backoffFactor >= 1) fail(`${what}.backoffFactor`, 'a number in (0, 1)', resolved.backoffFactor);
+  if (resolved.initialBatchSize > resolved.maxBatchSize) {
+    throw new InvalidOptionError(`${what}.initialBatchSize (${resolved.initialBatchSize}) must not exceed ${what}.maxBatchSize (${resolved.maxBatchSize})`);
+  }
+  return Object.freeze(resolved);
+}
+
+function resolveFaults(what: string, value: unknown): Record<number, FaultOptions> {
+  const given = checkObject(what, value ?? {});
+  const out: Record<number, FaultOptions> = {};
+  for (const [key, raw] of Object.entries(given)) {
+    const index = checkInteger(`${what} key`, Number(key), 0, 1023);
+    const f = checkObject(`${what}[${key}]`, raw);
+    checkKnownKeys(`${what}[${key}]`, f, ['stallProbability', 'stallMs', 'seed']);
+    out[index] = Object.freeze({
+      stallProbability: checkNumber(`${what}[${key}].stallProbability`, f.stallProbability ?? 0, 0, 1),
+      stallMs: checkNumber(`${what}[${key}].stallMs`, f.stallMs ?? 0, 0, 600_000),
+      seed: checkInteger(`${what}[${key}].seed`, f.seed ?? 1, 0, 2 ** 32 - 1),
+    });
+  }
+  return Object.freeze(out);
+}
+
+export function resolveDeployModelOptions(input: DeployModelOptions): Readonly<ResolvedDeployModelOptions> {
+  const given = checkObject('model', input);
+  checkKnownKeys('model', given, ['name', 'version', 'path', 'replicas', 'batching', 'intraOpNumThreads', 'outputKind', 'inputShape', 'inputType', 'hedging', 'batchTimeoutMs', 'scaleToZero', 'multiplexed', 'resourceLimits', 'faults']);
+  if (typeof given.path !== 'string' || given.path.length === 0) fail('model.path', 'a non-empty string path to a .onnx file or a JS module', given.path);
+  return Object.freeze({
+    name: checkName('model.name', given.name),
+    version: checkName('model.version', given.version),
+    path: given.path as string,
+    replicas: checkInteger('model.replicas', given.replicas ?? 1, 0, 64),
+    batching: resolveBatchingOptions(given.batching as BatchingOptions | undefined, 'model.batching'),
+    intraOpNumThreads: checkInteger('model.intraOpNumThreads', given.intraOpNumThreads ?? 1, 1, 64),
+    outputKind: given.outputKind === undefined ? undefined : checkOneOf('model.outputKind', given.outputKind, ['classification', 'regression'] as const),
+    inputShape: given.inputShape === undefined ? undefined : checkShape('model.inputShape', given.inputShape),
+    inputType: given.inputType === undefined ? undefined : checkOneOf('model.inputType', given.inputType, ['float32', 'int32'] as const),
+    hedging: resolveHedging('model.hedging', given.hedging),
+    batchTimeoutMs: checkNumber('model.batchTimeoutMs', given.batchTimeoutMs ?? 10_000, 0, 3_600_000, { exclusiveMin: true }),
+    scaleToZero: given.scaleToZero === undefined ? undefined : resolveScaleToZero('model.scaleToZero', given.scaleToZero),
+    multiplexed: checkBoolean('model.multiplexed', given.multiplexed ?? false),
+    resourceLimits: given.resourceLimits === undefined ? undefined : resolveResourceLimits('model.resourceLimits', given.resourceLimits),
+    faults: resolveFaults('model.faults', given.faults),
+  });
+}
+
+function resolveScaleToZero(what: string, value: unknown): ResolvedDeployModelOptions['scaleToZero'] {
+  const given = checkObject(what, value);
+  checkKnownKeys(what, given, ['idleMs', 'coldStart']);
+  return Object.freeze({
+    idleMs: checkNumber(`${what}.idleMs`, given.idleMs, 0, 31_536_000_000, { exclusiveMin: true }),
+    coldStart: checkOneOf(`${what}.coldStart`, given.coldStart ?? 'wait', ['wait', 'default'] as const),
+  });
+}
+
+function resolveResourceLimits(what: string, value: unknown): ResolvedDeployModelOptions['resourceLimits'] {
+  const given = checkObject(what, value);
+  const keys = ['maxOldGenerationSizeMb', 'maxYoungGenerationSizeMb', 'stackSizeMb'] as const;
+  checkKnownKeys(what, given, keys);
+  const out: Record<string, number> = {};
+  for (const key of keys) if (given[key] !== undefined) out[key] = checkNumber(`${what}.${key}`, given[key], 0, 1_048_576, { exclusiveMin: true });
+  return Object.freeze(out);
+}
+
+function resolveHedging(what: string, value: unknown): ResolvedHedgingOptions {
+  const given = checkObject(what, value ?? {});
+  checkKnownKeys(what, given, ['enabled', 'delayMs', 'maxExtraLoad']);
+  if (given.enabled !== undefined && typeof given.enabled !== 'boolean') fail(`${what}.enabled`, 'true or false', given.enabled);
+  return Object.freeze({
+    enabled: (given.enabled as boolean | undefined) ?? true,
+    delayMs: given.delayMs === undefined ? undefined : checkNumber(`${what}.delayMs`, given.delayMs, 0, 600_000),
+    maxExtraLoad: checkNumber(`${what}.maxExtraLoad`, given.maxExtraLoad ?? 0.1, 0, 1),
+  });
+}
+
+export function resolveAppOptions(input: RegisterAppOptions): Readonly<ResolvedAppOptions> {
+  const given = checkObject('app', input);
+  checkKnownKeys('app', given, ['name', 'inputType', 'inputShape', 'defaultOutput', 'latencySloMs', 'cacheMaxBytes', 'confidenceThreshold', 'deadlineMarginMs']);
+  const shape = checkShape('app.inputShape', given.inputShape);
+  const slo = checkNumber('app.latencySloMs', given.latencySloMs ?? 20, 0, 3_600_000, { exclusiveMin: true });
+  const def = given.defaultOutput;
+  if (def !== null && typeof def !== 'string' && !(typeof def === 'number' && Number.isFinite(def))) {
+    fail('app.defaultOutput', 'a finite number, a string or null', def);
+  }
+  return Object.freeze({
+    name: checkName('app.name', given.name),
+    inputType: checkOneOf('app.inputType', given.inputType, ['float32', 'int32'] as const),
+    inputShape: shape,
+    defaultOutput: def as number | string | null,
+    latencySloMs: slo,
+    cacheMaxBytes: checkInteger('app.cacheMaxBytes', given.cacheMaxBytes ?? 64 * 1024 * 1024, 0, 2 ** 40),
+    confidenceThreshold: checkNumber('app.confidenceThreshold', given.confidenceThreshold ?? 0, 0, 1),
+    deadlineMarginMs: checkNumber('app.deadlineMarginMs', given.deadlineMarginMs ?? Math.min(2, slo / 10), 0, slo / 2),
+  });
+}
+
+export function resolveSupervisionOptions(input: Partial<RestartPolicyOptions> | undefined): Readonly<RestartPolicyOptions> {
+  const given = checkObject('supervision', input ?? {});
+  checkKnownKeys('supervision', given, Object.keys(supervisionDefaults));
+  const o = { ...supervisionDefaults, ...defined(given as Partial<RestartPolicyOptions>) };
+  const resolved = {
+    maxRestarts: checkInteger('supervision.maxRestarts', o.maxRestarts, 0, 1_000_000),
+    windowMs: checkNumber('supervision.windowMs', o.windowMs, 0, 86_400_000, { exclusiveMin: true }),
+    backoffBaseMs: checkNumber('supervision.backoffBaseMs', o.backoffBaseMs, 0, 3_600_000),
+    backoffMaxMs: checkNumber('supervision.backoffMaxMs', o.backoffMaxMs, 0, 3_600_000),
+  };
+  if (resolved.backoffMaxMs < resolved.backoffBaseMs) {
+    throw new InvalidOptionError(`supervision.backoffMaxMs (${resolved.backoffMaxMs}) must be >= supervision.backoffBaseMs (${resolved.backoffBaseMs})`);
+  }
+  return Object.freeze(resolved);
+}

@@ -1,0 +1,119 @@
+import test from 'ava';
+import { BatchLatencyModel } from '../../../src/batching/batch-latency-model.js';
+
+test('before any batch it predicts 0 ms and lets any number of rows through', (t) => {
+  const m = new BatchLatencyModel();
+  t.is(m.samples, 0);
+  for (const rows of [1, 10, 1_000]) t.is(m.estimate(rows), 0);
+  for (const ms of [0, 1, 100]) t.is(m.rowsWithin(ms), Number.POSITIVE_INFINITY);
+});
+
+test('after one batch: its time for batches up to its size, proportionally more beyond', (t) => {
+  const m = new BatchLatencyModel();
+  m.observe(10, 5);
+  t.is(m.samples, 1);
+  const cases: [rows: number, ms: number][] = [
+    [1, 5],
+    [5, 5],
+    [10, 5],
+    [20, 10],
+    [35, 17.5],
+  ];
+  for (const [rows, ms] of cases) t.is(m.estimate(rows), ms, `${rows} rows`);
+});
+
+test('rowsWithin: 0 below one batch time, else the most rows whose estimate fits', (t) => {
+  const m = new BatchLatencyModel();
+  m.observe(10, 5);
+  const cases: [ms: number, rows: number][] = [
+    [0, 0],
+    [4.99, 0],
+    [5, 10],
+    [7.4, 14],
+    [12, 24],
+    [50, 100],
+  ];
+  for (const [ms, rows] of cases) t.is(m.rowsWithin(ms), rows, `${ms} ms`);
+});
+
+test('a single-row history still yields at least one row when a batch fits', (t) => {
+  const m = new BatchLatencyModel();
+  m.observe(1, 4);
+  t.is(m.rowsWithin(4), 1);
+  t.is(m.rowsWithin(9), 2);
+  t.is(m.estimate(3), 12);
+});
+
+test('batches of different sizes fit a line: fixed cost plus cost per row, weighted by recency (alpha 0.2)', (t) => {
+  const m = new BatchLatencyModel();
+  m.observe(10, 5);
+  m.observe(20, 10);
+  // Weighted means: rows 12, ms 6, rows^2 160, rows*ms 80 -> slope 8 / 16 = 0.5 ms a row, fixed 6 - 0.5 * 12 = 0.
+  t.is(m.samples, 2);
+  t.deepEqual(m.line, { fixedMs: 0, perRowMs: 0.5 });
+  t.is(m.estimate(6), 3);
+  t.is(m.estimate(24), 12);
+  t.is(m.rowsWithin(9), 18);
+});
+
+test('a large fixed cost is not scaled up with the rows (the thread hop costs the same for 1 row or 128)', (t) => {
+  const m = new BatchLatencyModel();
+  for (let i = 0; i < 20; i++) {
+    m.observe(1, 1);
+    m.observe(65, 1.64);
+  }
+  const line = m.line;
+  t.truthy(line);
+  t.true(Math.abs((line?.fixedMs ?? 0) - 0.99) < 0.01, `fixed ${line?.fixedMs}`);
+  t.true(Math.abs((line?.perRowMs ?? 0) - 0.01) < 0.001, `per row ${line?.perRowMs}`);
+  t.true(m.estimate(129) < 2.4, `a 129-row batch: ${m.estimate(129)} ms, not the ~${(1.32 * 129) / 33} ms a proportional guess would say`);
+  t.true(m.rowsWithin(10) > 800);
+});
+
+test('a fit with a negative fixed cost falls back to a line through the origin', (t) => {
+  const m = new BatchLatencyModel(0.5);
+  m.observe(10, 1);
+  m.observe(20, 10);
+  const line = m.line;
+  t.is(line?.fixedMs, 0);
+  t.true((line?.perRowMs ?? 0) > 0);
+  t.true(m.estimate(30) > m.estimate(15));
+});
+
+test('a custom alpha weighs new batches accordingly', (t) => {
+  const m = new BatchLatencyModel(0.5);
+  m.observe(10, 10);
+  m.observe(10, 20);
+  t.is(m.estimate(1), 15);
+  const slow = new BatchLatencyModel(1);
+  slow.observe(10, 10);
+  slow.observe(10, 40);
+  t.is(slow.estimate(1), 40, 'alpha 1 keeps only the latest batch');
+});
+
+test('rowsWithin and estimate agree: the rows returned fit, one more would not', (t) => {
+  const m = new BatchLatencyModel();
+  m.observe(10, 5);
+  m.observe(20, 10);
+  for (const ms of [6, 7, 9, 13.5, 100]) {
+    const rows = m.rowsWithin(ms);
+    t.true(m.estimate(rows) <= ms, `${rows} rows fit in ${ms} ms`);
+    t.true(m.estimate(rows + 1) > ms, `${rows + 1} rows do not fit in ${ms} ms`);
+  }
+});
+
+test('one stalled batch moves the estimate only so far; a lasting slowdown still shows quickly', (t) => {
+  const m = new BatchLatencyModel();
+  for (let i = 0; i < 10; i++) m.observe(10, 1);
+  m.observe(10, 200); // the machine paused the worker for 200 ms
+  t.true(m.estimate(10) < 2, `after one stall: ${m.estimate(10)} ms`);
+  // Each further slow batch raises the estimate by about 1.6x (0.8 + 0.2 * 4): a 3x slowdown shows within
+  // three batches, a 200x one within a dozen.
+  let previous = m.estimate(10);
+  for (let i = 0; i < 11; i++) {
+    m.observe(10, 200);
+    t.true(m.estimate(10) > previous);
+    previous = m.estimate(10);
+  }
+  t.true(m.estimate(10) > 100, `after a lasting slowdown: ${m.estimate(10)} ms`);
+});

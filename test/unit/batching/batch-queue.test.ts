@@ -1,0 +1,230 @@
+import test from 'ava';
+import { BatchLatencyModel } from '../../../src/batching/batch-latency-model.js';
+import { BatchQueue, type TakeOptions } from '../../../src/batching/batch-queue.js';
+
+interface Item {
+  id: string;
+  enqueuedAt: number;
+  deadline: number;
+}
+
+const FAR = 1e9;
+
+function queueOf(items: [id: string, enqueuedAt: number, deadline: number][]): BatchQueue<Item> {
+  const q = new BatchQueue<Item>();
+  for (const [id, enqueuedAt, deadline] of items) q.push({ id, enqueuedAt, deadline });
+  return q;
+}
+
+function numbered(n: number, deadline = FAR): BatchQueue<Item> {
+  return queueOf(Array.from({ length: n }, (_, i) => [`q${i}`, 0, deadline] as [string, number, number]));
+}
+
+/** A latency model that has seen batches of `rows` rows taking `ms` each. */
+function latency(rows?: number, ms?: number): BatchLatencyModel {
+  const m = new BatchLatencyModel();
+  if (rows !== undefined && ms !== undefined) m.observe(rows, ms);
+  return m;
+}
+
+const opts = (o: Partial<TakeOptions> = {}): TakeOptions => ({ limit: 8, maxDelayMs: 0, latency: latency(), ...o });
+const ids = (items: readonly Item[]) => items.map((i) => i.id);
+
+test('an empty queue takes nothing', (t) => {
+  const q = new BatchQueue<Item>();
+  t.is(q.size, 0);
+  t.deepEqual(q.take(0, opts()), { kind: 'empty', expired: [] });
+});
+
+test('batches hold at most the limit, in FIFO order, and size counts what is left', (t) => {
+  const cases: [queued: number, limit: number, batches: number[]][] = [
+    [10, 4, [4, 4, 2]],
+    [3, 8, [3]],
+    [5, 1, [1, 1, 1, 1, 1]],
+    [6, 6, [6]],
+  ];
+  for (const [queued, limit, sizes] of cases) {
+    const q = numbered(queued);
+    const taken: string[] = [];
+    for (const size of sizes) {
+      const r = q.take(0, opts({ limit }));
+      if (r.kind !== 'batch') return t.fail(`expected a batch, got ${r.kind}`);
+      t.is(r.batch.length, size, `${queued} queued, limit ${limit}`);
+      t.deepEqual(r.expired, []);
+      taken.push(...ids(r.batch));
+    }
+    t.is(q.size, 0);
+    t.deepEqual(taken, Array.from({ length: queued }, (_, i) => `q${i}`), 'FIFO');
+    t.is(q.take(0, opts({ limit })).kind, 'empty');
+  }
+});
+
+test('FIFO holds across pushes interleaved with takes', (t) => {
+  const q = new BatchQueue<Item>();
+  const taken: string[] = [];
+  let next = 0;
+  for (let round = 0; round < 50; round++) {
+    for (let k = 0; k < 3; k++) q.push({ id: `q${next++}`, enqueuedAt: 0, deadline: FAR });
+    const r = q.take(0, opts({ limit: 2 }));
+    if (r.kind === 'batch') taken.push(...ids(r.batch));
+  }
+  t.is(q.size, 50);
+  taken.push(...ids(q.drainAll()));
+  t.deepEqual(taken, Array.from({ length: 150 }, (_, i) => `q${i}`));
+});
+
+test('FIFO and size survive the internal compaction of a long queue', (t) => {
+  const q = numbered(3_000);
+  const taken: string[] = [];
+  const sizes: number[] = [];
+  for (let i = 0; i < 2_500; i++) {
+    const r = q.take(0, opts({ limit: 1 }));
+    if (r.kind === 'batch') taken.push(...ids(r.batch));
+    sizes.push(q.size);
+  }
+  t.deepEqual(sizes, Array.from({ length: 2_500 }, (_, i) => 3_000 - i - 1));
+  q.push({ id: 'late', enqueuedAt: 0, deadline: FAR });
+  taken.push(...ids(q.drainAll()));
+  t.is(taken.length, 3_001);
+  t.deepEqual(taken.slice(0, 3_000), Array.from({ length: 3_000 }, (_, i) => `q${i}`));
+  t.is(taken[3_000], 'late');
+});
+
+test('delayed batching waits for a partial batch until min(oldest.enqueuedAt + maxDelay, deadline - estimate(1))', (t) => {
+  // `batch` is what runs at wakeAt: with 2 ms of slack left and 2 ms per row, only one row still fits.
+  const cases: { name: string; enqueuedAt: number; deadline: number; maxDelayMs: number; model: BatchLatencyModel; now: number; wakeAt: number; batch: string[] }[] = [
+    { name: 'delay bound, no estimate yet', enqueuedAt: 0, deadline: 100, maxDelayMs: 5, model: latency(), now: 1, wakeAt: 5, batch: ['a', 'b'] },
+    { name: 'delay bound, from a later arrival', enqueuedAt: 10, deadline: 100, maxDelayMs: 5, model: latency(1, 2), now: 12, wakeAt: 15, batch: ['a', 'b'] },
+    { name: 'deadline bound', enqueuedAt: 0, deadline: 6, maxDelayMs: 5, model: latency(1, 2), now: 1, wakeAt: 4, batch: ['a'] },
+    { name: 'deadline bound, no estimate yet', enqueuedAt: 0, deadline: 3, maxDelayMs: 5, model: latency(), now: 0, wakeAt: 3, batch: ['a', 'b'] },
+  ];
+  for (const c of cases) {
+    const q = queueOf([['a', c.enqueuedAt, c.deadline], ['b', c.enqueuedAt, c.deadline]]);
+    const r = q.take(c.now, opts({ limit: 4, maxDelayMs: c.maxDelayMs, latency: c.model }));
+    t.deepEqual(r, { kind: 'wait', wakeAt: c.wakeAt, expired: [] }, c.name);
+    t.is(q.size, 2, `${c.name}: waiting takes nothing`);
+    const later = q.take(c.wakeAt, opts({ limit: 4, maxDelayMs: c.maxDelayMs, latency: c.model }));
+    t.is(later.kind, 'batch', `${c.name}: at wakeAt the partial batch runs`);
+    if (later.kind === 'batch') t.deepEqual(ids(later.batch), c.batch, c.name);
+  }
+});
+
+test('the delay is measured from the oldest query, not the newest', (t) => {
+  const q = queueOf([['old', 0, FAR], ['new', 4, FAR]]);
+  const r = q.take(4, opts({ limit: 4, maxDelayMs: 5 }));
+  t.deepEqual(r, { kind: 'wait', wakeAt: 5, expired: [] });
+});
+
+test('a full queue dispatches at once even with a delay configured', (t) => {
+  const q = numbered(6);
+  const r = q.take(0, opts({ limit: 4, maxDelayMs: 1_000 }));
+  t.is(r.kind, 'batch');
+  if (r.kind === 'batch') t.deepEqual(ids(r.batch), ['q0', 'q1', 'q2', 'q3']);
+  const rest = q.take(0, opts({ limit: 4, maxDelayMs: 1_000 }));
+  t.is(rest.kind, 'wait', 'the remaining partial batch waits');
+});
+
+test('without a delay a partial batch dispatches at once', (t) => {
+  const q = numbered(2);
+  const r = q.take(0, opts({ limit: 4, maxDelayMs: 0 }));
+  t.is(r.kind, 'batch');
+  if (r.kind === 'batch') t.is(r.batch.length, 2);
+});
+
+test('queries that cannot finish by their deadline come back as expired and are never batched', (t) => {
+  // estimate(1) = 2 ms, and rowsWithin(ms) = floor(ms / 2).
+  const model = latency(1, 2);
+  const cases: { name: string; now: number; deadlines: number[]; expired: string[]; kind: 'batch' | 'wait' | 'empty'; batch?: string[] }[] = [
+    { name: 'none expired', now: 0, deadlines: [10, 10, 10], expired: [], kind: 'batch', batch: ['q0', 'q1', 'q2'] },
+    { name: 'head expired', now: 4.5, deadlines: [5, 6, 20], expired: ['q0', 'q1'], kind: 'batch', batch: ['q2'] },
+    { name: 'exactly on time is not expired', now: 4, deadlines: [6, 20], expired: [], kind: 'batch', batch: ['q0'] },
+    { name: 'all expired', now: 50, deadlines: [5, 6, 7], expired: ['q0', 'q1', 'q2'], kind: 'empty' },
+  ];
+  for (const c of cases) {
+    const q = queueOf(c.deadlines.map((d, i) => [`q${i}`, 0, d]));
+    const r = q.take(c.now, opts({ limit: 8, latency: model }));
+    t.is(r.kind, c.kind, c.name);
+    t.deepEqual(ids(r.expired), c.expired, c.name);
+    if (r.kind === 'batch') {
+      t.deepEqual(ids(r.batch), c.batch ?? [], c.name);
+      for (const e of r.expired) t.false(r.batch.includes(e), `${c.name}: ${e.id} both expired and batched`);
+    }
+    t.is(q.size, c.deadlines.length - c.expired.length - (r.kind === 'batch' ? r.batch.length : 0), c.name);
+  }
+});
+
+test('expired queries are reported alongside a wait', (t) => {
+  const q = queueOf([['late', 0, 1], ['ok', 0, 100]]);
+  const r = q.take(5, opts({ limit: 4, maxDelayMs: 10, latency: latency(1, 2) }));
+  t.is(r.kind, 'wait');
+  t.deepEqual(ids(r.expired), ['late']);
+  if (r.kind === 'wait') t.is(r.wakeAt, 10);
+  t.is(q.size, 1);
+});
+
+test('before any latency sample nothing expires until its deadline passes', (t) => {
+  const due = queueOf([['due', 0, 10]]).take(10, opts());
+  t.deepEqual(ids(due.expired), []);
+  t.is(due.kind, 'batch');
+  const past = queueOf([['past', 0, 9.9]]).take(10, opts());
+  t.deepEqual(ids(past.expired), ['past']);
+  t.is(past.kind, 'empty');
+});
+
+test("the batch is cut so the oldest query's deadline can still be met", (t) => {
+  // After a batch of 10 rows in 5 ms: estimate(k) = 5 * max(1, k / 10), rowsWithin(ms) = floor(2 * ms).
+  const model = latency(10, 5);
+  const cases: [queued: number, limit: number, slackMs: number, batch: number][] = [
+    [30, 32, 8, 16],
+    [30, 10, 8, 10],
+    [5, 32, 8, 5],
+    [30, 32, 5, 10],
+    [30, 32, 5.6, 11],
+    [30, 32, 100, 30],
+  ];
+  for (const [queued, limit, slackMs, size] of cases) {
+    const now = 1_000;
+    const q = numbered(queued, now + slackMs);
+    const r = q.take(now, opts({ limit, latency: model }));
+    t.is(r.kind, 'batch');
+    if (r.kind !== 'batch') continue;
+    t.is(r.batch.length, size, `${queued} queued, limit ${limit}, ${slackMs} ms of slack`);
+    t.true(now + model.estimate(r.batch.length) <= now + slackMs, 'the batch fits the oldest deadline');
+  }
+});
+
+test('drainAll returns everything left, in order, and empties the queue', (t) => {
+  const q = numbered(5);
+  q.take(0, opts({ limit: 2 }));
+  t.is(q.size, 3);
+  t.deepEqual(ids(q.drainAll()), ['q2', 'q3', 'q4']);
+  t.is(q.size, 0);
+  t.deepEqual(q.drainAll(), []);
+  t.is(q.take(0, opts()).kind, 'empty');
+  q.push({ id: 'again', enqueuedAt: 0, deadline: FAR });
+  t.is(q.size, 1);
+});
+
+// BUG (src/batch-queue.ts, take): only the head of the queue is checked for expiry, and the batch is cut only
+// for the head's deadline. A later query with an earlier deadline (a model linked to apps with different SLOs,
+// or an orphaned query retried from a dead replica) is batched even though it can no longer meet its deadline.
+test('a query behind the head whose deadline has passed is expired, not batched', (t) => {
+  const q = queueOf([['relaxed', 0, 100], ['tight', 1, 6]]);
+  const r = q.take(10, opts({ limit: 8, latency: latency(1, 2) }));
+  t.deepEqual(ids(r.expired), ['tight']);
+  t.is(r.kind, 'batch');
+  if (r.kind === 'batch') t.deepEqual(ids(r.batch), ['relaxed']);
+});
+
+test('a query doomed only by the estimate runs when it is alone (it costs no one), and is dropped when others wait', (t) => {
+  // Batches have taken 10 ms; each query has 5 ms left, so the estimate says none can make it.
+  const alone = queueOf([['only', 0, 5]]);
+  const r1 = alone.take(0, opts({ latency: latency(1, 10) }));
+  t.is(r1.kind, 'batch');
+  t.deepEqual(ids(r1.kind === 'batch' ? r1.batch : []), ['only']);
+  t.deepEqual(r1.expired, []);
+  const crowded = queueOf([['a', 0, 5], ['b', 0, 5], ['c', 0, 100]]);
+  const r2 = crowded.take(0, opts({ latency: latency(1, 10) }));
+  t.deepEqual(ids(r2.expired), ['a', 'b']);
+  t.deepEqual(ids(r2.kind === 'batch' ? r2.batch : []), ['c']);
+});

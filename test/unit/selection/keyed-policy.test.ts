@@ -1,0 +1,175 @@
+import test from 'ava';
+import { InvalidOptionError } from '../../../src/errors.js';
+import { Exp3Policy } from '../../../src/selection/exp3-policy.js';
+import { Exp4Policy } from '../../../src/selection/exp4-policy.js';
+import { KeyedPolicy, type KeyedPolicyOptions } from '../../../src/selection/keyed-policy.js';
+import { StaticPolicy, type PolicySnapshot, type SelectionPolicy } from '../../../src/selection/selection-policy.js';
+
+const losses = (l: Record<string, number>): Map<string, number> => new Map(Object.entries(l));
+const exp4 = (): Exp4Policy => new Exp4Policy({ eta: 1 });
+const weightsOf = (policy: SelectionPolicy | undefined): Record<string, number> => (policy as Exp4Policy).snapshot().logWeights;
+const linked = ['a', 'b'];
+
+test('each uid learns on its own; feedback without a uid trains the shared policy only', (t) => {
+  const p = new KeyedPolicy(exp4, { inheritShared: false });
+  p.feedback(losses({ a: 1, b: 0 }), { uid: 'alice' });
+  p.feedback(losses({ a: 0, b: 1 }), { uid: 'bob' });
+  p.feedback(losses({ a: 0.5, b: 0 }));
+  t.deepEqual(weightsOf(p.policy('alice')), { a: -1, b: 0 });
+  t.deepEqual(weightsOf(p.policy('bob')), { a: 0, b: -1 });
+  t.deepEqual(weightsOf(p.policy()), { a: -0.5, b: 0 });
+  t.deepEqual(p.keys().sort(), ['alice', 'bob']);
+
+  // And each answer uses its own weights: alice trusts b, bob trusts a.
+  const outputs = [
+    { model: 'a', version: '1', scores: Float32Array.of(1, 0) },
+    { model: 'b', version: '1', scores: Float32Array.of(0, 1) },
+  ];
+  const e = Math.exp(-1);
+  t.true(Math.abs(p.combine(outputs, { uid: 'alice' }).scores[0] - e / (1 + e)) < 1e-6);
+  t.true(Math.abs(p.combine(outputs, { uid: 'bob' }).scores[0] - 1 / (1 + e)) < 1e-6);
+});
+
+test('a new uid starts from a copy of the shared policy, or fresh with inheritShared: false', (t) => {
+  for (const inheritShared of [true, false]) {
+    const p = new KeyedPolicy(exp4, { inheritShared });
+    p.feedback(losses({ a: 1, b: 0 }));
+    p.feedback(losses({ a: 0, b: 0.25 }), { uid: 'carol' });
+    t.deepEqual(weightsOf(p.policy('carol')), inheritShared ? { a: -0.75, b: 0 } : { a: 0, b: -0.25 }, `inheritShared ${inheritShared}`);
+    t.deepEqual(weightsOf(p.policy()), { a: -1, b: 0 }, 'the shared policy is untouched by carol');
+  }
+});
+
+test('until their first feedback a user is answered by the shared (or one fresh) policy and holds no key', (t) => {
+  const inherit = new KeyedPolicy(exp4);
+  inherit.feedback(losses({ a: 1, b: 0 }));
+  const outputs = [
+    { model: 'a', version: '1', scores: Float32Array.of(1, 0) },
+    { model: 'b', version: '1', scores: Float32Array.of(0, 1) },
+  ];
+  t.deepEqual(inherit.combine(outputs, { uid: 'dave' }), inherit.combine(outputs));
+  t.deepEqual(inherit.select(linked, { uid: 'dave' }), linked);
+  t.deepEqual(inherit.keys(), []);
+
+  const fresh = new KeyedPolicy(exp4, { inheritShared: false });
+  fresh.feedback(losses({ a: 1, b: 0 }));
+  t.deepEqual([...fresh.combine(outputs, { uid: 'dave' }).scores], [0.5, 0.5], 'equal weights, not the shared ones');
+  t.deepEqual(fresh.keys(), []);
+});
+
+test('Exp3 per user: each user\'s draws follow their own learning', (t) => {
+  const p = new KeyedPolicy(() => new Exp3Policy({ eta: 1 }));
+  for (let i = 0; i < 50; i++) {
+    p.feedback(losses({ a: 1, b: 0 }), { uid: 'likes-b' });
+    p.feedback(losses({ a: 0, b: 1 }), { uid: 'likes-a' });
+  }
+  for (let i = 0; i < 100; i++) {
+    t.deepEqual(p.select(linked, { uid: 'likes-b' }), ['b']);
+    t.deepEqual(p.select(linked, { uid: 'likes-a' }), ['a']);
+  }
+  t.is(p.name, 'keyed-exp3');
+});
+
+test('at most maxKeys users keep a policy: the least recently used is dropped', (t) => {
+  const p = new KeyedPolicy(exp4, { maxKeys: 2 });
+  p.feedback(losses({ a: 1 }), { uid: 'u1' });
+  p.feedback(losses({ a: 1 }), { uid: 'u2' });
+  p.feedback(losses({ a: 1 }), { uid: 'u3' });
+  t.deepEqual(p.keys(), ['u3', 'u2'], 'u1 was the oldest');
+  t.is(p.policy('u1'), undefined);
+
+  // A query counts as a use: u2 is touched, so u3 goes next.
+  p.select(linked, { uid: 'u2' });
+  p.feedback(losses({ b: 1 }), { uid: 'u4' });
+  t.deepEqual(p.keys(), ['u4', 'u2']);
+
+  // A dropped user who comes back starts over (from the shared policy).
+  p.feedback(losses({ b: 1 }), { uid: 'u1' });
+  t.deepEqual(weightsOf(p.policy('u1')), { b: 0 });
+  t.deepEqual(p.keys(), ['u1', 'u4']);
+});
+
+test('snapshot and restore round-trip every user, in recency order', (t) => {
+  const p = new KeyedPolicy(exp4, { maxKeys: 3 });
+  p.feedback(losses({ a: 0.5, b: 0 }));
+  p.feedback(losses({ a: 1, b: 0 }), { uid: 'alice' });
+  p.feedback(losses({ a: 0, b: 1 }), { uid: 'bob' });
+  p.feedback(losses({ a: 0.2, b: 0.7 }), { uid: '__proto__' });
+  p.select(linked, { uid: 'alice' });
+  const snapshot = JSON.parse(JSON.stringify(p.snapshot())) as PolicySnapshot;
+  t.like(snapshot, { kind: 'keyed', name: 'keyed-ensemble', maxKeys: 3, inheritShared: true });
+  t.deepEqual(
+    (snapshot.users as [string, unknown][]).map(([uid]) => uid),
+    ['bob', '__proto__', 'alice'],
+    'least recently used first',
+  );
+
+  const q = new KeyedPolicy(exp4, { maxKeys: 3 });
+  q.restore(snapshot);
+  t.deepEqual(q.snapshot(), p.snapshot());
+  t.deepEqual(q.keys(), p.keys());
+  t.deepEqual(weightsOf(q.policy('__proto__')), weightsOf(p.policy('__proto__')));
+
+  // Into a smaller bound, the most recent users survive.
+  const small = new KeyedPolicy(exp4, { maxKeys: 2 });
+  small.restore(snapshot);
+  t.deepEqual(small.keys(), ['alice', '__proto__']);
+});
+
+test('policies without snapshots are kept as null and made fresh on restore', (t) => {
+  const p = new KeyedPolicy(() => new StaticPolicy('a'));
+  p.feedback(losses({ a: 1 }), { uid: 'x' });
+  const snapshot = p.snapshot();
+  t.deepEqual(snapshot, { kind: 'keyed', name: 'keyed-static', maxKeys: 10_000, inheritShared: true, shared: null, users: [['x', null]] });
+  const q = new KeyedPolicy(() => new StaticPolicy('a'));
+  q.restore(snapshot);
+  t.deepEqual(q.keys(), ['x']);
+  t.deepEqual(q.select(['b', 'a'], { uid: 'x' }), ['a']);
+});
+
+test('restore refuses malformed snapshots with InvalidOptionError and changes nothing', (t) => {
+  const p = new KeyedPolicy(exp4);
+  p.feedback(losses({ a: 1, b: 0 }), { uid: 'alice' });
+  const before = p.snapshot();
+  const good = { kind: 'exp4', logWeights: { a: 0 } };
+  const cases: [snapshot: unknown, message: RegExp][] = [
+    [null, /^keyed snapshot must be an object; got null/],
+    [{ kind: 'exp4', shared: null, users: [] }, /^keyed snapshot\.kind must be "keyed"; got "exp4"/],
+    [{ kind: 'keyed', shared: null }, /^keyed snapshot\.users must be an array of \[uid, snapshot\] pairs; got undefined/],
+    [{ kind: 'keyed', shared: 'x', users: [] }, /^keyed snapshot\.shared must be an object; got "x"/],
+    [{ kind: 'keyed', shared: { kind: 3 }, users: [] }, /^keyed snapshot\.shared\.kind must be a string; got 3/],
+    [{ kind: 'keyed', shared: { kind: 'exp3', logWeights: {} }, users: [] }, /^keyed snapshot\.shared: exp4 snapshot\.kind must be "exp4"; got "exp3"/],
+    [{ kind: 'keyed', shared: null, users: [['alice']] }, /^keyed snapshot\.users\[0\] must be a \[uid, snapshot\] pair/],
+    [{ kind: 'keyed', shared: null, users: [[7, good]] }, /^keyed snapshot\.users\[0\] must be a \[uid, snapshot\] pair with a string uid/],
+    [
+      { kind: 'keyed', shared: good, users: [['alice', good], ['bob', { kind: 'exp4', logWeights: { a: 'x' } }]] },
+      /^keyed snapshot\.users\[1\] \(uid "bob"\): exp4 snapshot\.logWeights\["a"\] must be a finite number/,
+    ],
+  ];
+  for (const [snapshot, message] of cases) {
+    t.throws(() => p.restore(snapshot as PolicySnapshot), { instanceOf: InvalidOptionError, message }, JSON.stringify(snapshot));
+  }
+  t.deepEqual(p.snapshot(), before);
+});
+
+test('bad options and factories are refused with a message naming them', (t) => {
+  const cases: [factory: unknown, options: unknown, message: string | RegExp][] = [
+    [exp4, { maxKeys: 0 }, 'keyed.maxKeys must be an integer in [1, 10000000]; got 0'],
+    [exp4, { maxKeys: 2.5 }, 'keyed.maxKeys must be an integer in [1, 10000000]; got 2.5'],
+    [exp4, { inheritShared: 1 }, 'keyed.inheritShared must be a boolean; got 1'],
+    [exp4, { name: '' }, /^keyed\.name must be a name/],
+    [exp4, { max: 3 }, 'keyed.max is not an option; known options: maxKeys, inheritShared, name'],
+    [exp4, 5, 'keyed options must be an object; got 5'],
+    [new Exp4Policy(), undefined, /^keyed\.factory must be a function returning a SelectionPolicy; got \{/],
+    [() => ({}), undefined, 'keyed.factory() must be a SelectionPolicy (an object with select and combine); got {}'],
+  ];
+  for (const [factory, options, message] of cases) {
+    const error = t.throws(() => new KeyedPolicy(factory as () => SelectionPolicy, options as KeyedPolicyOptions), { instanceOf: InvalidOptionError });
+    if (typeof message === 'string') t.is(error.message, message);
+    else t.regex(error.message, message);
+  }
+  const p = new KeyedPolicy(exp4, { name: 'per-user' });
+  t.is(p.name, 'per-user');
+  t.true(Object.isFrozen(p.options));
+  t.throws(() => p.select(linked, { uid: 3 as unknown as string }), { instanceOf: InvalidOptionError, message: 'context.uid must be a string; got 3' });
+});
