@@ -3,17 +3,10 @@ import type { Clock } from '../src/kernel/clock.js';
 import { absoluteLoss, zeroOneLoss } from '../src/selection/losses.js';
 import { inputDigest, predictionKey, type Prediction } from '../src/routing/prediction-cache.js';
 import type { QueryContext } from '../src/selection/selection-policy.js';
-import type { ModelDirectory, Router } from './router.js';
+import type { Router } from './router.js';
+import type { FeedbackResult } from '../src/api.js';
+import type { ModelDirectory } from './contracts.js';
 
-/** What one feedback event did. */
-export interface FeedbackResult {
-  /** Each linked model's loss in [0, 1] on the input (0-1 loss for classifiers). */
-  losses: Record<string, number>;
-  /** Models that had to run because the cache did not hold their prediction for this input. */
-  evaluated: string[];
-  /** Models that could not be evaluated (no ready replica, a failure); the policy did not hear about them. */
-  skipped: string[];
-}
 
 type FeedbackMessage = { input: Float32Array | Int32Array; label: number; context: QueryContext; reply: Reply<FeedbackResult> };
 

@@ -7,19 +7,10 @@ import type { ResolvedDeployModelOptions } from '../src/config/options.js';
 import type { Supervisor } from '../src/kernel/supervisor.js';
 import type { ModelSpec } from './worker/protocol.js';
 import type { MultiplexPool } from '../src/routing/multiplex-pool.js';
-import { Replica, type BatchEvent, type ReplicaAnswer, type ReplicaHost, type ReplicaQuery } from './replica.js';
+import { Replica } from './replica.js';
+import type { BatchEvent, ReplicaStatus } from '../src/api.js';
+import type { ReplicaAnswer, ReplicaHost, ReplicaQuery } from './contracts.js';
 
-/** A replica's state, for stats and the admin API. */
-export interface ReplicaStatus {
-  name: string;
-  status: string;
-  ready: boolean;
-  retired: boolean;
-  batchLimit: number;
-  outstanding: number;
-  restarts: number;
-  counters: Replica['counters'];
-}
 
 /** Attempts a query gets when replicas die under it: the first, and one retry on another replica. */
 const MAX_ATTEMPTS = 2;

@@ -12,30 +12,12 @@ import { DeadlineExceededError, ModelLoadError, ModelRuntimeError, OverloadedErr
 import type { FaultOptions, ResolvedBatchingOptions } from '../src/config/options.js';
 import type { Supervised } from '../src/kernel/supervisor.js';
 import type { InferResult, InferTask, InjectedFault, ModelSpec, WorkerControl, WorkerStats } from './worker/protocol.js';
+import type { BatchEvent } from '../src/api.js';
+import type { ReplicaHandle, ReplicaHost, ReplicaQuery } from './contracts.js';
 
 const workerFile = new URL('./worker/replica-worker.js', import.meta.url).href;
 
-/** One model's answer for one query, with where the time went. */
-export interface ReplicaAnswer {
-  scores: Float32Array;
-  queueMs: number;
-  batchMs: number;
-  batchSize: number;
-  replica: string;
-}
 
-/** A query waiting in (or running on) a replica. */
-export interface ReplicaQuery {
-  readonly input: Float32Array | Int32Array;
-  readonly enqueuedAt: number;
-  readonly deadline: number;
-  /** Replicas that held this query and died; a retry goes elsewhere. Absent until the first failure. */
-  failedOn?: string[];
-  /** Set when another copy of a hedged query answered first: the replica drops it unrun. */
-  cancelled?: boolean;
-  resolve(answer: ReplicaAnswer): void;
-  reject(error: unknown): void;
-}
 
 type ReplicaMessage =
   | { type: 'query'; query: ReplicaQuery }
@@ -46,27 +28,7 @@ type ReplicaMessage =
   /** The worker died: its task was rejected (`batch` is what it held) or its thread exited (`batch` absent). */
   | { type: 'workerDied'; pool: object; batch: ReplicaQuery[] | undefined; error: unknown };
 
-/** What a replica needs from its model version. */
-export interface ReplicaHost {
-  /** The compute time a batch may take before AIMD backs off. */
-  latencyBudgetMs(): number;
-  /** Queries left on a replica whose worker died: retry them elsewhere or answer them. */
-  orphaned(queries: ReplicaQuery[], from: string, error: unknown): void;
-}
 
-/** One finished batch, for metrics. */
-export interface BatchEvent {
-  model: string;
-  version: string;
-  replica: string;
-  size: number;
-  /** Dispatch to answer, main thread's view (ms). */
-  batchMs: number;
-  /** Time inside the model (ms). */
-  computeMs: number;
-  /** The replica's AIMD limit after this batch. */
-  limit: number;
-}
 
 export interface ReplicaSettings {
   name: string;
@@ -95,7 +57,7 @@ export interface ReplicaSettings {
  * If the worker dies mid-batch, the batch and the queue are handed back to the host (which retries them on
  * another replica) and the supervisor restarts this replica: a fresh worker, model reloaded and warmed up.
  */
-export class Replica extends Actor<ReplicaMessage> implements Supervised {
+export class Replica extends Actor<ReplicaMessage> implements Supervised, ReplicaHandle {
   readonly #settings: ReplicaSettings;
   readonly #queue = new BatchQueue<ReplicaQuery>();
   readonly #aimd: AimdController;
@@ -170,6 +132,11 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised {
   /** Enqueues a query; it settles through its own resolve/reject. */
   submit(query: ReplicaQuery): void {
     this.tell({ type: 'query', query });
+  }
+
+  /** Drops a copy answered elsewhere: the queue skips it when it reaches the front. */
+  cancel(query: ReplicaQuery): void {
+    query.cancelled = true;
   }
 
   async restart(): Promise<void> {

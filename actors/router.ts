@@ -7,40 +7,10 @@ import { argmax } from '../src/selection/losses.js';
 import { inputDigest, PredictionCache, predictionKey, type CacheOutcome, type Prediction } from '../src/routing/prediction-cache.js';
 import { QueryAssembly } from '../src/routing/query-assembly.js';
 import { StaticPolicy, type QueryContext, type SelectionPolicy } from '../src/selection/selection-policy.js';
-import type { ReplicaSet } from './replica-set.js';
+import type { Answer } from '../src/api.js';
+import type { ModelDirectory } from './contracts.js';
 
-/** An application's answer to one query. */
-export interface Answer {
-  queryId: number;
-  /** The label (argmax) for a classifier, the value for a one-output regressor, else the output row. */
-  output: number | string | null | number[];
-  /** True when this is the application's default output, not a model's. */
-  isDefault: boolean;
-  /** Why the default output was returned. */
-  explanation?: string;
-  /** The model and version that answered (absent for a default answer). */
-  model?: string;
-  version?: string;
-  /** The model's output row (class probabilities for the bundled MNIST models). */
-  scores?: Float32Array;
-  /** Served from the prediction cache. */
-  cached: boolean;
-  /** Share of the contributing models that agree with the answer's label (1 for a single model). */
-  confidence?: number;
-  /** The models whose outputs made the answer. */
-  contributors?: string[];
-  /** Selected models that did not contribute: stragglers at the deadline, or failures. */
-  missing?: string[];
-  latencyMs: number;
-  /** Where the time went, when a replica ran the query. */
-  timings?: { queueMs: number; batchMs: number; batchSize: number; replica: string };
-}
 
-/** Where a router finds the current version of a model. */
-export interface ModelDirectory {
-  current(model: string): ReplicaSet | undefined;
-  outputKind(model: string): 'classification' | 'regression';
-}
 
 type RouterMessage = { type: 'predict'; input: Float32Array | Int32Array; context: QueryContext | undefined; reply: Reply<Answer> };
 

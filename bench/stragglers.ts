@@ -143,7 +143,7 @@ export async function runStragglers(config: StragglerConfig): Promise<StragglerR
     const after = names.map((n) => ({ hedges: clipper.replicaSet(n).hedges, replicas: clipper.replicaSet(n).status() }));
     const sum = (f: (k: number) => number): number => names.reduce((acc, _, k) => acc + f(k), 0);
     const replicaDelta = (k: number, field: 'expired' | 'refused'): number =>
-      (after[k]?.replicas ?? []).reduce((acc, r, j) => acc + ((r.counters as Record<string, number>)[field] ?? 0) - (((before[k]?.replicas[j]?.counters ?? {}) as Record<string, number>)[field] ?? 0), 0);
+      (after[k]?.replicas ?? []).reduce((acc, r, j) => acc + r.counters[field] - (before[k]?.replicas[j]?.counters[field] ?? 0), 0);
     const summary = recorder.summary();
     const n = report.sent;
     return {

@@ -1,9 +1,10 @@
 import path from 'node:path';
-import { ReplicaSet, type ReplicaStatus } from '../actors/replica-set.js';
-import type { BatchEvent } from '../actors/replica.js';
-import { FeedbackActor, type FeedbackResult } from '../actors/feedback.js';
+import { ReplicaSet } from '../actors/replica-set.js';
+import { FeedbackActor } from '../actors/feedback.js';
+import type { Answer, BatchEvent, FeedbackResult, ReplicaStatus } from './api.js';
+import type { ModelDirectory } from '../actors/contracts.js';
 import { MultiplexPool } from './routing/multiplex-pool.js';
-import { Router, type Answer, type ModelDirectory } from '../actors/router.js';
+import { Router } from '../actors/router.js';
 import type { ModelSpec } from '../actors/worker/protocol.js';
 import { systemClock, type Clock, type TimerHandle } from './kernel/clock.js';
 import { AlreadyExistsError, DeadlineExceededError, InvalidInputError, InvalidOptionError, ShuttingDownError, UnknownApplicationError, UnknownModelError, UnknownVersionError } from './errors.js';

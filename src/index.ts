@@ -1,6 +1,5 @@
 export { Clipper, type AppInfo, type ModelInfo } from './clipper.js';
-export type { Answer } from '../actors/router.js';
-export type { ReplicaStatus } from '../actors/replica-set.js';
+export type { Answer, BatchEvent, FeedbackResult, ReplicaCounters, ReplicaStatus } from './api.js';
 export * from './errors.js';
 export type { BatchingMode, BatchingOptions, ClipperOptions, DeployModelOptions, FaultOptions, InputType, RegisterAppOptions } from './config/options.js';
 export { StaticPolicy, type Combined, type ModelOutput, type PolicySnapshot, type QueryContext, type SelectionPolicy } from './selection/selection-policy.js';
@@ -9,7 +8,6 @@ export { Exp4Policy, type Exp4Options } from './selection/exp4-policy.js';
 export { AbSplitPolicy } from './selection/ab-policy.js';
 export { KeyedPolicy, type KeyedPolicyOptions } from './selection/keyed-policy.js';
 export { createPolicy, type PolicySpec } from './selection/policy-factory.js';
-export type { FeedbackResult } from '../actors/feedback.js';
 export { ManualClock, systemClock, type Clock, type TimerHandle } from './kernel/clock.js';
 export type { SupervisionEvent } from './kernel/supervisor.js';
 export { digit, digitBatch, loadMnist, type Digits } from './data/mnist-data.js';

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { Answer } from '../../actors/router.js';
+import type { Answer } from '../api.js';
 import type { Clipper } from '../clipper.js';
 
 /** Latency buckets in seconds: dense around Clipper-style SLOs (5-50 ms). */

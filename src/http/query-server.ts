@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import underPressure from '@fastify/under-pressure';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import type { Answer } from '../../actors/router.js';
+import type { Answer } from '../api.js';
 import type { Clipper } from '../clipper.js';
 import type { ReplicaSet } from '../../actors/replica-set.js';
 import { ClipperError, InvalidInputError, OverloadedError } from '../errors.js';

@@ -1,0 +1,79 @@
+/**
+ * The interfaces between the actors: what a replica set hands a replica (a query), what a replica answers,
+ * what a replica needs of its set (the host), what a set needs of a replica (the handle), and what a router
+ * needs of a model version. Types only, so each side can be tested against a fake of the other.
+ */
+import type { ReplicaCounters } from '../src/api.js';
+
+/** One model's answer for one query, with where the time went. */
+export interface ReplicaAnswer {
+  scores: Float32Array;
+  queueMs: number;
+  batchMs: number;
+  batchSize: number;
+  replica: string;
+}
+
+/** A query waiting in (or running on) a replica. */
+export interface ReplicaQuery {
+  readonly input: Float32Array | Int32Array;
+  readonly enqueuedAt: number;
+  readonly deadline: number;
+  /** Replicas that held this query and died; a retry goes elsewhere. Absent until the first failure. */
+  failedOn?: string[];
+  /** Set when another copy of a hedged query answered first: the replica drops it unrun. */
+  cancelled?: boolean;
+  resolve(answer: ReplicaAnswer): void;
+  reject(error: unknown): void;
+}
+
+/** What a replica needs from its model version. */
+export interface ReplicaHost {
+  /** The compute time a batch may take before AIMD backs off. */
+  latencyBudgetMs(): number;
+  /** Queries left on a replica whose worker died: retry them elsewhere or answer them. */
+  orphaned(queries: ReplicaQuery[], from: string, error: unknown): void;
+}
+
+/** What a replica set needs of one replica: {@link Replica} is the real one; unit tests use fakes. */
+export interface ReplicaHandle {
+  readonly name: string;
+  /** Running, not retired, not stuck: takes queries. */
+  readonly ready: boolean;
+  readonly retired: boolean;
+  /** The actor's lifecycle status (`running`, `failed`, ...). */
+  readonly status: string;
+  /** Queued queries plus the rows of the running batch (cancelled copies excluded). */
+  readonly outstanding: number;
+  /** Values per output row, learned at warm-up (0 before). */
+  readonly outputSize: number;
+  readonly batchLimit: number;
+  readonly restarts: number;
+  readonly counters: ReplicaCounters;
+  /** Enqueues a query; it settles through its own resolve/reject (or not at all once cancelled). */
+  submit(query: ReplicaQuery): void;
+  /** Drops a copy another replica answered first: unrun if still queued, no longer counted as queued. */
+  cancel(query: ReplicaQuery): void;
+  start(): Promise<void>;
+  /** Drains (finishes what it holds), then stops. */
+  stop(): Promise<void>;
+}
+
+/** Builds the replicas of one model version; the real factory makes {@link Replica}s on worker threads. */
+export type ReplicaFactory = (index: number, host: ReplicaHost) => ReplicaHandle;
+
+/** What a router and the feedback actor need of one model version. */
+export interface ModelVersion {
+  readonly model: string;
+  readonly version: string;
+  /** Values per output row (0 until a replica has warmed up). */
+  readonly outputSize: number;
+  /** Runs one query; resolves with the model's answer or rejects (overload, deadline, replica failure). */
+  predict(input: Float32Array | Int32Array, deadline: number): Promise<ReplicaAnswer>;
+}
+
+/** Where a router finds the current version of a model. */
+export interface ModelDirectory {
+  current(model: string): ModelVersion | undefined;
+  outputKind(model: string): 'classification' | 'regression';
+}
