@@ -1,7 +1,8 @@
 /**
- * The error catalogue. Every error the system raises is one of these classes: a stable `code` (for programs),
- * an HTTP `status` (for the adapter) and a message that says what was wrong and what was expected.
- * Wrapped failures keep their origin in `cause`.
+ * The error catalogue. Every error the system raises, and every error body the HTTP adapter sends, is one of
+ * these classes: a stable `code` (for programs), an HTTP `status` (for the adapter) and a message that says
+ * what was wrong and what was expected. Wrapped failures keep their origin in `cause`. No code a client can
+ * see is spelled anywhere else: the HTTP adapter maps Fastify's own errors onto these classes.
  */
 export class ClipperError extends Error {
   readonly code: string = 'CLIPPER_ERROR';
@@ -123,6 +124,51 @@ export class ForbiddenPathError extends ClipperError {
   override readonly status = 403;
 }
 
+/**
+ * Linking a model whose output cannot be combined with the models already linked to the application (a
+ * different number of values per row), under a policy that combines their outputs.
+ */
+export class IncompatibleModelError extends ClipperError {
+  override readonly code = 'INCOMPATIBLE_MODEL';
+  override readonly status = 409;
+}
+
+/** The request was not valid JSON, or its body did not match the route's schema. */
+export class InvalidRequestError extends ClipperError {
+  override readonly code = 'INVALID_REQUEST';
+  override readonly status = 400;
+}
+
+/** The request's body is not JSON (`Content-Type` other than `application/json`). */
+export class UnsupportedMediaTypeError extends ClipperError {
+  override readonly code = 'UNSUPPORTED_MEDIA_TYPE';
+  override readonly status = 415;
+}
+
+/** The request's body is over the server's limit (`bodyLimit`). */
+export class PayloadTooLargeError extends ClipperError {
+  override readonly code = 'PAYLOAD_TOO_LARGE';
+  override readonly status = 413;
+}
+
+/** The admin API was called without its bearer token, or with a wrong one. */
+export class UnauthorizedError extends ClipperError {
+  override readonly code = 'UNAUTHORIZED';
+  override readonly status = 401;
+}
+
+/** No route answers that method and path. */
+export class RouteNotFoundError extends ClipperError {
+  override readonly code = 'NOT_FOUND';
+  override readonly status = 404;
+}
+
+/** Something failed that no other error describes: a bug. The original error is the `cause`. */
+export class InternalError extends ClipperError {
+  override readonly code = 'INTERNAL';
+  override readonly status = 500;
+}
+
 /** Every class in the catalogue, for documentation and the test that walks it. */
 export const errorCatalogue = [
   InvalidOptionError,
@@ -139,4 +185,11 @@ export const errorCatalogue = [
   NoReplicaAvailableError,
   ShuttingDownError,
   ForbiddenPathError,
+  IncompatibleModelError,
+  InvalidRequestError,
+  UnsupportedMediaTypeError,
+  PayloadTooLargeError,
+  UnauthorizedError,
+  RouteNotFoundError,
+  InternalError,
 ] as const;

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Clipper } from '../clipper.js';
-import { InvalidOptionError, UnknownModelError, UnknownVersionError } from '../errors.js';
+import { InvalidOptionError, UnauthorizedError, UnknownModelError, UnknownVersionError } from '../errors.js';
 import type { InputType } from '../config/options.js';
 import type { PolicySpec } from '../selection/policy-factory.js';
 import type { PolicySnapshot } from '../selection/selection-policy.js';
@@ -53,7 +53,8 @@ export function createAdminServer(options: AdminServerOptions): FastifyInstance 
       const header = request.headers.authorization ?? '';
       const given = header.startsWith('Bearer ') ? header.slice(7) : '';
       if (!sameToken(given, token)) {
-        reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'the admin API needs Authorization: Bearer <token>', code: 'UNAUTHORIZED' });
+        const error = new UnauthorizedError('the admin API needs Authorization: Bearer <token>');
+        reply.code(error.status).header('www-authenticate', 'Bearer').send(error.toJSON());
       }
     });
   }

@@ -63,14 +63,12 @@ export function createQueryServer(options: QueryServerOptions): FastifyInstance 
       retryAfter: 1,
       pressureHandler: (request, reply, _type, value) => {
         if (request.url.startsWith('/v2/health') || request.url === '/metrics') return undefined;
-        reply
-          .code(503)
-          .header('retry-after', '1')
-          .send({
-            // The plugin reports Infinity when the loop was blocked for a whole sample.
-            error: `server overloaded: the event loop is ${Number.isFinite(Number(value)) ? `${Number(value).toFixed(0)} ms` : 'over 100 ms'} behind (limit ${options.maxEventLoopDelayMs} ms); retry later`,
-            code: 'OVERLOADED',
-          });
+        const error = new OverloadedError(
+          // The plugin reports Infinity when the loop was blocked for a whole sample.
+          `server overloaded: the event loop is ${Number.isFinite(Number(value)) ? `${Number(value).toFixed(0)} ms` : 'over 100 ms'} behind (limit ${options.maxEventLoopDelayMs} ms); retry later`,
+          1,
+        );
+        reply.code(error.status).header('retry-after', String(error.retryAfterSeconds)).send(error.toJSON());
         return undefined;
       },
     });

@@ -26,6 +26,13 @@ const expected: Record<string, [code: string, status: number]> = {
   NoReplicaAvailableError: ['NO_REPLICA_AVAILABLE', 503],
   ShuttingDownError: ['SHUTTING_DOWN', 503],
   ForbiddenPathError: ['FORBIDDEN_PATH', 403],
+  IncompatibleModelError: ['INCOMPATIBLE_MODEL', 409],
+  InvalidRequestError: ['INVALID_REQUEST', 400],
+  UnsupportedMediaTypeError: ['UNSUPPORTED_MEDIA_TYPE', 415],
+  PayloadTooLargeError: ['PAYLOAD_TOO_LARGE', 413],
+  UnauthorizedError: ['UNAUTHORIZED', 401],
+  RouteNotFoundError: ['NOT_FOUND', 404],
+  InternalError: ['INTERNAL', 500],
 };
 
 test('the catalogue lists every error class the module exports, and each once', (t) => {
