@@ -18,7 +18,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { Clipper } from '../src/clipper.js';
+import { Clipper } from '../src/index.js';
 import { serve } from '../src/http/serve.js';
 import { resolveServeSettings } from '../src/http/settings.js';
 import { runGeneratorProcess } from '../src/load/fork-generator.js';

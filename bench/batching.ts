@@ -9,9 +9,9 @@
  * The prediction cache is off, so every query runs a model.
  */
 import path from 'node:path';
-import { Clipper } from '../src/clipper.js';
+import { Clipper } from '../src/index.js';
 import { digit, loadMnist } from '../src/data/mnist-data.js';
-import type { BatchingMode } from '../src/config/options.js';
+import type { BatchingMode } from '../src/index.js';
 import { modelsDir } from '../src/paths.js';
 import { measureWakeupNoise } from './lib/noise.js';
 import { fmt, sweepRates, type RateResult } from './lib/sweep.js';
@@ -49,11 +49,11 @@ async function served(model: string, mode: BatchingMode): Promise<ServedResult> 
       seconds: quick ? 1 : 2,
       send: (i) =>
         clipper.predict('bench', digit(test, i % test.count)).then((a) => ({ isDefault: a.isDefault, batchSize: a.timings?.batchSize ?? 1 })),
-      inspect: () => clipper.replicaSet(model).replicas.map((r) => r.batchLimit),
+      inspect: () => clipper.describeModel(model).batching.limits,
       log,
     });
     // The size AIMD settled on: the replicas' limits right after the best rate that met the SLO.
-    const settledBatchLimits = (best?.inspected as number[] | undefined) ?? clipper.replicaSet(model).replicas.map((r) => r.batchLimit);
+    const settledBatchLimits = (best?.inspected as number[] | undefined) ?? clipper.describeModel(model).batching.limits;
     return { best, rates, settledBatchLimits };
   } finally {
     await clipper.stop();

@@ -17,7 +17,7 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Answer } from '../src/api.js';
-import { Clipper } from '../src/clipper.js';
+import { Clipper } from '../src/index.js';
 import { digit, loadMnist, type Digits } from '../src/data/mnist-data.js';
 import { modelsDir } from '../src/paths.js';
 import type { PolicySpec } from '../src/selection/policy-factory.js';

@@ -14,7 +14,7 @@
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Clipper } from '../src/clipper.js';
+import { Clipper } from '../src/index.js';
 import { serve } from '../src/http/serve.js';
 import { resolveServeSettings } from '../src/http/settings.js';
 import { formatMs, formatRate } from '../src/load/format.js';

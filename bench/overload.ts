@@ -7,7 +7,7 @@
  */
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Clipper } from '../src/clipper.js';
+import { Clipper } from '../src/index.js';
 import { serve } from '../src/http/serve.js';
 import { resolveServeSettings } from '../src/http/settings.js';
 import { runGeneratorProcess } from '../src/load/fork-generator.js';

@@ -19,7 +19,7 @@ import path from 'node:path';
 import os from 'node:os';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
-import { Clipper } from '../src/clipper.js';
+import { Clipper } from '../src/index.js';
 import { LatencyRecorder } from '../src/load/latency-recorder.js';
 import { runOpenLoop } from '../src/load/open-loop.js';
 import { digit, loadMnist } from '../src/data/mnist-data.js';
@@ -105,7 +105,7 @@ export async function runStragglers(config: StragglerConfig): Promise<StragglerR
     let defaults = 0;
     let incomplete = 0;
     let contributors = 0;
-    const before = names.map((n) => ({ hedges: clipper.replicaSet(n).hedges, replicas: clipper.replicaSet(n).status() }));
+    const before = names.map((n) => clipper.describeModel(n));
     let heldBatches = 0;
     const holdMs = 0.8 * (config.stall?.ms ?? Number.POSITIVE_INFINITY);
     const unsubscribe = clipper.onBatch((event) => {
@@ -140,7 +140,7 @@ export async function runStragglers(config: StragglerConfig): Promise<StragglerR
     loop.disable();
     unsubscribe();
     const cpu = process.cpuUsage(cpuBefore);
-    const after = names.map((n) => ({ hedges: clipper.replicaSet(n).hedges, replicas: clipper.replicaSet(n).status() }));
+    const after = names.map((n) => clipper.describeModel(n));
     const sum = (f: (k: number) => number): number => names.reduce((acc, _, k) => acc + f(k), 0);
     const replicaDelta = (k: number, field: 'expired' | 'refused'): number =>
       (after[k]?.replicas ?? []).reduce((acc, r, j) => acc + r.counters[field] - (before[k]?.replicas[j]?.counters[field] ?? 0), 0);

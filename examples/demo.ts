@@ -3,7 +3,7 @@
  * bundled model, at a steady open-loop rate, and prints accuracy, throughput and latency percentiles.
  */
 import { performance } from 'node:perf_hooks';
-import { Clipper } from '../src/clipper.js';
+import { Clipper } from '../src/index.js';
 import { LatencyRecorder } from '../src/load/latency-recorder.js';
 import { runOpenLoop } from '../src/load/open-loop.js';
 import { digit, loadMnist } from '../src/data/mnist-data.js';

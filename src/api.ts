@@ -76,3 +76,100 @@ export interface BatchEvent {
   /** The replica's AIMD limit after this batch. */
   limit: number;
 }
+
+/** Element types a query's input may have. */
+export type InputType = 'float32' | 'int32';
+
+/** What a model's output row means: `classification` (argmax is the label) or `regression`. */
+export type OutputKind = 'classification' | 'regression';
+
+/** An application's query counters since it was registered. */
+export interface AppCounters {
+  queries: number;
+  answered: number;
+  defaults: number;
+  refused: number;
+  lowConfidence: number;
+}
+
+/** An application as the management API reports it. */
+export interface AppInfo {
+  name: string;
+  inputType: InputType;
+  inputShape: number[];
+  defaultOutput: number | string | null;
+  latencySloMs: number;
+  cacheMaxBytes: number;
+  confidenceThreshold: number;
+  deadlineMarginMs: number;
+  linkedModels: string[];
+  /** The selection policy's name (`static`, `exp3`, `exp4`, `ab`, `perUser(...)`). */
+  policy: string;
+  counters: AppCounters;
+  cache: { hits: number; misses: number; shared: number; entries: number; bytes: number };
+}
+
+/**
+ * One deployed version of a model: what it takes and gives (for the Open Inference Protocol's metadata),
+ * whether it serves, and its replicas, batching and hedging as they are now.
+ */
+export interface ModelVersionInfo {
+  model: string;
+  version: string;
+  /** The version that takes the model's queries now. */
+  current: boolean;
+  /** The model file, resolved inside the repository. */
+  path: string;
+  platform: 'onnx' | 'js';
+  /** One query's input: element type and shape without the batch dimension; the ONNX input name if known. */
+  input: { name: string | undefined; dtype: InputType; shape: number[] };
+  /**
+   * One query's output: values per row (from config.json's `output.shape`, else learned at the first warm-up;
+   * 0 until then), what it means, the ONNX output name if known.
+   */
+  output: { name: string | undefined; size: number; kind: OutputKind };
+  /** At least one replica takes queries. */
+  ready: boolean;
+  readyReplicas: number;
+  /** No replicas now, but the next query loads the model (scale to zero or multiplexing). */
+  scaledToZero: boolean;
+  replicas: ReplicaStatus[];
+  /** The compute time a batch may take before AIMD backs off (ms). */
+  latencyBudgetMs: number;
+  /** The tightest SLO among the applications the model is linked to, if any. */
+  linkedSloMs: number | undefined;
+  /** Batch limits: the bound on any batch, and each replica's current AIMD limit. */
+  batching: { mode: 'aimd' | 'fixed' | 'none'; maxBatchSize: number; maxQueueSize: number; limits: number[] };
+  /** Hedged requests sent, won (the duplicate answered first) and denied by the budget; the current delay. */
+  hedges: { sent: number; won: number; denied: number; delayMs: number | undefined };
+  /** Measured cold starts (ms from the first query to warm replicas), oldest first. */
+  coldStartsMs: number[];
+}
+
+/** A deployed model as the management API reports it. */
+export interface ModelInfo {
+  name: string;
+  currentVersion: string;
+  versions: ModelVersionInfo[];
+  linkedApps: string[];
+}
+
+/**
+ * Faults a test can arm in one replica's worker. `exit` and `throw` kill the worker in the middle of its next
+ * batch; `stall` holds back a share of batches.
+ */
+export type Fault = { kind: 'exit' } | { kind: 'throw' } | { kind: 'stall'; ms: number; probability: number; seed: number };
+
+/**
+ * For tests and benchmarks only: reaches single replicas, which a caller of the serving API never needs.
+ * Get it with `clipper.testing()`.
+ */
+export interface ClipperTestingHandle {
+  /** The replicas of a model version (current by default), in index order. */
+  replicas(model: string, version?: string): ReplicaStatus[];
+  /**
+   * Arms a fault in one replica's worker (index into {@link replicas}). Rejects when there is no such replica
+   * or its worker cannot take the fault (not running).
+   */
+  injectFault(model: string, replicaIndex: number, fault: Fault, version?: string): Promise<void>;
+}

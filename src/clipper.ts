@@ -1,20 +1,33 @@
 import path from 'node:path';
 import { ReplicaSet } from '../actors/replica-set.js';
 import { FeedbackActor } from '../actors/feedback.js';
-import type { Answer, BatchEvent, FeedbackResult, ReplicaStatus } from './api.js';
-import type { ModelDirectory } from '../actors/contracts.js';
+import type { Answer, AppInfo, BatchEvent, ClipperTestingHandle, Fault, FeedbackResult, ModelInfo, ModelVersionInfo, OutputKind } from './api.js';
+import type { ModelDirectory, ModelVersion } from '../actors/contracts.js';
 import { MultiplexPool } from './routing/multiplex-pool.js';
 import { Router } from '../actors/router.js';
 import type { ModelSpec } from '../actors/worker/protocol.js';
 import { systemClock, type Clock, type TimerHandle } from './kernel/clock.js';
-import { AlreadyExistsError, DeadlineExceededError, InvalidInputError, InvalidOptionError, ShuttingDownError, UnknownApplicationError, UnknownModelError, UnknownVersionError } from './errors.js';
-import { toInputRow } from './config/input.js';
+import {
+  AlreadyExistsError,
+  DeadlineExceededError,
+  IncompatibleModelError,
+  InvalidInputError,
+  InvalidOptionError,
+  NoReplicaAvailableError,
+  ShuttingDownError,
+  UnknownApplicationError,
+  UnknownModelError,
+  UnknownVersionError,
+} from './errors.js';
+import { checkQueryContext, toInputRow } from './config/input.js';
 import { readModelConfig, resolveModelPath } from './config/model-config.js';
 import {
   checkName,
+  inferDefaults,
   resolveAppOptions,
   resolveDeployModelOptions,
   resolveSupervisionOptions,
+  withModelBatching,
   type ClipperOptions,
   type DeployModelOptions,
   type RegisterAppOptions,
@@ -23,6 +36,8 @@ import {
 import { modelsDir } from './paths.js';
 import type { RestartPolicyOptions } from './kernel/restart-policy.js';
 import { createPolicy, type PolicySpec } from './selection/policy-factory.js';
+import { Exp4Policy } from './selection/exp4-policy.js';
+import { KeyedPolicy } from './selection/keyed-policy.js';
 import type { PolicySnapshot, QueryContext, SelectionPolicy } from './selection/selection-policy.js';
 import { Supervisor, type SupervisionEvent } from './kernel/supervisor.js';
 
@@ -30,23 +45,26 @@ interface ModelEntry {
   name: string;
   versions: Map<string, ReplicaSet>;
   current: string;
-  outputKind: 'classification' | 'regression';
+  outputKind: OutputKind;
+  /**
+   * Values per output row of each version, known from its config.json's `output.shape` or its first warm-up,
+   * and kept when the version scales to zero: the link check and feedback's label range need it with no
+   * replica loaded.
+   */
+  outputSizes: Map<string, number>;
 }
 
-/** A deployed model as the management API reports it. */
-export interface ModelInfo {
-  name: string;
-  currentVersion: string;
-  versions: { version: string; path: string; replicas: ReplicaStatus[]; latencyBudgetMs: number }[];
-  linkedApps: string[];
-}
-
-/** An application as the management API reports it. */
-export interface AppInfo extends ResolvedAppOptions {
-  linkedModels: string[];
-  policy: string;
-  counters: Router['counters'];
-  cache: { hits: number; misses: number; shared: number; entries: number; bytes: number };
+/**
+ * Whether a policy combines the outputs of several models into one answer (so their rows must have one
+ * width): Exp4, alone or per user. Policies that pick one model per query answer with that model's row.
+ */
+function combinesOutputs(policy: SelectionPolicy): boolean {
+  if (policy instanceof Exp4Policy) return true;
+  if (policy instanceof KeyedPolicy) {
+    const shared = policy.policy();
+    return shared !== undefined && combinesOutputs(shared);
+  }
+  return false;
 }
 
 /**
@@ -60,7 +78,7 @@ export interface AppInfo extends ResolvedAppOptions {
  * const answer = await clipper.predict('digits', input);
  * await clipper.stop();
  */
-export class Clipper implements ModelDirectory {
+export class Clipper {
   readonly repository: string;
   readonly clock: Clock;
   readonly supervision: Readonly<RestartPolicyOptions>;
@@ -71,6 +89,11 @@ export class Clipper implements ModelDirectory {
   readonly #listeners = new Set<(event: SupervisionEvent) => void>();
   readonly #batchListeners = new Set<(event: BatchEvent) => void>();
   readonly #multiplex: MultiplexPool | undefined;
+  /** What the routers and feedback actors see of the models: each model's current version, as an interface. */
+  readonly #directory: ModelDirectory = {
+    current: (model: string): ModelVersion | undefined => this.#currentOrUndefined(model),
+    outputKind: (model: string): OutputKind => this.#models.get(model)?.outputKind ?? 'classification',
+  };
   #deploying = 0;
   #stopping = false;
 
@@ -135,10 +158,10 @@ export class Clipper implements ModelDirectory {
    */
   async infer(modelName: string, rows: readonly unknown[], options: { version?: string; timeoutMs?: number } = {}): Promise<Float32Array[]> {
     if (this.#stopping) throw new ShuttingDownError('the system is stopping and takes no new queries');
-    const set = this.replicaSet(modelName, options.version);
+    const set = this.#set(modelName, options.version);
     const shapeApp = { name: `model ${set.key}`, inputType: set.spec.inputDtype, inputShape: set.spec.featureShape } as ResolvedAppOptions;
     const typed = rows.map((row) => toInputRow(shapeApp, row));
-    const timeoutMs = options.timeoutMs ?? 1000;
+    const timeoutMs = options.timeoutMs ?? inferDefaults.timeoutMs;
     const deadline = this.clock.now() + timeoutMs;
     let timer: TimerHandle | undefined;
     const expired = new Promise<never>((_, reject) => {
@@ -158,6 +181,10 @@ export class Clipper implements ModelDirectory {
     this.#models.delete(modelName);
     for (const router of this.#apps.values()) router.unlink(modelName);
     await Promise.all([...entry.versions.values()].map((set) => set.stop()));
+    // The cache keys a prediction by model@version and input; a file deployed later under the same name and
+    // version must not be answered with this one's predictions. Cleared after the drain, so no evaluation
+    // that finishes during it can put an old answer back. Removing a model is rare: every cache is cleared.
+    for (const router of this.#apps.values()) router.cache.clear();
   }
 
   /** Registers an application (Clipper's `register_application`). */
@@ -166,9 +193,9 @@ export class Clipper implements ModelDirectory {
     const { policy: _policy, ...appOptions } = options;
     const app = resolveAppOptions(appOptions);
     if (this.#apps.has(app.name)) throw new AlreadyExistsError(`application ${app.name} is already registered`);
-    const router = new Router(app, this, this.clock, options.policy === undefined ? undefined : createPolicy(options.policy));
+    const router = new Router(app, this.#directory, this.clock, options.policy === undefined ? undefined : createPolicy(options.policy));
     await router.start();
-    const feedback = new FeedbackActor(router, this, this.clock);
+    const feedback = new FeedbackActor(router, this.#directory, this.clock);
     await feedback.start();
     this.#apps.set(app.name, router);
     this.#feedback.set(app.name, feedback);
@@ -191,6 +218,7 @@ export class Clipper implements ModelDirectory {
       throw new InvalidOptionError(`model.path must name a .onnx file or a .js/.mjs module; got ${JSON.stringify(resolved.path)}`);
     }
     const config = readModelConfig(file);
+    const deploy = config?.batching === undefined ? resolved : withModelBatching(resolved, config.batching, options.batching, path.join(path.dirname(file), 'config.json'));
     const featureShape = resolved.inputShape ?? config?.input.shape;
     if (featureShape === undefined) {
       throw new InvalidOptionError(`model ${resolved.name}: pass inputShape, or put a config.json with input.shape beside ${file}`);
@@ -209,7 +237,7 @@ export class Clipper implements ModelDirectory {
       throw new InvalidOptionError(`model ${resolved.name} asks to be multiplexed, but the system has no pool: start it with Clipper.start({ multiplex: { maxActiveModels } })`);
     }
     const set = new ReplicaSet(
-      resolved,
+      deploy,
       spec,
       this.clock,
       this.#supervisor,
@@ -229,8 +257,12 @@ export class Clipper implements ModelDirectory {
       versions: new Map(),
       current: resolved.version,
       outputKind: resolved.outputKind ?? config?.output.kind ?? 'classification',
+      outputSizes: new Map(),
     };
     entry.versions.set(resolved.version, set);
+    const configured = config?.output.shape?.reduce((a, b) => a * b, 1);
+    const outputSize = set.outputSize > 0 ? set.outputSize : configured;
+    if (outputSize !== undefined && outputSize > 0) entry.outputSizes.set(resolved.version, outputSize);
     const previous = existing === undefined ? undefined : entry.versions.get(entry.current);
     entry.current = resolved.version;
     this.#models.set(resolved.name, entry);
@@ -251,6 +283,7 @@ export class Clipper implements ModelDirectory {
         `model ${modelName} takes ${set.spec.inputDtype} [${set.spec.featureShape.join(', ')}]; application ${appName} sends ${router.app.inputType} [${router.app.inputShape.join(', ')}]`,
       );
     }
+    if (combinesOutputs(router.policy)) this.#checkOutputWidths(appName, [...router.linkedModels, modelName], router.policy.name);
     router.link(modelName);
     this.#refreshBudgets(modelName);
   }
@@ -268,7 +301,9 @@ export class Clipper implements ModelDirectory {
    */
   setPolicy(appName: string, policy: SelectionPolicy | PolicySpec): void {
     const router = this.#router(appName);
-    router.setPolicy('select' in policy ? policy : createPolicy(policy));
+    const chosen = 'select' in policy ? policy : createPolicy(policy);
+    if (combinesOutputs(chosen)) this.#checkOutputWidths(appName, router.linkedModels, chosen.name);
+    router.setPolicy(chosen);
   }
 
   /** The application's learned policy state as JSON (weights per model, per user), to inspect or save. */
@@ -315,7 +350,7 @@ export class Clipper implements ModelDirectory {
   async predict(appName: string, input: unknown, options: QueryContext = {}): Promise<Answer> {
     const router = this.#router(appName);
     if (this.#stopping) throw new ShuttingDownError('the system is stopping and takes no new queries');
-    return router.predict(toInputRow(router.app, input), options);
+    return router.predict(toInputRow(router.app, input), checkQueryContext(options));
   }
 
   /**
@@ -330,16 +365,19 @@ export class Clipper implements ModelDirectory {
     if (typeof label !== 'number' || !Number.isFinite(label)) {
       throw new InvalidInputError(`label must be a finite number (a class index for classifiers); got ${JSON.stringify(label) ?? String(label)}`);
     }
-    const classifiers = router.linkedModels.filter((m) => this.outputKind(m) === 'classification');
+    const classifiers = router.linkedModels.filter((m) => this.#models.get(m)?.outputKind === 'classification');
     if (classifiers.length > 0) {
-      const classes = Math.max(...classifiers.map((m) => this.current(m)?.outputSize ?? 0));
+      // The width is known per version even while no replica is loaded (scaled to zero), so the range check
+      // applies once a version has a config.json output shape or has warmed up once.
+      const classes = Math.max(...classifiers.map((m) => this.#outputSize(m) ?? 0));
       if (!Number.isInteger(label) || label < 0 || (classes > 0 && label >= classes)) {
-        throw new InvalidInputError(`label ${label} is not a class of application ${appName}; expected an integer in [0, ${classes - 1}]`);
+        throw new InvalidInputError(`label ${label} is not a class of application ${appName}; expected an integer in [0, ${classes > 0 ? classes - 1 : 'classes - 1'}]`);
       }
     }
-    return actor.feedback(toInputRow(router.app, input), label, context);
+    return actor.feedback(toInputRow(router.app, input), label, checkQueryContext(context));
   }
 
+  /** Every registered application, with its links, policy, counters and cache figures. */
   getApps(): AppInfo[] {
     return [...this.#apps.values()].map((r) => ({
       ...r.app,
@@ -350,23 +388,73 @@ export class Clipper implements ModelDirectory {
     }));
   }
 
+  /** One application; throws {@link UnknownApplicationError} for a name not registered. */
   getApp(appName: string): AppInfo {
     const info = this.getApps().find((a) => a.name === appName);
     if (info === undefined) throw new UnknownApplicationError(`no application named ${JSON.stringify(appName)}`);
     return info;
   }
 
+  /** The models linked to an application, in link order. */
   getLinkedModels(appName: string): string[] {
     return [...this.#router(appName).linkedModels];
   }
 
+  /** Every deployed model, each with all its versions (see {@link describeModel}). */
   getModels(): ModelInfo[] {
-    return [...this.#models.values()].map((m) => ({
-      name: m.name,
-      currentVersion: m.current,
-      versions: [...m.versions.values()].map((s) => ({ version: s.version, path: s.spec.path, replicas: s.status(), latencyBudgetMs: s.latencyBudgetMs() })),
-      linkedApps: [...this.#apps.values()].filter((r) => r.linkedModels.includes(m.name)).map((r) => r.app.name),
-    }));
+    return [...this.#models.keys()].map((name) => this.getModel(name));
+  }
+
+  /**
+   * One deployed model: its versions (current marked), each described as {@link describeModel} does, and the
+   * applications it is linked to. Throws {@link UnknownModelError} for a name not deployed.
+   */
+  getModel(modelName: string): ModelInfo {
+    const entry = this.#model(modelName);
+    return {
+      name: entry.name,
+      currentVersion: entry.current,
+      versions: [...entry.versions.keys()].map((version) => this.describeModel(entry.name, version)),
+      linkedApps: [...this.#apps.values()].filter((r) => r.linkedModels.includes(entry.name)).map((r) => r.app.name),
+    };
+  }
+
+  /**
+   * A model version's metadata and state (current version by default): input dtype and shape, output width
+   * and kind, readiness, replicas, batch limits, hedging counters, cold starts. Throws
+   * {@link UnknownModelError} or {@link UnknownVersionError}.
+   *
+   * @example
+   * const { input, output } = clipper.describeModel('mnist-mlp'); // { dtype: 'float32', shape: [784] }, { size: 10 }
+   */
+  describeModel(modelName: string, version?: string): ModelVersionInfo {
+    const entry = this.#model(modelName);
+    const set = this.#set(modelName, version);
+    const replicas = set.status();
+    const hedges = set.hedges;
+    return {
+      model: entry.name,
+      version: set.version,
+      current: entry.current === set.version,
+      path: set.spec.path,
+      platform: set.spec.kind,
+      input: { name: set.spec.inputName, dtype: set.spec.inputDtype, shape: [...set.spec.featureShape] },
+      output: { name: set.spec.outputName, size: this.#outputSize(modelName, set.version) ?? 0, kind: entry.outputKind },
+      ready: set.readyCount > 0,
+      readyReplicas: set.readyCount,
+      scaledToZero: set.scaledToZero,
+      replicas,
+      latencyBudgetMs: set.latencyBudgetMs(),
+      linkedSloMs: set.linkedSloMs,
+      batching: {
+        mode: set.options.batching.mode,
+        maxBatchSize: set.options.batching.maxBatchSize,
+        maxQueueSize: set.options.batching.maxQueueSize,
+        limits: replicas.map((r) => r.batchLimit),
+      },
+      hedges: { sent: hedges.sent, won: hedges.won, denied: hedges.denied, delayMs: set.hedgeDelayMs },
+      coldStartsMs: [...set.coldStarts],
+    };
   }
 
   /** Model versions holding a multiplexing slot now, and how many were evicted so far. */
@@ -375,22 +463,21 @@ export class Clipper implements ModelDirectory {
     return pool === undefined ? undefined : { maxActiveModels: pool.maxActive, active: pool.active, evictions: pool.evictions };
   }
 
-  /** The replica set of a model version (current by default): for stats, tests and fault injection. */
-  replicaSet(modelName: string, version?: string): ReplicaSet {
-    const entry = this.#model(modelName);
-    const v = version ?? entry.current;
-    const set = entry.versions.get(v);
-    if (set === undefined) throw new UnknownVersionError(`model ${modelName} has no version ${JSON.stringify(v)}`);
-    return set;
-  }
-
-  current(model: string): ReplicaSet | undefined {
-    const entry = this.#models.get(model);
-    return entry?.versions.get(entry.current);
-  }
-
-  outputKind(model: string): 'classification' | 'regression' {
-    return this.#models.get(model)?.outputKind ?? 'classification';
+  /**
+   * For tests and benchmarks only: a handle that reaches single replicas (their status, fault injection).
+   * Serving code never needs it; the HTTP adapter does not use it.
+   */
+  testing(): ClipperTestingHandle {
+    return {
+      replicas: (model, version) => this.#set(model, version).status(),
+      injectFault: async (model: string, replicaIndex: number, fault: Fault, version?: string): Promise<void> => {
+        const set = this.#set(model, version);
+        const replica: { name: string; injectFault?: (fault: Fault) => Promise<void> } | undefined = set.replicas[replicaIndex];
+        if (replica === undefined) throw new NoReplicaAvailableError(`model ${set.key} has no replica ${replicaIndex}; it has ${set.replicas.length}`);
+        if (typeof replica.injectFault !== 'function') throw new InvalidOptionError(`replica ${replica.name} takes no injected faults`);
+        await replica.injectFault(fault);
+      },
+    };
   }
 
   /** Stops taking queries, drains every router and replica, and stops the workers. */
@@ -425,7 +512,50 @@ export class Clipper implements ModelDirectory {
 
   #currentSet(modelName: string): ReplicaSet {
     checkName('model name', modelName);
-    return this.replicaSet(modelName);
+    return this.#set(modelName);
+  }
+
+  /** The replica set of a model version (current by default); throws for unknown names. Never handed out. */
+  #set(modelName: string, version?: string): ReplicaSet {
+    const entry = this.#model(modelName);
+    const v = version ?? entry.current;
+    const set = entry.versions.get(v);
+    if (set === undefined) throw new UnknownVersionError(`model ${modelName} has no version ${JSON.stringify(v)}; it has ${[...entry.versions.keys()].join(', ')}`);
+    return set;
+  }
+
+  #currentOrUndefined(model: string): ReplicaSet | undefined {
+    const entry = this.#models.get(model);
+    return entry?.versions.get(entry.current);
+  }
+
+  /** Values per output row of a model version (current by default), once known; remembered per version. */
+  #outputSize(modelName: string, version?: string): number | undefined {
+    const entry = this.#models.get(modelName);
+    if (entry === undefined) return undefined;
+    const v = version ?? entry.current;
+    const learned = entry.versions.get(v)?.outputSize ?? 0;
+    if (learned > 0) entry.outputSizes.set(v, learned);
+    return entry.outputSizes.get(v);
+  }
+
+  /**
+   * A policy that combines its models' rows (Exp4) needs one width across them: refuses, naming the widths,
+   * when the models' known widths differ. A width not known yet (no config.json shape, never warmed up) is
+   * not checked.
+   */
+  #checkOutputWidths(appName: string, models: readonly string[], policy: string): void {
+    const widths = models.flatMap((m) => {
+      const size = this.#outputSize(m);
+      return size === undefined ? [] : [[m, size] as const];
+    });
+    const first = widths[0];
+    const other = widths.find(([, size]) => size !== first?.[1]);
+    if (first !== undefined && other !== undefined) {
+      throw new IncompatibleModelError(
+        `application ${appName}'s policy ${policy} combines its models' outputs, but model ${other[0]} gives ${other[1]} values per row and model ${first[0]} gives ${first[1]}; link models of one output width, or use a policy that picks one model per query`,
+      );
+    }
   }
 
   /** Each version's AIMD budget follows the tightest SLO among the applications its model is linked to. */

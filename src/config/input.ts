@@ -1,5 +1,7 @@
 import { InvalidInputError } from '../errors.js';
+import type { QueryContext } from '../selection/selection-policy.js';
 import type { ResolvedAppOptions } from './options.js';
+import { show } from './validate.js';
 
 /** What a query's input may be: a flat array or typed array, or arrays nested to the application's shape. */
 export type QueryInput = ArrayLike<number> | readonly unknown[];
@@ -80,4 +82,24 @@ export function toInputRow(app: ResolvedAppOptions, input: unknown): Float32Arra
     row[i] = v;
   }
   return row;
+}
+
+/** Longest `uid` a query may carry (the HTTP schema's bound too). */
+export const MAX_UID_LENGTH = 256;
+
+/**
+ * Checks a query's context (what it carries besides its input) and returns it. A `uid` is a non-empty string:
+ * an empty one would be a user of its own that a client cannot tell from "no user", and a number would reach
+ * per-user policies keyed by strings. Throws {@link InvalidInputError}, so only that query fails.
+ */
+export function checkQueryContext(context: QueryContext | undefined): QueryContext {
+  if (context === undefined) return {};
+  if (typeof context !== 'object' || context === null || Array.isArray(context)) {
+    throw new InvalidInputError(`the query context must be an object such as { uid: "alice" }; got ${show(context)}`);
+  }
+  const uid: unknown = context.uid;
+  if (uid !== undefined && (typeof uid !== 'string' || uid.length === 0 || uid.length > MAX_UID_LENGTH)) {
+    throw new InvalidInputError(`uid must be a non-empty string of at most ${MAX_UID_LENGTH} characters, or absent for no user; got ${show(uid)}`);
+  }
+  return context;
 }

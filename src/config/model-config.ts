@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { ForbiddenPathError, ModelLoadError } from '../errors.js';
-import type { InputType } from './options.js';
+import type { BatchingOptions, InputType } from './options.js';
 
 /** The `config.json` beside a model file (Triton's `config.pbtxt`, in JSON). */
 export interface ModelConfig {
@@ -10,7 +10,11 @@ export interface ModelConfig {
   platform?: string;
   input: { name?: string; dtype: InputType; shape: number[] };
   output: { name?: string; dtype?: string; shape?: number[]; kind?: 'classification' | 'regression' };
-  batching?: { maxBatchSize?: number; maxQueueDelayMicroseconds?: number };
+  /**
+   * The model's own batching defaults (any of `deployModel`'s batching options): applied under the options a
+   * deployment gives, so `deployModel({ batching })` overrides them key by key.
+   */
+  batching?: BatchingOptions;
   heldOutAccuracy?: number;
 }
 
@@ -48,6 +52,9 @@ export function readModelConfig(modelPath: string): ModelConfig | undefined {
   const input = config.input;
   if (typeof input !== 'object' || input === null || !Array.isArray(input.shape) || !['float32', 'int32'].includes(input.dtype as string)) {
     throw new ModelLoadError(`model config ${file} must have input: { dtype: "float32" | "int32", shape: number[] }`);
+  }
+  if (config.batching !== undefined && (typeof config.batching !== 'object' || config.batching === null || Array.isArray(config.batching))) {
+    throw new ModelLoadError(`model config ${file}: batching must be an object of batching options, e.g. { "maxBatchSize": 64 }`);
   }
   return { ...config, input, output: config.output ?? {} } as ModelConfig;
 }

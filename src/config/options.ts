@@ -1,5 +1,6 @@
 import type { Clock } from '../kernel/clock.js';
 import { InvalidOptionError } from '../errors.js';
+import type { InputType } from '../api.js';
 import { checkBoolean, checkInteger, checkKnownKeys, checkName, checkNumber, checkObject, checkOneOf, fail } from './validate.js';
 
 export { checkName } from './validate.js';
@@ -48,6 +49,9 @@ export interface BatchingOptions {
   /** Queries a replica holds (queued, not running) before refusing more with 503. Default 1024. */
   maxQueueSize?: number;
 }
+
+/** `Clipper.infer` (the Open Inference Protocol's infer): how long its rows may take, unless the call says. */
+export const inferDefaults = Object.freeze({ timeoutMs: 1000 });
 
 export type ResolvedBatchingOptions = Required<Omit<BatchingOptions, 'latencyBudgetMs'>> & { latencyBudgetMs: number | undefined };
 
@@ -154,8 +158,7 @@ export interface ResolvedDeployModelOptions {
   faults: Record<number, FaultOptions>;
 }
 
-/** Element types an application's inputs may have. */
-export type InputType = 'float32' | 'int32';
+export type { InputType } from '../api.js';
 
 /** An application: the thing queries are addressed to. */
 export interface RegisterAppOptions {
@@ -226,6 +229,22 @@ export function resolveBatchingOptions(input: BatchingOptions | undefined, what 
     throw new InvalidOptionError(`${what}.initialBatchSize (${resolved.initialBatchSize}) must not exceed ${what}.maxBatchSize (${resolved.maxBatchSize})`);
   }
   return Object.freeze(resolved);
+}
+
+/**
+ * A deployment's options over the model's own batching defaults (its config.json `batching` block): the
+ * deployment's batching options win key by key. The block is validated on its own first, so a bad value is
+ * reported against the file it is in.
+ */
+export function withModelBatching(
+  resolved: Readonly<ResolvedDeployModelOptions>,
+  modelBatching: BatchingOptions,
+  given: BatchingOptions | undefined,
+  configFile: string,
+): Readonly<ResolvedDeployModelOptions> {
+  resolveBatchingOptions(modelBatching, `${configFile}: batching`);
+  const batching = resolveBatchingOptions({ ...modelBatching, ...defined(checkObject('model.batching', given ?? {}) as BatchingOptions) }, 'model.batching');
+  return Object.freeze({ ...resolved, batching });
 }
 
 function resolveFaults(what: string, value: unknown): Record<number, FaultOptions> {

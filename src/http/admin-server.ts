@@ -2,11 +2,8 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import type { Clipper } from '../clipper.js';
-import { InvalidOptionError, UnauthorizedError, UnknownModelError, UnknownVersionError } from '../errors.js';
-import type { InputType } from '../config/options.js';
-import type { PolicySpec } from '../selection/policy-factory.js';
-import type { PolicySnapshot } from '../selection/selection-policy.js';
+import type { Clipper, InputType, PolicySnapshot, PolicySpec } from '../index.js';
+import { InvalidOptionError, UnauthorizedError, UnknownModelError, UnknownVersionError } from '../index.js';
 import { installErrorHandling } from './http-errors.js';
 
 export interface AdminServerOptions {
@@ -120,7 +117,7 @@ export function createAdminServer(options: AdminServerOptions): FastifyInstance 
         ...(b.batching === undefined ? {} : { batching: b.batching }),
         ...(b.output_kind === undefined ? {} : { outputKind: b.output_kind }),
       });
-      return { success: true, model: clipper.getModels().find((m) => m.name === b.model_name) };
+      return { success: true, model: clipper.getModel(b.model_name) };
     },
   );
 
@@ -148,7 +145,7 @@ export function createAdminServer(options: AdminServerOptions): FastifyInstance 
     { required: ['model_name', 'num_replicas'], properties: { model_name: name, num_replicas: { type: 'integer' } }, additionalProperties: false },
     async (b) => {
       await clipper.setNumReplicas(b.model_name, b.num_replicas);
-      return { success: true, model: clipper.getModels().find((m) => m.name === b.model_name) };
+      return { success: true, model: clipper.getModel(b.model_name) };
     },
   );
 
@@ -175,14 +172,8 @@ export function createAdminServer(options: AdminServerOptions): FastifyInstance 
     get_application: (b) => clipper.getApp(String(b.name)),
     get_linked_models: (b) => clipper.getLinkedModels(String(b.app_name)),
     get_all_models: (b) => (b.verbose === true ? clipper.getModels() : clipper.getModels().flatMap((m) => m.versions.map((v) => `${m.name}:${v.version}`))),
-    get_model: (b) => {
-      const model = clipper.getModels().find((m) => m.name === b.model_name);
-      if (model === undefined) throw new UnknownModelError(`no model named ${JSON.stringify(b.model_name)}`);
-      if (b.model_version === undefined) return model;
-      const version = model.versions.find((v) => v.version === b.model_version);
-      if (version === undefined) throw new UnknownVersionError(`model ${model.name} has no version ${JSON.stringify(b.model_version)}`);
-      return { name: model.name, current: model.currentVersion === version.version, ...version };
-    },
+    // getModel and describeModel throw UNKNOWN_MODEL / UNKNOWN_VERSION (404) for names not deployed.
+    get_model: (b) => (b.model_version === undefined ? clipper.getModel(String(b.model_name)) : { name: String(b.model_name), ...clipper.describeModel(String(b.model_name), String(b.model_version)) }),
   };
   for (const [route, get] of Object.entries(getters)) {
     app.post<{ Body: Record<string, string | boolean> }>(`/admin/${route}`, async (request) => get(request.body ?? {}));

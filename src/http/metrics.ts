@@ -1,6 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { Answer } from '../api.js';
-import type { Clipper } from '../clipper.js';
+import type { Answer, AppInfo, Clipper } from '../index.js';
 
 /** Latency buckets in seconds: dense around Clipper-style SLOs (5-50 ms). */
 const latencyBuckets = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
@@ -65,14 +64,13 @@ export class ServerMetrics {
         this.reset();
         for (const m of clipper.getModels()) {
           for (const v of m.versions) {
-            const h = clipper.replicaSet(m.name, v.version).hedges;
-            this.inc({ model: m.name, version: v.version, outcome: 'sent' }, h.sent);
-            this.inc({ model: m.name, version: v.version, outcome: 'won' }, h.won);
+            this.inc({ model: m.name, version: v.version, outcome: 'sent' }, v.hedges.sent);
+            this.inc({ model: m.name, version: v.version, outcome: 'won' }, v.hedges.won);
           }
         }
       },
     });
-    const appCounter = (name: string, help: string, read: (a: ReturnType<Clipper['getApps']>[number]) => number): void => {
+    const appCounter = (name: string, help: string, read: (a: AppInfo) => number): void => {
       new Counter({
         name,
         help,

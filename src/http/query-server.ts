@@ -1,10 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import underPressure from '@fastify/under-pressure';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import type { Answer } from '../api.js';
-import type { Clipper } from '../clipper.js';
-import type { ReplicaSet } from '../../actors/replica-set.js';
-import { ClipperError, InvalidInputError, OverloadedError } from '../errors.js';
+import { ClipperError, InvalidInputError, OverloadedError, type Answer, type Clipper, type ModelVersionInfo } from '../index.js';
 import type { ServerMetrics } from './metrics.js';
 import { requestRows, responseTensor, type ModelSignature, type OipInferRequest } from './oip.js';
 import { installErrorHandling } from './http-errors.js';
@@ -134,22 +131,22 @@ export function createQueryServer(options: QueryServerOptions): FastifyInstance 
     return { ready };
   });
 
-  const signatureOf = (set: ReplicaSet): ModelSignature => ({
-    inputName: set.spec.inputName ?? 'input',
-    featureShape: set.spec.featureShape,
-    outputName: set.spec.outputName ?? 'output',
-    outputSize: set.outputSize,
+  const signatureOf = (info: ModelVersionInfo): ModelSignature => ({
+    inputName: info.input.name ?? 'input',
+    featureShape: info.input.shape,
+    outputName: info.output.name ?? 'output',
+    outputSize: info.output.size,
   });
 
   const metadata = async (request: { params: { model: string; version?: string } }) => {
-    // replicaSet throws UNKNOWN_MODEL / UNKNOWN_VERSION (404) for names that are not deployed.
-    const set = clipper.replicaSet(request.params.model, request.params.version);
-    const signature = signatureOf(set);
+    // getModel and describeModel throw UNKNOWN_MODEL / UNKNOWN_VERSION (404) for names that are not deployed.
+    const info = clipper.describeModel(request.params.model, request.params.version);
+    const signature = signatureOf(info);
     return {
       name: request.params.model,
-      versions: clipper.getModels().find((m) => m.name === request.params.model)?.versions.map((v) => v.version) ?? [],
-      platform: set.spec.kind === 'onnx' ? 'onnxruntime_onnx' : 'javascript',
-      inputs: [{ name: signature.inputName, datatype: set.spec.inputDtype === 'int32' ? 'INT32' : 'FP32', shape: [-1, ...signature.featureShape] }],
+      versions: clipper.getModel(request.params.model).versions.map((v) => v.version),
+      platform: info.platform === 'onnx' ? 'onnxruntime_onnx' : 'javascript',
+      inputs: [{ name: signature.inputName, datatype: info.input.dtype === 'int32' ? 'INT32' : 'FP32', shape: [-1, ...signature.featureShape] }],
       outputs: [{ name: signature.outputName, datatype: 'FP32', shape: [-1, signature.outputSize] }],
     };
   };
@@ -157,8 +154,7 @@ export function createQueryServer(options: QueryServerOptions): FastifyInstance 
   app.get<{ Params: { model: string; version: string } }>('/v2/models/:model/versions/:version', metadata);
 
   const modelReady = async (request: { params: { model: string; version?: string } }, reply: { code(n: number): unknown }) => {
-    clipper.replicaSet(request.params.model, request.params.version);
-    const ready = clipper.isModelReady(request.params.model, request.params.version);
+    const ready = clipper.describeModel(request.params.model, request.params.version).ready;
     reply.code(ready ? 200 : 503);
     return { name: request.params.model, ready };
   };
@@ -194,14 +190,14 @@ export function createQueryServer(options: QueryServerOptions): FastifyInstance 
   };
   const infer = async (request: { params: { model: string; version?: string }; body: OipInferRequest }) => {
     const started = performance.now();
-    const set = clipper.replicaSet(request.params.model, request.params.version);
-    const signature = signatureOf(set);
-    const version = set.version;
+    const info = clipper.describeModel(request.params.model, request.params.version);
+    const signature = signatureOf(info);
+    const version = info.version;
     const rows = requestRows(request.body, request.params.model, signature);
     const timeout = request.body.parameters?.timeout;
     // Without a per-request timeout, a model answers under the tightest SLO of the applications it serves
     // (so admission control applies to OIP traffic too), or under the server's default timeout if it serves none.
-    const timeoutMs = typeof timeout === 'number' ? timeout / 1000 : (set.linkedSloMs ?? options.inferTimeoutMs);
+    const timeoutMs = typeof timeout === 'number' ? timeout / 1000 : (info.linkedSloMs ?? options.inferTimeoutMs);
     let outputs: Float32Array[];
     try {
       outputs = await clipper.infer(request.params.model, rows, { version, timeoutMs });

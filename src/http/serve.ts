@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { Clipper } from '../clipper.js';
-import { projectRoot } from '../paths.js';
+import { Clipper, projectRoot } from '../index.js';
 import { createAdminServer } from './admin-server.js';
 import { ServerMetrics } from './metrics.js';
 import { createQueryServer } from './query-server.js';

@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
-import { InvalidOptionError } from '../errors.js';
-import { modelsDir } from '../paths.js';
+import { InvalidOptionError, modelsDir } from '../index.js';
 
 /** Everything `clipper-ts serve` can be told. */
 export interface ServeSettings {

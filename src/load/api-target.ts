@@ -1,8 +1,5 @@
 import path from 'node:path';
-import { Clipper } from '../clipper.js';
-import { OverloadedError } from '../errors.js';
-import type { BatchingMode } from '../config/options.js';
-import { modelsDir } from '../paths.js';
+import { Clipper, modelsDir, OverloadedError, type BatchingMode } from '../index.js';
 import type { InputSource } from './input-source.js';
 import type { LoadTarget, QueryOutcome } from './load-target.js';
 

@@ -1,4 +1,4 @@
-import { mulberry32 } from '../kernel/random.js';
+import { mulberry32 } from '../index.js';
 
 /** How sends are spaced: evenly (`fixed`) or as a Poisson process (exponential gaps with the same mean). */
 export type ArrivalProcess = 'fixed' | 'poisson';

@@ -1,6 +1,6 @@
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { IMAGE_SIZE, loadMnist } from '../data/mnist-data.js';
+import { IMAGE_SIZE, loadMnist } from '../index.js';
 import type { FromGenerator, GeneratorConfig, ToGenerator } from './generator-protocol.js';
 import type { LoadOutcome, LoadProgress } from './load-runner.js';
 import type { RateResult } from './load-run.js';

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { digit, loadMnist } from '../data/mnist-data.js';
+import { digit, loadMnist } from '../index.js';
 import { seededUniform } from './arrivals.js';
 
 /** Which input a query carries: one of the base inputs, with `tag` > 0 marking a distinct variant of it. */

@@ -85,17 +85,17 @@ test.serial('an ONNX replica whose worker dies mid-run: in-flight queries are an
   await clipper.registerApp({ name: 'digits', inputType: 'float32', inputShape: [784], defaultOutput: -1, latencySloMs: 60_000, cacheMaxBytes: 0 });
   await clipper.deployModel({ name: 'mnist-cnn', version: '1', path: 'models/mnist-cnn/1/model.onnx', replicas: 2 });
   await clipper.linkModel('digits', 'mnist-cnn');
-  const set = clipper.replicaSet('mnist-cnn');
+  const replicas = () => clipper.testing().replicas('mnist-cnn');
   for (const kind of ['exit', 'throw'] as const) {
-    await waitFor(() => set.readyCount === 2, 10_000, 'both replicas ready');
-    await set.replicas[0]?.injectFault({ kind });
+    await waitFor(() => clipper.describeModel('mnist-cnn').readyReplicas === 2, 10_000, 'both replicas ready');
+    await clipper.testing().injectFault('mnist-cnn', 0, { kind });
     const answers = await Promise.all(Array.from({ length: 300 }, (_, i) => clipper.predict('digits', digit(heldOut, i))));
     t.is(answers.length, 300);
     const wrong = answers.filter((a) => a.isDefault || a.timings === undefined || a.output !== argmax(a.scores as Float32Array));
     t.is(wrong.length, 0, `${kind}: ${wrong.length} queries without a model answer`);
   }
-  t.is(set.status()[0]?.counters.workerDeaths, 2);
-  await waitFor(() => set.replicas[0]?.ready === true && set.replicas[0]?.restarts === 2, 10_000, 'second restart');
+  t.is(replicas()[0]?.counters.workerDeaths, 2);
+  await waitFor(() => replicas()[0]?.ready === true && replicas()[0]?.restarts === 2, 10_000, 'second restart');
   const after = await Promise.all(Array.from({ length: 50 }, (_, i) => clipper.predict('digits', digit(heldOut, 1000 + i))));
   t.true(after.every((a) => !a.isDefault));
 });

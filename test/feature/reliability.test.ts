@@ -55,12 +55,13 @@ test('workers killed under load (exit and uncaught errors): nothing is lost, and
   await clipper.registerApp({ name: 'digits', inputType: 'float32', inputShape: [784], defaultOutput: -1, latencySloMs: 200, cacheMaxBytes: 0 });
   await clipper.deployModel({ name: 'mnist-mlp', version: '1', path: 'models/mnist-mlp/1/model.onnx', replicas: 2 });
   await clipper.linkModel('digits', 'mnist-mlp');
-  const set = clipper.replicaSet('mnist-mlp');
+  const testing = clipper.testing();
   const tally = await underLoad(clipper, 'digits', 400, 1600, (i) => digit(heldOut, i % heldOut.count), async () => {
     for (let k = 0; k < 6; k++) {
       await new Promise((r) => setTimeout(r, 500));
-      const ready = set.replicas.filter((r) => r.ready);
-      await ready[k % ready.length]?.injectFault({ kind: k % 2 === 0 ? 'exit' : 'throw' }).catch(() => {});
+      const ready = testing.replicas('mnist-mlp').flatMap((r, index) => (r.ready ? [index] : []));
+      const target = ready[k % ready.length];
+      if (target !== undefined) await testing.injectFault('mnist-mlp', target, { kind: k % 2 === 0 ? 'exit' : 'throw' }).catch(() => {});
     }
   });
   t.log(JSON.stringify({ ...tally, versions: [...tally.versions] }));
@@ -69,9 +70,9 @@ test('workers killed under load (exit and uncaught errors): nothing is lost, and
   t.is(tally.model + tally.defaults + tally.refused, 1600);
   // Most queries still get a model's answer while workers die; how many depends on how loaded the machine is.
   t.true(tally.model > 400, `${tally.model} answered by the model`);
-  const deaths = set.status().reduce((n, r) => n + r.counters.workerDeaths, 0);
+  const deaths = testing.replicas('mnist-mlp').reduce((n, r) => n + r.counters.workerDeaths, 0);
   t.true(deaths >= 4, `${deaths} worker deaths`);
-  await waitFor(() => set.readyCount === 2, 15_000, 'both replicas back');
+  await waitFor(() => clipper.describeModel('mnist-mlp').readyReplicas === 2, 15_000, 'both replicas back');
   t.true(events.filter((e) => e.type === 'restarted').length >= 4);
 });
 
@@ -90,17 +91,17 @@ test('a JS model that hangs is recycled by the batch timeout; one that runs out 
   // The hanging row is retried once on the other replica, which hangs too: the default output, explained.
   t.true(stuck?.isDefault);
   t.regex(stuck?.explanation ?? '', /batch timeout/);
-  const hang = clipper.replicaSet('hang');
-  t.is(hang.status().reduce((n, r) => n + r.counters.timeouts, 0), 2);
-  await waitFor(() => hang.readyCount === 2, 15_000, 'hung replicas recycled');
+  const hang = () => clipper.describeModel('hang');
+  t.is(hang().replicas.reduce((n, r) => n + r.counters.timeouts, 0), 2);
+  await waitFor(() => hang().readyReplicas === 2, 15_000, 'hung replicas recycled');
   t.is((await clipper.predict('hang', [0, 7])).output, 7);
 
   const oom = await clipper.predict('hog', [1, 1]);
   t.true(oom.isDefault);
   t.regex(oom.explanation ?? '', /failed while holding the query \(.*(memory|exited)/i);
   t.log(oom.explanation);
-  const hog = clipper.replicaSet('hog');
-  await waitFor(() => hog.readyCount === 1, 15_000, 'the out-of-memory replica restarted');
+  const hog = () => clipper.describeModel('hog');
+  await waitFor(() => hog().readyReplicas === 1, 15_000, 'the out-of-memory replica restarted');
   t.is((await clipper.predict('hog', [0, 8])).output, 8);
   t.is((await clipper.predict('hang', [0, 9])).output, 9, 'the other model never noticed');
 });
@@ -121,10 +122,10 @@ test('rolling forward and back under load loses nothing, never mixes versions, a
     async () => {
       await new Promise((r) => setTimeout(r, 600));
       await clipper.deployModel({ name: 'mnist-mlp', version: '2-broken', path: 'models/mnist-mlp/2-broken/model.onnx', replicas: 1 });
-      t.is(clipper.replicaSet('mnist-mlp', '1').replicas.length, 0, 'version 1 drained and stopped');
+      t.is(clipper.describeModel('mnist-mlp', '1').replicas.length, 0, 'version 1 drained and stopped');
       await new Promise((r) => setTimeout(r, 800));
       await clipper.setModelVersion('mnist-mlp', '1');
-      t.is(clipper.replicaSet('mnist-mlp', '2-broken').replicas.length, 0, 'the broken version drained and stopped');
+      t.is(clipper.describeModel('mnist-mlp', '2-broken').replicas.length, 0, 'the broken version drained and stopped');
     },
   );
   t.log(JSON.stringify({ ...tally, versions: [...tally.versions] }));
@@ -153,11 +154,11 @@ test('a sporadic model scales to zero when idle and loads again on its next quer
   await clipper.deployModel({ name: 'mnist-linear', version: '1', path: 'models/mnist-linear/1/model.onnx', scaleToZero: { idleMs: 300, coldStart: 'default' } });
   await clipper.linkModel('digits', 'mnist-cnn');
   await clipper.linkModel('strict', 'mnist-linear');
-  const cnn = clipper.replicaSet('mnist-cnn');
-  const linear = clipper.replicaSet('mnist-linear');
+  const cnn = () => clipper.describeModel('mnist-cnn');
+  const linear = () => clipper.describeModel('mnist-linear');
   t.is((await clipper.predict('digits', digit(heldOut, 0))).output, heldOut.labels[0]);
-  await waitFor(() => cnn.replicas.length === 0 && linear.replicas.length === 0, 10_000, 'scale to zero');
-  t.true(cnn.scaledToZero);
+  await waitFor(() => cnn().replicas.length === 0 && linear().replicas.length === 0, 10_000, 'scale to zero');
+  t.true(cnn().scaledToZero);
   t.true(clipper.ready, 'a model scaled to zero still counts as ready');
   // 'wait': the first query waits for the load and gets the model's answer; concurrent ones share the load.
   const woken = await Promise.all([1, 2, 3].map((i) => clipper.predict('digits', digit(heldOut, i))));
@@ -165,23 +166,23 @@ test('a sporadic model scales to zero when idle and loads again on its next quer
     t.false(a.isDefault, a.explanation);
     t.is(a.output, heldOut.labels[k + 1]);
   });
-  t.true(cnn.coldStarts.length >= 1);
-  t.true((cnn.coldStarts[0] as number) > 0);
-  t.is(cnn.replicas.length, 2);
+  t.true(cnn().coldStartsMs.length >= 1);
+  t.true((cnn().coldStartsMs[0] as number) > 0);
+  t.is(cnn().replicas.length, 2);
   // 'default': with no measured cold start (or one past the deadline) the first query gets the default output.
   const cold = await clipper.predict('strict', digit(heldOut, 4));
   t.true(cold.isDefault);
   t.regex(cold.explanation ?? '', /scaled to zero and is loading/);
-  await waitFor(() => linear.readyCount === 1, 10_000, 'linear loaded');
+  await waitFor(() => linear().readyReplicas === 1, 10_000, 'linear loaded');
   t.is((await clipper.predict('strict', digit(heldOut, 5))).output, heldOut.labels[5]);
-  t.log(`cold starts: cnn ${cnn.coldStarts.map((ms) => ms.toFixed(0)).join(', ')} ms, linear ${linear.coldStarts.map((ms) => ms.toFixed(0)).join(', ')} ms`);
+  t.log(`cold starts: cnn ${cnn().coldStartsMs.map((ms) => ms.toFixed(0)).join(', ')} ms, linear ${linear().coldStartsMs.map((ms) => ms.toFixed(0)).join(', ')} ms`);
 });
 
 test('multiplexed models share a bounded number of slots; the least recently used is unloaded and reloads on demand', async (t) => {
   const clipper = await Clipper.start({ multiplex: { maxActiveModels: 2 } });
   t.teardown(() => clipper.stop());
   const names = ['mnist-linear', 'mnist-mlp', 'mnist-cnn'];
-  const loaded = (): string[] => names.filter((n) => clipper.getModels().some((m) => m.name === n) && clipper.replicaSet(n).replicas.length > 0);
+  const loaded = (): string[] => names.filter((n) => clipper.getModels().some((m) => m.name === n) && clipper.describeModel(n).replicas.length > 0);
   for (const name of names) {
     await clipper.registerApp({ name, inputType: 'float32', inputShape: [784], defaultOutput: -1, latencySloMs: 10_000 });
     await clipper.deployModel({ name, version: '1', path: `models/${name}/1/model.onnx`, multiplexed: true });
@@ -196,7 +197,7 @@ test('multiplexed models share a bounded number of slots; the least recently use
   t.is(answer.output, heldOut.labels[1]);
   t.deepEqual(loaded(), ['mnist-linear', 'mnist-mlp'], 'the CNN, least recently used, made room');
   t.is(clipper.multiplexing?.evictions, 2);
-  t.is(clipper.replicaSet('mnist-linear').coldStarts.length, 1);
+  t.is(clipper.describeModel('mnist-linear').coldStartsMs.length, 1);
   // Every model still answers, each through a cold start when it was unloaded, never more than two at once.
   for (const name of ['mnist-cnn', 'mnist-mlp', 'mnist-linear', 'mnist-cnn']) {
     const a = await clipper.predict(name, digit(heldOut, 2));

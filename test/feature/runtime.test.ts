@@ -36,7 +36,7 @@ test('under 200 concurrent queries batches larger than 1 form, and every answer 
   answers.forEach((a, i) => t.deepEqual(a.output, [i + 3, Math.max(i, 1)]));
   const sizes = answers.map((a) => a.timings?.batchSize ?? 0);
   t.true(Math.max(...sizes) > 1, `largest batch ${Math.max(...sizes)}`);
-  const status = clipper.replicaSet('sum').status();
+  const status = clipper.testing().replicas('sum');
   t.is(status.reduce((n, r) => n + r.counters.rows, 0), 200, 'each query ran exactly once');
   t.true(status.every((r) => r.counters.batches < 200));
 });
@@ -50,8 +50,7 @@ for (const kind of ['exit', 'throw'] as const) {
     await clipper.registerApp({ name: 'slow', inputType: 'float32', inputShape: [2], defaultOutput: -1, latencySloMs: 5000 });
     await clipper.deployModel({ name: 'slow', version: '1', path: 'slow/1/model.mjs', replicas: 2, batching: { mode: 'fixed', maxBatchSize: 8 } });
     await clipper.linkModel('slow', 'slow');
-    const set = clipper.replicaSet('slow');
-    await set.replicas[0]?.injectFault({ kind });
+    await clipper.testing().injectFault('slow', 0, { kind });
     let settled = 0;
     const answers = await Promise.all(
       Array.from({ length: 40 }, (_, i) =>
@@ -66,8 +65,9 @@ for (const kind of ['exit', 'throw'] as const) {
       t.false(a.isDefault, a.explanation);
       t.is(a.output, i, 'each query got its own answer');
     });
-    t.is(set.status()[0]?.counters.workerDeaths, 1);
-    await waitFor(() => set.replicas[0]?.ready === true && (set.replicas[0]?.restarts ?? 0) === 1, 10_000, 'replica restart');
+    const replicas = () => clipper.testing().replicas('slow');
+    t.is(replicas()[0]?.counters.workerDeaths, 1);
+    await waitFor(() => replicas()[0]?.ready === true && (replicas()[0]?.restarts ?? 0) === 1, 10_000, 'replica restart');
     t.true(events.some((e) => e.type === 'restartScheduled' && e.child === 'slow@1#0'));
     t.true(events.some((e) => e.type === 'restarted' && e.child === 'slow@1#0'));
     const after = await Promise.all(Array.from({ length: 20 }, (_, i) => clipper.predict('slow', [1, i])));
@@ -82,13 +82,13 @@ test('with one replica, a death mid-batch answers with the default output and an
   await clipper.registerApp({ name: 'slow', inputType: 'float32', inputShape: [2], defaultOutput: -1, latencySloMs: 5000 });
   await clipper.deployModel({ name: 'slow', version: '1', path: 'slow/1/model.mjs', replicas: 1 });
   await clipper.linkModel('slow', 'slow');
-  const replica = clipper.replicaSet('slow').replicas[0];
-  await replica?.injectFault({ kind: 'exit' });
+  const replica = () => clipper.testing().replicas('slow')[0];
+  await clipper.testing().injectFault('slow', 0, { kind: 'exit' });
   const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => clipper.predict('slow', [3, i])));
   t.is(answers.length, 10);
   t.true(answers.every((a) => a.isDefault && a.output === -1));
   t.regex(answers[0]?.explanation ?? '', /slow@1#0 .*failed while holding the query/);
-  await waitFor(() => replica?.ready === true, 10_000, 'restart');
+  await waitFor(() => replica()?.ready === true, 10_000, 'restart');
   const after = await clipper.predict('slow', [1, 7]);
   t.is(after.output, 7);
 });
@@ -99,7 +99,7 @@ test('a model that fails in a batch fails only that batch', async (t) => {
   t.true(bad?.isDefault);
   t.regex(bad?.explanation ?? '', /refuses rows starting with -1/);
   t.deepEqual(good?.output, [2, 2]);
-  t.is(clipper.replicaSet('sum').status()[0]?.counters.workerDeaths, 0);
+  t.is(clipper.testing().replicas('sum')[0]?.counters.workerDeaths, 0);
 });
 
 test('a query that cannot meet its deadline is not run: it gets the default output with an explanation', async (t) => {
@@ -115,7 +115,7 @@ test('a query that cannot meet its deadline is not run: it gets the default outp
   t.true(modelAnswers.length >= 1 && modelAnswers.length <= 2, `${modelAnswers.length} answered by the model: ${answers.map((a) => a.explanation).join(' | ')}`);
   t.is(modelAnswers.length + defaults.length, 6);
   t.true(defaults.every((a) => a.output === 42 && /deadline|SLO/.test(a.explanation ?? '')), defaults.map((a) => a.explanation).join(' | '));
-  const status = clipper.replicaSet('slow').status()[0];
+  const status = clipper.testing().replicas('slow')[0];
   t.true((status?.counters.rows ?? 0) < 6, 'queries past their deadline were not run');
 });
 
@@ -191,13 +191,13 @@ test('versions roll forward and back at run time, and the cache never mixes them
 test('replicas are added and removed at run time, and load spreads over them', async (t) => {
   const clipper = await sumSystem(t, 1);
   await clipper.setNumReplicas('sum', 3);
-  const set = clipper.replicaSet('sum');
-  t.is(set.readyCount, 3);
+  const set = () => clipper.describeModel('sum');
+  t.is(set().readyReplicas, 3);
   const answers = await Promise.all(Array.from({ length: 300 }, (_, i) => clipper.predict('sums', [i, 2, 2, 2])));
   const used = new Set(answers.map((a) => a.timings?.replica));
   t.is(used.size, 3, `replicas used: ${[...used].join(', ')}`);
   await clipper.setNumReplicas('sum', 1);
-  t.is(set.replicas.length, 1);
+  t.is(set().replicas.length, 1);
   t.deepEqual((await clipper.predict('sums', [5, 0, 0, 0])).output, [5, 5]);
 });
 
@@ -212,14 +212,14 @@ test('a replica that keeps dying is retired after maxRestarts, and other models 
   await clipper.deployModel({ name: 'sum', version: '1', path: 'sum/1/model.mjs', replicas: 1 });
   await clipper.linkModel('slow', 'slow');
   await clipper.linkModel('sums', 'sum');
-  const replica = clipper.replicaSet('slow').replicas[0];
+  const replica = () => clipper.testing().replicas('slow')[0];
   for (let round = 0; round < 3; round++) {
-    await waitFor(() => replica?.ready === true, 10_000, `replica ready (round ${round})`);
-    await replica?.injectFault({ kind: 'exit' });
+    await waitFor(() => replica()?.ready === true, 10_000, `replica ready (round ${round})`);
+    await clipper.testing().injectFault('slow', 0, { kind: 'exit' });
     const a = await clipper.predict('slow', [1, round]);
     t.true(a.isDefault);
   }
-  await waitFor(() => replica?.retired === true, 10_000, 'retirement');
+  await waitFor(() => replica()?.retired === true, 10_000, 'retirement');
   t.true(events.some((e) => e.type === 'gaveUp' && e.child === 'slow@1#0'));
   t.is(events.filter((e) => e.type === 'restarted').length, 2);
   const answer = await clipper.predict('slow', [1, 1]);

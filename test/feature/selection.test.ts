@@ -128,13 +128,13 @@ test('a stalling replica is hedged around: answers arrive in time, within the he
     hedging: { delayMs: 20, maxExtraLoad: 1 },
   });
   await clipper.linkModel('digits', 'mnist-linear');
-  const set = clipper.replicaSet('mnist-linear');
+  const set = () => clipper.describeModel('mnist-linear');
   const answers = [];
   for (let i = 0; i < 40; i++) answers.push(await clipper.predict('digits', digit(heldOut, i)));
   t.is(answers.filter((a) => a.isDefault).length, 0, answers.map((a) => a.explanation).filter(Boolean).join(' | '));
-  t.true(set.hedges.won > 0, `hedges ${JSON.stringify(set.hedges)}`);
+  t.true(set().hedges.won > 0, `hedges ${JSON.stringify(set().hedges)}`);
   t.true(answers.filter((a) => a.timings?.replica === 'mnist-linear@1#1').length > 20);
-  await waitFor(() => set.status().every((r) => r.outstanding === 0), 10_000, 'stalled copies to finish');
+  await waitFor(() => set().replicas.every((r) => r.outstanding === 0), 10_000, 'stalled copies to finish');
 });
 
 test('the hedge budget bounds duplicates: at most 5% of queries are hedged, however many are late', async (t) => {
@@ -150,7 +150,7 @@ test('the hedge budget bounds duplicates: at most 5% of queries are hedged, howe
   });
   await clipper.linkModel('digits', 'mnist-linear');
   const answers = await Promise.all(Array.from({ length: 200 }, (_, i) => clipper.predict('digits', digit(heldOut, i))));
-  const set = clipper.replicaSet('mnist-linear');
+  const set = clipper.describeModel('mnist-linear');
   t.true(set.hedges.sent <= 0.05 * 200 + 1, `hedges sent ${set.hedges.sent}`);
   t.true(set.hedges.denied > 0, 'late queries were denied a hedge once the budget ran out');
   t.is(answers.length, 200);
