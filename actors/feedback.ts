@@ -1,12 +1,21 @@
 import { Actor, type Reply } from '../src/kernel/actor.js';
 import type { Clock } from '../src/kernel/clock.js';
 import { absoluteLoss, zeroOneLoss } from '../src/selection/losses.js';
-import { inputDigest, predictionKey, type Prediction } from '../src/routing/prediction-cache.js';
-import type { QueryContext } from '../src/selection/selection-policy.js';
-import type { Router } from './router.js';
+import { inputDigest, predictionKey, type Prediction, type PredictionCache } from '../src/routing/prediction-cache.js';
+import type { QueryContext, Selection, SelectionPolicy } from '../src/selection/selection-policy.js';
 import type { FeedbackResult } from '../src/api.js';
 import type { ModelDirectory } from './contracts.js';
 
+/** What feedback needs of its application's router (the router actor is the real one; unit tests use a fake). */
+export interface FeedbackRouter {
+  readonly app: { readonly name: string };
+  /** The router's prediction cache: feedback reads what the models answered, and fills in what they did not. */
+  readonly cache: PredictionCache;
+  readonly linkedModels: readonly string[];
+  readonly policy: SelectionPolicy;
+  /** Takes (removes) the oldest draw waiting for feedback on this input and user. */
+  takeSelection(digest: string, context: QueryContext | undefined): Selection | undefined;
+}
 
 type FeedbackMessage = { input: Float32Array | Int32Array; label: number; context: QueryContext; reply: Reply<FeedbackResult> };
 
@@ -17,13 +26,13 @@ type FeedbackMessage = { input: Float32Array | Int32Array; label: number; contex
  * It is an actor of its own, so feedback never holds up the router's queries.
  */
 export class FeedbackActor extends Actor<FeedbackMessage> {
-  readonly #router: Router;
+  readonly #router: FeedbackRouter;
   readonly #models: ModelDirectory;
   readonly #clock: Clock;
   readonly #timeoutMs: number;
   readonly counters = { events: 0, cacheHits: 0, evaluations: 0 };
 
-  constructor(router: Router, models: ModelDirectory, clock: Clock, timeoutMs = 1000) {
+  constructor(router: FeedbackRouter, models: ModelDirectory, clock: Clock, timeoutMs = 1000) {
     super(`feedback:${router.app.name}`);
     this.#router = router;
     this.#models = models;
@@ -46,6 +55,10 @@ export class FeedbackActor extends Actor<FeedbackMessage> {
     const skipped: string[] = [];
     const cache = this.#router.cache;
     const digest = inputDigest(input);
+    const policy = this.#router.policy;
+    // A bandit learns only from the draw this feedback answers, and from each draw once: taken now, in arrival
+    // order, so a repeated feedback finds no draw and teaches nothing (issue 14, bug 4).
+    const selection = policy.learnsFrom === 'selected' ? this.#router.takeSelection(digest, context) : undefined;
     await Promise.all(
       this.#router.linkedModels.map(async (model) => {
         const set = this.#models.current(model);
@@ -62,7 +75,7 @@ export class FeedbackActor extends Actor<FeedbackMessage> {
               const answer = await set.predict(input, this.#clock.now() + this.#timeoutMs);
               return { scores: answer.scores, model: set.model, version: set.version };
             };
-            prediction = cache.enabled ? (await cache.getOrEvaluate(key, evaluate)).prediction : await evaluate();
+            prediction = (await cache.getOrEvaluate(key, evaluate)).prediction;
           } catch {
             skipped.push(model);
             return;
@@ -74,15 +87,14 @@ export class FeedbackActor extends Actor<FeedbackMessage> {
     );
     this.counters.events++;
     this.counters.evaluations += evaluated.length;
-    const policy = this.#router.policy;
     let learned = losses;
     if (policy.learnsFrom === 'selected') {
-      // A bandit learns only from the arm it pulled for this input; with no record of it, it learns nothing.
-      const selected = this.#router.selectedFor(digest, context) ?? [];
+      // With no draw waiting for this input, the bandit learns nothing.
+      const selected = selection?.models ?? [];
       learned = new Map([...losses].filter(([model]) => selected.includes(model)));
     }
     try {
-      if (learned.size > 0) policy.feedback?.(learned, context);
+      if (learned.size > 0) policy.feedback?.(learned, context, selection);
     } catch (error) {
       reply.reject(error);
       return;

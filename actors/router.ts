@@ -1,4 +1,3 @@
-import { LRUCache } from 'lru-cache';
 import { Actor, type Reply } from '../src/kernel/actor.js';
 import type { Clock, TimerHandle } from '../src/kernel/clock.js';
 import { ClipperError, OverloadedError } from '../src/errors.js';
@@ -6,7 +5,8 @@ import type { ResolvedAppOptions } from '../src/config/options.js';
 import { argmax } from '../src/selection/losses.js';
 import { inputDigest, PredictionCache, predictionKey, type CacheOutcome, type Prediction } from '../src/routing/prediction-cache.js';
 import { QueryAssembly } from '../src/routing/query-assembly.js';
-import { StaticPolicy, type QueryContext, type SelectionPolicy } from '../src/selection/selection-policy.js';
+import { StaticPolicy, type QueryContext, type Selection, type SelectionPolicy } from '../src/selection/selection-policy.js';
+import { drawOf, SelectionLog } from '../src/selection/selection-log.js';
 import type { Answer } from '../src/api.js';
 import type { ModelDirectory } from './contracts.js';
 
@@ -18,10 +18,6 @@ interface Evaluation {
   prediction: Prediction;
   outcome: CacheOutcome;
   timings?: Answer['timings'];
-}
-
-function selectionKey(digest: string, context: QueryContext | undefined): string {
-  return `${context?.uid ?? ''}#${digest}`;
 }
 
 /**
@@ -38,8 +34,8 @@ export class Router extends Actor<RouterMessage> {
   #linked: string[] = [];
   #policy: SelectionPolicy;
   #nextQueryId = 1;
-  /** Recent selections by input, kept only for policies that learn from their selection alone. */
-  readonly #selections = new LRUCache<string, readonly string[]>({ max: 100_000 });
+  /** Recent draws by input and user, kept only for policies that learn from their selection alone. */
+  readonly #selections = new SelectionLog();
   readonly counters = { queries: 0, answered: 0, defaults: 0, refused: 0, lowConfidence: 0 };
 
   constructor(app: ResolvedAppOptions, models: ModelDirectory, clock: Clock, policy: SelectionPolicy = new StaticPolicy()) {
@@ -51,9 +47,9 @@ export class Router extends Actor<RouterMessage> {
     this.#policy = policy;
   }
 
-  /** The models the policy selected for this input (and user) recently, for bandit feedback. */
-  selectedFor(digest: string, context: QueryContext | undefined): readonly string[] | undefined {
-    return this.#selections.get(selectionKey(digest, context));
+  /** Takes the oldest draw waiting for feedback on this input (and user), for bandit feedback: each is taken once. */
+  takeSelection(digest: string, context: QueryContext | undefined): Selection | undefined {
+    return this.#selections.take(digest, context);
   }
 
   get linkedModels(): readonly string[] {
@@ -119,7 +115,7 @@ export class Router extends Actor<RouterMessage> {
     // The input is hashed at most once per query, however many models and lookups need its digest.
     let digest: string | undefined;
     const digestOf = (): string => (digest ??= inputDigest(input));
-    if (policy.learnsFrom === 'selected') this.#selections.set(selectionKey(digestOf(), context), selected);
+    if (policy.learnsFrom === 'selected') this.#selections.record(digestOf(), context, drawOf(policy, selected, this.#linked, context));
     if (selected.length === 0) {
       settle(fallback(`application ${this.app.name} has no linked model to answer it (linked: ${JSON.stringify(this.#linked)})`));
       return;

@@ -2,7 +2,7 @@ import { InvalidOptionError } from '../errors.js';
 import { checkName, checkNumber, checkObject, fail } from '../config/validate.js';
 import { checkLosses } from './losses.js';
 import { DEFAULT_SEED, drawUniform, mulberry32, sampleIndex, type Random } from '../kernel/random.js';
-import type { Combined, ModelOutput, PolicySnapshot, SelectionPolicy } from './selection-policy.js';
+import type { Combined, ModelOutput, PolicySnapshot, QueryContext, Selection, SelectionPolicy } from './selection-policy.js';
 
 /** `models` without repeats; the array itself when it has none (the usual case, and this runs per query). */
 function unique(models: readonly string[]): readonly string[] {
@@ -155,7 +155,9 @@ export class LogWeights {
       }
     }
     losses.forEach((loss, m) => {
-      this.#log[this.#slot.get(m) as number] -= factor * loss;
+      // A zero loss leaves the weight as it is whatever the factor: an infinite factor (bandit Exp3 dividing by a
+      // probability that underflowed to 0, issue 14 bug 6) times 0 would be NaN and sink the model to the bottom.
+      if (loss > 0) this.#log[this.#slot.get(m) as number] -= factor * loss;
     });
     this.#normalise();
   }
@@ -333,8 +335,9 @@ export function parseWeightSnapshot(kind: string, snapshot: unknown): { logWeigh
  * with its own loss, s_i <- s_i * exp(-eta * L_i): Exp3's full-information form (Hedge), which learns K times
  * faster than the bandit form and needs no importance weighting. With `fullInformation: false` it is Clipper's
  * bandit Exp3: feedback carries only the chosen model's loss, and s_i <- s_i * exp(-eta * L_i / p_i), with p_i
- * that model's probability at feedback time over the models last passed to `select` (the policy cannot know
- * which draw a feedback event answers, and the linked set rarely changes between them).
+ * the probability the draw that feedback answers had when it was made (the router records each draw with
+ * {@link selectionProbability} and hands it to `feedback` once). Feedback given without its draw (a direct
+ * call) falls back to the model's probability now, over the models last passed to `select`.
  *
  * Pure: no clock, no I/O; randomness from `options.random`.
  *
@@ -349,6 +352,8 @@ export class Exp3Policy implements SelectionPolicy {
   readonly options: Readonly<ResolvedExp3Options>;
   readonly #weights: LogWeights;
   #lastLinked: readonly string[] = [];
+  /** The last draw, so that {@link selectionProbability} right after it needs no second pass over the weights. */
+  #lastDraw: Selection | undefined;
   #updates = 0;
 
   constructor(options?: Exp3Options) {
@@ -369,8 +374,23 @@ export class Exp3Policy implements SelectionPolicy {
     this.#weights.add(models);
     this.#lastLinked = models;
     const p = this.#weights.distribution(models, this.options.gamma, this.options.minProbability);
-    const i = sampleIndex(p, drawUniform(this.options.random, `${this.name}.random`));
-    return [models[i < 0 ? 0 : i]];
+    const drawn = sampleIndex(p, drawUniform(this.options.random, `${this.name}.random`));
+    const i = drawn < 0 ? 0 : drawn;
+    const selected = [models[i]];
+    this.#lastDraw = { models: selected, probability: p[i] };
+    return selected;
+  }
+
+  /**
+   * The probability that {@link select} over `linked` draws `selected` (one model) in the present state: the
+   * draw's own probability when asked right after it, which the router records for bandit feedback.
+   */
+  selectionProbability(selected: readonly string[], linked: readonly string[]): number {
+    const last = this.#lastDraw;
+    if (last !== undefined && selected === last.models) return last.probability;
+    const models = unique(linked);
+    const i = selected.length === 1 ? models.indexOf(selected[0]) : -1;
+    return i < 0 ? 0 : this.#weights.distribution(models, this.options.gamma, this.options.minProbability)[i];
   }
 
   /** The chosen model's answer, as it is (one model agrees with itself: confidence 1). */
@@ -387,9 +407,10 @@ export class Exp3Policy implements SelectionPolicy {
 
   /**
    * Learns from one feedback event (see the class comment for the two forms). Losses are checked first: a bad
-   * one changes nothing.
+   * one changes nothing. In the bandit form, `selection` is the draw the feedback answers: the update divides by
+   * the probability that draw had (without one, by the model's probability now; see the class comment).
    */
-  feedback(losses: ReadonlyMap<string, number>): void {
+  feedback(losses: ReadonlyMap<string, number>, _context?: QueryContext, selection?: Selection): void {
     checkLosses(`${this.name}.feedback`, losses);
     if (losses.size === 0) return;
     const eta = this.options.eta;
@@ -402,14 +423,23 @@ export class Exp3Policy implements SelectionPolicy {
         );
       }
       const [model] = losses.keys();
-      const p = this.#selectionProbability(model);
+      const p = selection === undefined ? this.#probabilityNow(model) : this.#drawProbability(model, selection);
       // p > 0 in exact arithmetic; the guard is for exp rounding it to 0. Infinity lands on the gap bound.
       this.#weights.decrease(losses, eta / Math.max(p, Number.MIN_VALUE));
     }
     this.#updates++;
   }
 
-  #selectionProbability(model: string): number {
+  #drawProbability(model: string, selection: Selection): number {
+    const p = selection.probability;
+    if (!selection.models.includes(model)) {
+      throw new InvalidOptionError(`${this.name}.feedback: the loss is for ${model}, but the draw it answers selected ${selection.models.join(', ') || 'no model'}`);
+    }
+    if (typeof p !== 'number' || !(p > 0 && p <= 1)) throw new InvalidOptionError(`${this.name}.feedback: the draw's probability must be in (0, 1]; got ${String(p)}`);
+    return p;
+  }
+
+  #probabilityNow(model: string): number {
     let models = this.#lastLinked.length > 0 ? this.#lastLinked : this.#weights.models();
     let i = models.indexOf(model);
     if (i < 0) {

@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import { InvalidOptionError } from '../errors.js';
 import { checkName, checkObject, fail } from '../config/validate.js';
-import type { Combined, ModelOutput, PolicySnapshot, QueryContext, SelectionPolicy } from './selection-policy.js';
+import { checkQueryContext, type Combined, type ModelOutput, type PolicySnapshot, type QueryContext, type Selection, type SelectionPolicy } from './selection-policy.js';
 
 /** Per-user policy options; every one optional. */
 export interface KeyedPolicyOptions {
@@ -109,10 +109,9 @@ export class KeyedPolicy implements SelectionPolicy {
     return uid === undefined ? this.#shared : this.#users.peek(uid);
   }
 
+  /** A uid that is not a string is the caller's error (InvalidInputError), as the facade's own check says. */
   #uid(context: QueryContext | undefined): string | undefined {
-    const uid = context?.uid;
-    if (uid !== undefined && typeof uid !== 'string') fail('context.uid', 'a string', uid);
-    return uid;
+    return checkQueryContext(context)?.uid;
   }
 
   /** The policy that answers for `context` without creating one (see the class comment). */
@@ -133,11 +132,16 @@ export class KeyedPolicy implements SelectionPolicy {
     return this.#answering(context).combine(outputs, context);
   }
 
+  /** As the policy that answers for `context` (1 for one that draws deterministically). */
+  selectionProbability(selected: readonly string[], linked: readonly string[], context?: QueryContext): number {
+    return this.#answering(context).selectionProbability?.(selected, linked, context) ?? 1;
+  }
+
   /** Trains the user's policy (made now if they have none), or the shared one when there is no uid. */
-  feedback(losses: ReadonlyMap<string, number>, context?: QueryContext): void {
+  feedback(losses: ReadonlyMap<string, number>, context?: QueryContext, selection?: Selection): void {
     const uid = this.#uid(context);
     if (uid === undefined) {
-      this.#shared.feedback?.(losses, context);
+      this.#shared.feedback?.(losses, context, selection);
       return;
     }
     let own = this.#users.get(uid);
@@ -146,7 +150,7 @@ export class KeyedPolicy implements SelectionPolicy {
       if (this.options.inheritShared && this.#shared.snapshot !== undefined && own.restore !== undefined) own.restore(this.#shared.snapshot());
       this.#users.set(uid, own);
     }
-    own.feedback?.(losses, context);
+    own.feedback?.(losses, context, selection);
   }
 
   snapshot(): KeyedSnapshot {

@@ -1,3 +1,6 @@
+import { InvalidInputError } from '../errors.js';
+import { show } from '../config/validate.js';
+
 /** One model's output for a query. */
 export interface ModelOutput {
   readonly model: string;
@@ -9,6 +12,32 @@ export interface ModelOutput {
 export interface QueryContext {
   /** A user key, for policies that learn per user (Clipper personalised per `uid`). */
   readonly uid?: string;
+}
+
+/**
+ * Checks a query's or a feedback event's context as a caller passed it: an object (or nothing) whose `uid`, if
+ * present, is a string (`""` is a user of its own, distinct from no uid). Throws {@link InvalidInputError}, so the
+ * facade can refuse a bad call (HTTP 400) before it reaches a router; per-user policies run it too.
+ *
+ * @example
+ * checkQueryContext({ uid: 'alice' }); // { uid: 'alice' }
+ * checkQueryContext({ uid: 7 }); // throws InvalidInputError: context.uid must be a string; got 7
+ */
+export function checkQueryContext(context: unknown): QueryContext | undefined {
+  if (context === undefined) return undefined;
+  if (typeof context !== 'object' || context === null || Array.isArray(context)) {
+    throw new InvalidInputError(`the query context must be an object such as { uid: "alice" }; got ${show(context)}`);
+  }
+  const uid = (context as { uid?: unknown }).uid;
+  if (uid !== undefined && typeof uid !== 'string') throw new InvalidInputError(`context.uid must be a string; got ${show(uid)}`);
+  return context as QueryContext;
+}
+
+/** What one draw selected, and with what probability (see {@link SelectionPolicy.selectionProbability}). */
+export interface Selection {
+  readonly models: readonly string[];
+  /** The probability, at the moment of the draw, that the policy would select exactly `models`; in (0, 1]. */
+  readonly probability: number;
 }
 
 /** The combined answer a policy makes from its models' outputs. */
@@ -37,12 +66,24 @@ export interface SelectionPolicy {
   select(linked: readonly string[], context?: QueryContext): readonly string[];
   /** Combines the outputs that arrived (never empty; may be fewer than selected, at a deadline). */
   combine(outputs: readonly ModelOutput[], context?: QueryContext): Combined;
-  /** Learns from feedback: each model's loss in [0, 1] on one input whose true label is now known. */
-  feedback?(losses: ReadonlyMap<string, number>, context?: QueryContext): void;
+  /**
+   * Learns from feedback: each model's loss in [0, 1] on one input whose true label is now known. For a policy
+   * that learns from its selection alone, `selection` is the draw this feedback answers (taken once, so a draw
+   * teaches the policy at most once).
+   */
+  feedback?(losses: ReadonlyMap<string, number>, context?: QueryContext, selection?: Selection): void;
+  /**
+   * For a policy that draws at random and learns from its selection alone: the probability that
+   * `select(linked, context)` returns `selected` in the policy's present state. The router asks right after
+   * `select` (nothing changes the state in between), so this is the draw's own probability, which bandit
+   * feedback must divide by (Exp3's importance weighting). Absent: the selection is deterministic (1).
+   */
+  selectionProbability?(selected: readonly string[], linked: readonly string[], context?: QueryContext): number;
   /**
    * Whose losses feedback should carry: `all` linked models (the default; full information), or only the
    * models this policy `selected` for that input (a bandit, such as Clipper's Exp3, which must learn only from
-   * the arm it pulled). For `selected`, the router remembers recent selections by input.
+   * the arm it pulled). For `selected`, the router remembers recent draws by input and user (a
+   * `SelectionLog`), and each feedback event takes one of them.
    */
   readonly learnsFrom?: 'all' | 'selected';
   snapshot?(): PolicySnapshot;

@@ -95,7 +95,7 @@ test('probabilities are the normalised weights: eta 0.5, losses [1, 0] -> [e^-0.
   t.deepEqual([...p.probabilities().keys()], ['a', 'b'], 'default: every model seen');
 });
 
-test('bandit updates touch only the chosen model, importance-weighted by its probability at feedback time', (t) => {
+test('bandit updates without their draw touch only the chosen model, importance-weighted by its probability now', (t) => {
   for (const gamma of [0, 0.2]) {
     const eta = 0.5;
     const p = new Exp3Policy({ eta, gamma, fullInformation: false });
@@ -123,6 +123,64 @@ test('bandit feedback about a model outside the last selection counts it among t
   p.feedback(losses({ c: 1 }));
   // c joined at weight 1 among three: p(c) = 1/3.
   closeRecord(t, p.snapshot().logWeights, { a: 0, b: 0, c: -1.5 }, 'c');
+});
+
+test('bandit feedback with its draw divides by the probability the draw had, not the probability now (issue 14, bug 4)', (t) => {
+  // Three queries of one input draw a at p = 0.5 each; their three feedback events must each cost a
+  // eta / 0.5 = 1. Read at feedback time, p(a) shrinks after every update: 0 -> -1 -> -2.86 -> -12.08.
+  const p = new Exp3Policy({ eta: 0.5, fullInformation: false, random: () => 0 });
+  const draws = [0, 1, 2].map(() => {
+    const selected = p.select(['a', 'b']);
+    return { models: selected, probability: p.selectionProbability(selected, ['a', 'b']) };
+  });
+  t.deepEqual(draws.map((d) => [d.models, d.probability]), [[['a'], 0.5], [['a'], 0.5], [['a'], 0.5]]);
+  for (const [k, draw] of draws.entries()) {
+    p.feedback(losses({ a: 1 }), undefined, draw);
+    closeRecord(t, p.snapshot().logWeights, { a: -(k + 1), b: 0 }, `after feedback ${k + 1}`);
+  }
+  t.is(p.updates, 3);
+});
+
+test('selectionProbability is the draw\'s own probability, and the probability over the linked models otherwise', (t) => {
+  const p = withWeights({ a: 0, b: Math.log(3) }, { fullInformation: false, random: () => 0.99 });
+  const selected = p.select(['a', 'b']);
+  t.deepEqual(selected, ['b']);
+  close(t, p.selectionProbability(selected, ['a', 'b']), 0.75, 1e-12, 'the draw');
+  close(t, p.selectionProbability(['a'], ['a', 'b']), 0.25, 1e-12, 'a, not drawn');
+  close(t, p.selectionProbability(['a'], ['a', 'b', 'a']), 0.25, 1e-12, 'repeats count once');
+  t.is(p.selectionProbability(['c'], ['a', 'b']), 0, 'not linked');
+  t.is(p.selectionProbability(['a', 'b'], ['a', 'b']), 0, 'Exp3 never selects two');
+});
+
+test('bandit feedback whose draw is for another model, or has no valid probability, is refused and changes nothing', (t) => {
+  const p = new Exp3Policy({ fullInformation: false });
+  p.select(['a', 'b']);
+  const before = p.snapshot();
+  t.throws(() => p.feedback(losses({ a: 1 }), undefined, { models: ['b'], probability: 0.5 }), {
+    instanceOf: InvalidOptionError,
+    message: 'exp3.feedback: the loss is for a, but the draw it answers selected b',
+  });
+  for (const probability of [0, -0.1, 1.5, Number.NaN]) {
+    t.throws(() => p.feedback(losses({ a: 1 }), undefined, { models: ['a'], probability }), {
+      instanceOf: InvalidOptionError,
+      message: /^exp3\.feedback: the draw's probability must be in \(0, 1\]; got/,
+    });
+  }
+  t.deepEqual(p.snapshot(), before);
+});
+
+test('a zero loss leaves a weight alone even when its probability underflows to 0 (issue 14, bug 6: was NaN)', (t) => {
+  // maxLogWeightGap 1000 lets b trail by 800: p(b) = e^-800 underflows to 0, and eta / p to Infinity.
+  const p = withWeights({ a: 0, b: -800 }, { eta: 0.5, fullInformation: false, maxLogWeightGap: 1000 });
+  t.is(p.probabilities(['a', 'b']).get('b'), 0);
+  p.select(['a', 'b']);
+  p.feedback(losses({ b: 0 }));
+  t.deepEqual(p.snapshot().logWeights, { a: 0, b: -800 }, 'not NaN, and not sunk to the bottom');
+  p.feedback(losses({ b: 1 }));
+  t.deepEqual(p.snapshot().logWeights, { a: 0, b: -1000 }, 'a positive loss at p = 0 lands on the gap bound');
+  const full = withWeights({ a: 0, b: -800 }, { maxLogWeightGap: 1000 });
+  full.feedback(losses({ a: 0, b: 0 }));
+  t.deepEqual(full.snapshot().logWeights, { a: 0, b: -800 });
 });
 
 test('bandit feedback carrying more than the chosen model is refused and changes nothing', (t) => {

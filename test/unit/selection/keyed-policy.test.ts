@@ -1,9 +1,10 @@
 import test from 'ava';
-import { InvalidOptionError } from '../../../src/errors.js';
+import { InvalidInputError, InvalidOptionError } from '../../../src/errors.js';
 import { Exp3Policy } from '../../../src/selection/exp3-policy.js';
 import { Exp4Policy } from '../../../src/selection/exp4-policy.js';
 import { KeyedPolicy, type KeyedPolicyOptions } from '../../../src/selection/keyed-policy.js';
-import { StaticPolicy, type PolicySnapshot, type SelectionPolicy } from '../../../src/selection/selection-policy.js';
+import { checkQueryContext, StaticPolicy, type PolicySnapshot, type SelectionPolicy } from '../../../src/selection/selection-policy.js';
+import { drawOf } from '../../../src/selection/selection-log.js';
 
 const losses = (l: Record<string, number>): Map<string, number> => new Map(Object.entries(l));
 const exp4 = (): Exp4Policy => new Exp4Policy({ eta: 1 });
@@ -171,5 +172,44 @@ test('bad options and factories are refused with a message naming them', (t) => 
   const p = new KeyedPolicy(exp4, { name: 'per-user' });
   t.is(p.name, 'per-user');
   t.true(Object.isFrozen(p.options));
-  t.throws(() => p.select(linked, { uid: 3 as unknown as string }), { instanceOf: InvalidOptionError, message: 'context.uid must be a string; got 3' });
+  t.throws(() => p.select(linked, { uid: 3 as unknown as string }), { instanceOf: InvalidInputError, message: 'context.uid must be a string; got 3' });
+});
+
+test('a uid that is not a string is the caller\'s error (InvalidInputError), checked before anything changes (issue 14, bug 2)', (t) => {
+  const p = new KeyedPolicy(exp4);
+  for (const uid of [7, null, { id: 'x' }, ['a']]) {
+    const context = { uid } as never;
+    const message = /^context\.uid must be a string; got /;
+    t.throws(() => p.select(linked, context), { instanceOf: InvalidInputError, message });
+    t.throws(() => p.feedback(losses({ a: 1 }), context), { instanceOf: InvalidInputError, message });
+    t.throws(() => checkQueryContext(context), { instanceOf: InvalidInputError, message });
+  }
+  t.deepEqual(p.keys(), []);
+  t.deepEqual(weightsOf(p.policy()), {});
+  for (const bad of [null, 'alice', 7, ['alice']]) {
+    t.throws(() => checkQueryContext(bad), { instanceOf: InvalidInputError, message: /^the query context must be an object such as \{ uid: "alice" \}; got / });
+  }
+  t.is(checkQueryContext(undefined), undefined);
+  t.deepEqual(checkQueryContext({ uid: '' }), { uid: '' });
+});
+
+test('uid "" is a user of its own, apart from feedback without a uid (issue 14, bug 7)', (t) => {
+  const p = new KeyedPolicy(exp4);
+  p.feedback(losses({ a: 1, b: 0 }), { uid: '' });
+  t.deepEqual(p.keys(), ['']);
+  t.deepEqual(weightsOf(p.policy('')), { a: -1, b: 0 });
+  t.deepEqual(weightsOf(p.policy()), {}, 'the shared policy learned nothing');
+});
+
+test('bandit Exp3 per user: a user\'s first feedback divides by the draw\'s probability, not by one over every model the table held', (t) => {
+  // The shared table knows a, b and c; only a and b are linked now. The user's draw of a had p = 0.5; their own
+  // policy, copied from the shared one at this first feedback, once computed p(a) over a, b and c (1/3).
+  const p = new KeyedPolicy(() => new Exp3Policy({ eta: 0.5, fullInformation: false, random: () => 0 }));
+  p.feedback(losses({ c: 0 }));
+  const alice = { uid: 'alice' };
+  const selected = p.select(linked, alice);
+  const draw = drawOf(p, selected, linked, alice);
+  t.deepEqual(draw, { models: ['a'], probability: 0.5 });
+  p.feedback(losses({ a: 1 }), alice, draw);
+  t.deepEqual(weightsOf(p.policy('alice')), { a: -1, b: 0, c: 0 });
 });
