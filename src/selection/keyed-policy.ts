@@ -1,7 +1,8 @@
 import { LRUCache } from 'lru-cache';
 import { InvalidOptionError } from '../errors.js';
 import { checkName, checkObject, fail } from '../config/validate.js';
-import { checkQueryContext, type Combined, type ModelOutput, type PolicySnapshot, type QueryContext, type Selection, type SelectionPolicy } from './selection-policy.js';
+import { checkQueryContext } from '../config/input.js';
+import type { Combined, ModelOutput, PolicySnapshot, QueryContext, Selection, SelectionPolicy } from './selection-policy.js';
 
 /** Per-user policy options; every one optional. */
 export interface KeyedPolicyOptions {
@@ -109,9 +110,9 @@ export class KeyedPolicy implements SelectionPolicy {
     return uid === undefined ? this.#shared : this.#users.peek(uid);
   }
 
-  /** A uid that is not a string is the caller's error (InvalidInputError), as the facade's own check says. */
+  /** A uid that is not a non-empty string is the caller's error (InvalidInputError): the facade's own check. */
   #uid(context: QueryContext | undefined): string | undefined {
-    return checkQueryContext(context)?.uid;
+    return checkQueryContext(context).uid;
   }
 
   /** The policy that answers for `context` without creating one (see the class comment). */

@@ -1,6 +1,3 @@
-import { InvalidInputError } from '../errors.js';
-import { show } from '../config/validate.js';
-
 /** One model's output for a query. */
 export interface ModelOutput {
   readonly model: string;
@@ -12,25 +9,6 @@ export interface ModelOutput {
 export interface QueryContext {
   /** A user key, for policies that learn per user (Clipper personalised per `uid`). */
   readonly uid?: string;
-}
-
-/**
- * Checks a query's or a feedback event's context as a caller passed it: an object (or nothing) whose `uid`, if
- * present, is a string (`""` is a user of its own, distinct from no uid). Throws {@link InvalidInputError}, so the
- * facade can refuse a bad call (HTTP 400) before it reaches a router; per-user policies run it too.
- *
- * @example
- * checkQueryContext({ uid: 'alice' }); // { uid: 'alice' }
- * checkQueryContext({ uid: 7 }); // throws InvalidInputError: context.uid must be a string; got 7
- */
-export function checkQueryContext(context: unknown): QueryContext | undefined {
-  if (context === undefined) return undefined;
-  if (typeof context !== 'object' || context === null || Array.isArray(context)) {
-    throw new InvalidInputError(`the query context must be an object such as { uid: "alice" }; got ${show(context)}`);
-  }
-  const uid = (context as { uid?: unknown }).uid;
-  if (uid !== undefined && typeof uid !== 'string') throw new InvalidInputError(`context.uid must be a string; got ${show(uid)}`);
-  return context as QueryContext;
 }
 
 /** What one draw selected, and with what probability (see {@link SelectionPolicy.selectionProbability}). */

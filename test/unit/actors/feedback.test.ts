@@ -195,7 +195,7 @@ test('feedback a policy refuses rejects that event only', async (t) => {
   directory.add(new FakeVersion('a', says(0)));
   const policy = new KeyedPolicy(() => new Exp4Policy());
   const actor = await started(new FakeRouter(policy, ['a']), directory);
-  await t.throwsAsync(actor.feedback(input, 1, { uid: 7 } as never), { code: 'INVALID_INPUT', message: 'context.uid must be a string; got 7' });
+  await t.throwsAsync(actor.feedback(input, 1, { uid: 7 } as never), { code: 'INVALID_INPUT', message: /^uid must be a non-empty string .*; got 7$/ });
   t.deepEqual(await actor.feedback(input, 1, { uid: 'alice' }), { losses: { a: 1 }, evaluated: [], skipped: [] });
   t.deepEqual(logWeights(policy.policy('alice')), { a: 0 });
   await actor.stop();

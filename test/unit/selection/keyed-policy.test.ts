@@ -3,7 +3,7 @@ import { InvalidInputError, InvalidOptionError } from '../../../src/errors.js';
 import { Exp3Policy } from '../../../src/selection/exp3-policy.js';
 import { Exp4Policy } from '../../../src/selection/exp4-policy.js';
 import { KeyedPolicy, type KeyedPolicyOptions } from '../../../src/selection/keyed-policy.js';
-import { checkQueryContext, StaticPolicy, type PolicySnapshot, type SelectionPolicy } from '../../../src/selection/selection-policy.js';
+import { StaticPolicy, type PolicySnapshot, type SelectionPolicy } from '../../../src/selection/selection-policy.js';
 import { drawOf } from '../../../src/selection/selection-log.js';
 
 const losses = (l: Record<string, number>): Map<string, number> => new Map(Object.entries(l));
@@ -172,33 +172,20 @@ test('bad options and factories are refused with a message naming them', (t) => 
   const p = new KeyedPolicy(exp4, { name: 'per-user' });
   t.is(p.name, 'per-user');
   t.true(Object.isFrozen(p.options));
-  t.throws(() => p.select(linked, { uid: 3 as unknown as string }), { instanceOf: InvalidInputError, message: 'context.uid must be a string; got 3' });
+  t.throws(() => p.select(linked, { uid: 3 as unknown as string }), { instanceOf: InvalidInputError, message: /^uid must be a non-empty string .*; got 3$/ });
 });
 
-test('a uid that is not a string is the caller\'s error (InvalidInputError), checked before anything changes (issue 14, bug 2)', (t) => {
+test('a uid that is not a non-empty string is the caller\'s error (InvalidInputError), checked before anything changes (issue 14, bugs 2 and 7)', (t) => {
   const p = new KeyedPolicy(exp4);
-  for (const uid of [7, null, { id: 'x' }, ['a']]) {
+  // "" too: a user of its own that a client could not tell from no user (the facade refuses it the same way).
+  for (const uid of [7, null, { id: 'x' }, ['a'], '']) {
     const context = { uid } as never;
-    const message = /^context\.uid must be a string; got /;
+    const message = /^uid must be a non-empty string of at most 256 characters, or absent for no user; got /;
     t.throws(() => p.select(linked, context), { instanceOf: InvalidInputError, message });
     t.throws(() => p.feedback(losses({ a: 1 }), context), { instanceOf: InvalidInputError, message });
-    t.throws(() => checkQueryContext(context), { instanceOf: InvalidInputError, message });
   }
   t.deepEqual(p.keys(), []);
   t.deepEqual(weightsOf(p.policy()), {});
-  for (const bad of [null, 'alice', 7, ['alice']]) {
-    t.throws(() => checkQueryContext(bad), { instanceOf: InvalidInputError, message: /^the query context must be an object such as \{ uid: "alice" \}; got / });
-  }
-  t.is(checkQueryContext(undefined), undefined);
-  t.deepEqual(checkQueryContext({ uid: '' }), { uid: '' });
-});
-
-test('uid "" is a user of its own, apart from feedback without a uid (issue 14, bug 7)', (t) => {
-  const p = new KeyedPolicy(exp4);
-  p.feedback(losses({ a: 1, b: 0 }), { uid: '' });
-  t.deepEqual(p.keys(), ['']);
-  t.deepEqual(weightsOf(p.policy('')), { a: -1, b: 0 });
-  t.deepEqual(weightsOf(p.policy()), {}, 'the shared policy learned nothing');
 });
 
 test('bandit Exp3 per user: a user\'s first feedback divides by the draw\'s probability, not by one over every model the table held', (t) => {
