@@ -1,7 +1,6 @@
-import { InvalidOptionError } from '../errors.js';
-import { checkName, checkObject, fail } from '../config/validate.js';
+import { checkKnownKeys, checkName, checkObject, fail } from '../config/validate.js';
 import { DEFAULT_SEED, drawUniform, mulberry32, sampleIndex, type Random } from '../kernel/random.js';
-import type { Combined, ModelOutput, PolicySnapshot, SelectionPolicy } from './selection-policy.js';
+import { chosenAnswer, type Combined, type ModelOutput, type PolicySnapshot, type SelectionPolicy } from './selection-policy.js';
 
 /** A/B split options besides the weights; every one optional. */
 export interface AbSplitOptions {
@@ -63,9 +62,7 @@ export class AbSplitPolicy implements SelectionPolicy {
   constructor(weights: Readonly<Record<string, number>>, options?: AbSplitOptions) {
     this.#weights = checkWeights('ab.weights', weights);
     const given = checkObject('ab options', options ?? {}) as AbSplitOptions;
-    for (const key of Object.keys(given)) {
-      if (!AB_OPTIONS.includes(key)) throw new InvalidOptionError(`ab.${key} is not an option; known options: ${AB_OPTIONS.join(', ')}`);
-    }
+    checkKnownKeys('ab', given as Record<string, unknown>, AB_OPTIONS);
     const seed = given.seed ?? abSplitDefaults.seed;
     if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) fail('ab.seed', 'an integer in [0, 2^32)', seed);
     if (given.random !== undefined && typeof given.random !== 'function') fail('ab.random', 'a function returning numbers in [0, 1)', given.random);
@@ -92,9 +89,7 @@ export class AbSplitPolicy implements SelectionPolicy {
 
   /** The chosen model's answer, as it is (confidence 1). */
   combine(outputs: readonly ModelOutput[]): Combined {
-    const first = outputs[0];
-    if (first === undefined) throw new InvalidOptionError(`${this.name}.combine needs at least one output; got none`);
-    return { scores: first.scores, model: first.model, version: first.version, confidence: 1, contributors: [first.model] };
+    return chosenAnswer(this.name, outputs);
   }
 
   /** The split's probabilities over `linked` (default: every model in the split), summing to 1 (empty if none has weight). */

@@ -1,6 +1,6 @@
-import { InvalidOptionError, ModelRuntimeError } from '../errors.js';
-import { checkName, checkNumber, fail } from '../config/validate.js';
-import { LogWeights, parseWeightSnapshot } from './exp3-policy.js';
+import { InternalError, ModelRuntimeError } from '../errors.js';
+import { checkKnownKeys, checkName, checkNumber, checkObject } from '../config/validate.js';
+import { LogWeights, parseWeightSnapshot } from './log-weights.js';
 import { argmax, checkLosses } from './losses.js';
 import type { Combined, ModelOutput, PolicySnapshot, SelectionPolicy } from './selection-policy.js';
 
@@ -44,11 +44,8 @@ export const exp4Defaults: Readonly<ResolvedExp4Options> = Object.freeze({
 const EXP4_OPTIONS = Object.keys(exp4Defaults);
 
 function resolveExp4Options(input: Exp4Options | undefined): Readonly<ResolvedExp4Options> {
-  const given = input ?? {};
-  if (typeof given !== 'object' || given === null || Array.isArray(given)) fail('exp4 options', 'an object', given);
-  for (const key of Object.keys(given)) {
-    if (!EXP4_OPTIONS.includes(key)) throw new InvalidOptionError(`exp4.${key} is not an option; known options: ${EXP4_OPTIONS.join(', ')}`);
-  }
+  const given = checkObject('exp4 options', input ?? {}) as Exp4Options;
+  checkKnownKeys('exp4', given as Record<string, unknown>, EXP4_OPTIONS);
   return Object.freeze({
     eta: checkNumber('exp4.eta', given.eta ?? exp4Defaults.eta, 0, 10, { exclusiveMin: true }),
     maxLogWeightGap: checkNumber('exp4.maxLogWeightGap', given.maxLogWeightGap ?? exp4Defaults.maxLogWeightGap, 1, 1e6),
@@ -129,7 +126,7 @@ export class Exp4Policy implements SelectionPolicy {
       used.push(o);
     }
     const first = used[0];
-    if (first === undefined) throw new InvalidOptionError(`${this.name}.combine needs at least one output; got none`);
+    if (first === undefined) throw new InternalError(`${this.name}.combine needs at least one output; got none`);
     const n = first.scores.length;
     for (const o of used) {
       if (o.scores.length !== n) {

@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import { InvalidOptionError } from '../errors.js';
-import { checkName, checkObject, fail } from '../config/validate.js';
+import { checkKnownKeys, checkName, checkObject, fail } from '../config/validate.js';
 import { checkQueryContext } from '../config/input.js';
 import type { Combined, ModelOutput, PolicySnapshot, QueryContext, Selection, SelectionPolicy } from './selection-policy.js';
 
@@ -77,9 +77,7 @@ export class KeyedPolicy implements SelectionPolicy {
   constructor(factory: () => SelectionPolicy, options?: KeyedPolicyOptions) {
     if (typeof factory !== 'function') fail('keyed.factory', 'a function returning a SelectionPolicy', factory);
     const given = checkObject('keyed options', options ?? {}) as KeyedPolicyOptions;
-    for (const key of Object.keys(given)) {
-      if (!KEYED_OPTIONS.includes(key)) throw new InvalidOptionError(`keyed.${key} is not an option; known options: ${KEYED_OPTIONS.join(', ')}`);
-    }
+    checkKnownKeys('keyed', given as Record<string, unknown>, KEYED_OPTIONS);
     const maxKeys = given.maxKeys ?? keyedPolicyDefaults.maxKeys;
     if (!Number.isInteger(maxKeys) || maxKeys < 1 || maxKeys > 10_000_000) fail('keyed.maxKeys', 'an integer in [1, 10000000]', maxKeys);
     const inheritShared = given.inheritShared ?? keyedPolicyDefaults.inheritShared;

@@ -1,3 +1,5 @@
+import { InternalError } from '../errors.js';
+
 /** One model's output for a query. */
 export interface ModelOutput {
   readonly model: string;
@@ -69,6 +71,17 @@ export interface SelectionPolicy {
 }
 
 /**
+ * The answer of a policy that selects one model: that model's output as it is (one model agrees with itself:
+ * confidence 1). No output at all is the caller's bug (the router answers by default when no model answered),
+ * hence {@link InternalError}, not an option error.
+ */
+export function chosenAnswer(policy: string, outputs: readonly ModelOutput[]): Combined {
+  const first = outputs[0];
+  if (first === undefined) throw new InternalError(`${policy}.combine needs at least one output; got none`);
+  return { scores: first.scores, model: first.model, version: first.version, confidence: 1, contributors: [first.model] };
+}
+
+/**
  * One model answers every query: the first linked model, or the one named. Its current version is whatever
  * the model's current version is, so rolling a model forward or back needs no policy change.
  */
@@ -86,7 +99,6 @@ export class StaticPolicy implements SelectionPolicy {
   }
 
   combine(outputs: readonly ModelOutput[]): Combined {
-    const first = outputs[0] as ModelOutput;
-    return { scores: first.scores, model: first.model, version: first.version, confidence: 1, contributors: [first.model] };
+    return chosenAnswer(this.name, outputs);
   }
 }

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { AbSplitPolicy, type AbSplitOptions } from '../../../src/selection/ab-policy.js';
-import { InvalidOptionError } from '../../../src/errors.js';
+import { InternalError, InvalidOptionError } from '../../../src/errors.js';
 import type { PolicySnapshot } from '../../../src/selection/selection-policy.js';
 
 function frequencies(policy: AbSplitPolicy, linked: string[], draws: number): Map<string, number> {
@@ -61,7 +61,7 @@ test('combine passes the chosen model\'s answer through; feedback learns nothing
   (p as { feedback(l: Map<string, number>): void }).feedback(new Map([['a', 1]]));
   t.deepEqual(p.snapshot(), before);
   t.deepEqual(before, { kind: 'ab', name: 'ab', weights: { a: 0.9, b: 0.1 } });
-  t.throws(() => p.combine([]), { instanceOf: InvalidOptionError });
+  t.throws(() => p.combine([]), { instanceOf: InternalError, message: 'ab.combine needs at least one output; got none' });
 });
 
 test('bad weights and options are refused with a message naming them', (t) => {

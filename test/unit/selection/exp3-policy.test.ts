@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import test, { type ExecutionContext } from 'ava';
-import { InvalidOptionError } from '../../../src/errors.js';
+import { InternalError, InvalidOptionError } from '../../../src/errors.js';
 import { Exp3Policy, exp3Defaults, type Exp3Options } from '../../../src/selection/exp3-policy.js';
 import { drawUniform, mulberry32, sampleIndex } from '../../../src/kernel/random.js';
 import type { PolicySnapshot } from '../../../src/selection/selection-policy.js';
@@ -334,7 +334,7 @@ test('combine returns the chosen model\'s answer with confidence 1', (t) => {
   const scores = Float32Array.of(0.2, 0.8);
   const combined = new Exp3Policy().combine([{ model: 'mnist-mlp', version: '3', scores }]);
   t.deepEqual(combined, { scores, model: 'mnist-mlp', version: '3', confidence: 1, contributors: ['mnist-mlp'] });
-  t.throws(() => new Exp3Policy().combine([]), { instanceOf: InvalidOptionError });
+  t.throws(() => new Exp3Policy().combine([]), { instanceOf: InternalError, message: 'exp3.combine needs at least one output; got none' });
 });
 
 test('options: defaults, per-mode eta, frozen', (t) => {

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import test, { type ExecutionContext } from 'ava';
-import { InvalidOptionError, ModelRuntimeError } from '../../../src/errors.js';
+import { InternalError, InvalidOptionError, ModelRuntimeError } from '../../../src/errors.js';
 import { Exp4Policy, exp4Defaults, type Exp4Options } from '../../../src/selection/exp4-policy.js';
 import type { ModelOutput, PolicySnapshot } from '../../../src/selection/selection-policy.js';
 
@@ -135,7 +135,7 @@ test('combine refuses rows of different lengths and an empty set of outputs', (t
   const p = new Exp4Policy();
   const error = t.throws(() => p.combine([out('a', [1, 0]), out('b', [1, 0, 0])]), { instanceOf: ModelRuntimeError });
   t.is(error.message, 'ensemble: ensemble outputs differ in length: a returned 2 scores, b returned 3');
-  t.throws(() => p.combine([]), { instanceOf: InvalidOptionError });
+  t.throws(() => p.combine([]), { instanceOf: InternalError, message: 'ensemble.combine needs at least one output; got none' });
 });
 
 test('a model wrong every time fades to ~0 within 1000 events and the answer follows the others', (t) => {
