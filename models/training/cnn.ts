@@ -1,6 +1,7 @@
 import { IMAGE_SIDE, NUM_CLASSES, type Digits } from '../../src/data/mnist-data.js';
 import type { Log } from './dense.js';
 import type { TrainedNet } from './layers.js';
+import { denseBackward } from './backprop.js';
 import { Adam, Param, softmaxXent } from './optim.js';
 import { Rng } from './rng.js';
 
@@ -58,6 +59,7 @@ export function trainCnn(train: Digits, labels: Uint8Array, cfg: CnnConfig, log:
   const dfeat = new Float32Array(F);
   const featIdx = new Int32Array(F);
   const h = new Float32Array(H);
+  const hIdx = new Int32Array(H);
   const dh = new Float32Array(H);
   const z = new Float32Array(NUM_CLASSES);
   const dz = new Float32Array(NUM_CLASSES);
@@ -164,7 +166,11 @@ export function trainCnn(train: Digits, labels: Uint8Array, cfg: CnnConfig, log:
           const row = i * H;
           for (let j = 0; j < H; j++) h[j] += v * wd1[row + j];
         }
-        for (let j = 0; j < H; j++) if (h[j] < 0) h[j] = 0;
+        let nh = 0;
+        for (let j = 0; j < H; j++) {
+          if (h[j] < 0) h[j] = 0;
+          else if (h[j] !== 0) hIdx[nh++] = j;
+        }
         // dense 2 + softmax.
         z.set(d2B.w);
         for (let i = 0; i < H; i++) {
@@ -179,37 +185,11 @@ export function trainCnn(train: Digits, labels: Uint8Array, cfg: CnnConfig, log:
         loss += softmaxXent(z, label);
 
         // ---- backward ----
-        for (let j = 0; j < NUM_CLASSES; j++) {
-          dz[j] = z[j] - (j === label ? 1 : 0);
-          d2B.g[j] += dz[j];
-        }
-        for (let i = 0; i < H; i++) {
-          const v = h[i];
-          if (v === 0) {
-            dh[i] = 0;
-            continue;
-          }
-          const row = i * NUM_CLASSES;
-          let back = 0;
-          for (let j = 0; j < NUM_CLASSES; j++) {
-            d2W.g[row + j] += v * dz[j];
-            back += wd2[row + j] * dz[j];
-          }
-          dh[i] = back;
-          d1B.g[i] += back;
-        }
-        const gd1 = d1W.g;
-        for (let k = 0; k < nf; k++) {
-          const i = featIdx[k];
-          const v = feat[i];
-          const row = i * H;
-          let back = 0;
-          for (let j = 0; j < H; j++) {
-            gd1[row + j] += v * dh[j];
-            back += wd1[row + j] * dh[j];
-          }
-          dfeat[i] = back;
-        }
+        for (let j = 0; j < NUM_CLASSES; j++) dz[j] = z[j] - (j === label ? 1 : 0);
+        // dense 2 also accumulates dense 1's bias gradient (the delta at its active ReLUs, unrounded), so dense 1's
+        // own pass leaves its bias alone.
+        denseBackward({ w: wd2, gw: d2W.g, gb: d2B.g, nOut: NUM_CLASSES }, h, hIdx, nh, dz, dh, d1B.g);
+        denseBackward({ w: wd1, gw: d1W.g, gb: undefined, nOut: H }, feat, featIdx, nf, dh, dfeat);
         // Through pool 2 / ReLU to conv 2 (only the winning, active positions), accumulating dp1.
         dp1.fill(0);
         const g2 = conv2W.g;

@@ -1,5 +1,6 @@
 import { IMAGE_SIZE, NUM_CLASSES, type Digits } from '../../src/data/mnist-data.js';
 import type { Layer, TrainedNet } from './layers.js';
+import { denseBackward } from './backprop.js';
 import { Adam, Param, softmaxXent } from './optim.js';
 import { Rng } from './rng.js';
 
@@ -129,39 +130,9 @@ export function trainDense(train: Digits, labels: Uint8Array, cfg: DenseConfig, 
         const dOut = delta[L];
         for (let j = 0; j < NUM_CLASSES; j++) dOut[j] = probs[j] - (j === label ? 1 : 0);
         for (let l = L - 1; l >= 0; l--) {
-          const nOut = sizes[l + 1];
-          const d = delta[l + 1];
-          const w = W[l].w;
-          const gw = W[l].g;
-          const gb = B[l].g;
-          for (let j = 0; j < nOut; j++) gb[j] += d[j];
-          const ain = act[l];
-          const idx = activeIdx[l];
-          const cnt = activeCount[l];
-          if (l === 0) {
-            // Input layer: weight gradient only.
-            for (let k = 0; k < cnt; k++) {
-              const i = idx[k];
-              const x = ain[i];
-              const row = i * nOut;
-              for (let j = 0; j < nOut; j++) gw[row + j] += x * d[j];
-            }
-          } else {
-            // Hidden layer: weight gradient and the delta of the previous layer (zero where its ReLU was off).
-            const dPrev = delta[l];
-            dPrev.fill(0);
-            for (let k = 0; k < cnt; k++) {
-              const i = idx[k];
-              const x = ain[i];
-              const row = i * nOut;
-              let back = 0;
-              for (let j = 0; j < nOut; j++) {
-                gw[row + j] += x * d[j];
-                back += w[row + j] * d[j];
-              }
-              dPrev[i] = back;
-            }
-          }
+          // The input layer has no trainable layer below it: weight and bias gradients only.
+          const grads = { w: W[l].w, gw: W[l].g, gb: B[l].g, nOut: sizes[l + 1] };
+          denseBackward(grads, act[l], activeIdx[l], activeCount[l], delta[l + 1], l === 0 ? undefined : delta[l]);
         }
         // Clear the sparse input so the next image starts from zeros.
         for (let k = 0; k < c0; k++) a0[i0[k]] = 0;
