@@ -7,6 +7,9 @@ import { serve } from './http/serve.js';
 import { resolveServeSettings, serveDefaults } from './http/settings.js';
 
 const help = `clipper-ts serve [flags]      start the server on the bundled MNIST models
+clipper-ts admin COMMAND      manage a running server (clipper-ts admin help)
+clipper-ts deploy PATH --app NAME   serve a model file: copy, configure, deploy, link (clipper-ts deploy --help)
+clipper-ts loadtest [flags]   open-loop load test (clipper-ts loadtest --help)
 
   --port N                 query port: Clipper REST, Open Inference Protocol, /metrics (default ${serveDefaults.port})
   --host ADDR              query address (default ${serveDefaults.host})
@@ -32,6 +35,8 @@ Precedence: flags, then environment, then --config file, then defaults.`;
 async function main(argv: string[]): Promise<number> {
   const [command = 'serve', ...rest] = argv;
   if (command === 'loadtest') return (await import('./load/loadtest.js')).main(rest);
+  if (command === 'admin') return (await import('./admin-cli/admin-commands.js')).adminMain(rest);
+  if (command === 'deploy') return (await import('./admin-cli/deploy-command.js')).deployMain(rest);
   if (command === '--help' || command === '-h' || command === 'help' || rest.includes('--help')) {
     console.log(help);
     return 0;
