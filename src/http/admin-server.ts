@@ -5,6 +5,8 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import type { Clipper, InputType, PolicySnapshot, PolicySpec } from '../index.js';
 import { InvalidOptionError, UnauthorizedError, UnknownModelError, UnknownVersionError } from '../index.js';
 import { installErrorHandling } from './http-errors.js';
+import { registerStatusPage } from './status/status-page.js';
+import type { Registry } from 'prom-client';
 
 export interface AdminServerOptions {
   clipper: Clipper;
@@ -12,6 +14,8 @@ export interface AdminServerOptions {
   token: string | undefined;
   replicas: number;
   logger: FastifyServerOptions['logger'];
+  /** The query server's metrics, for the status page's latency percentiles. */
+  metrics?: Registry;
 }
 
 const inputTypes: Record<string, InputType> = { float32: 'float32', floats: 'float32', int32: 'int32', ints: 'int32' };
@@ -38,18 +42,21 @@ function repositoryVersions(repository: string, model: string): { version: strin
 /**
  * The admin port: Clipper's management API under `/admin/` (add_app, add_model, add_model_links,
  * set_model_version, set_num_replicas, get_*) and the Open Inference Protocol's model repository extension
- * (`/v2/repository/...`). Bound to loopback by default; with a token, every request must carry it.
+ * (`/v2/repository/...`), and the live status page at `/` (see status/status-page.ts). Bound to loopback by
+ * default; with a token, every request must carry it (a browser signs in once and carries a session cookie).
  */
 export function createAdminServer(options: AdminServerOptions): FastifyInstance {
   const { clipper } = options;
   const app = Fastify({ logger: options.logger, bodyLimit: 1024 * 1024, requestIdHeader: 'x-request-id', ajv: { customOptions: { coerceTypes: false } } });
   installErrorHandling(app);
   const token = options.token;
+  const status = registerStatusPage(app, { clipper, registry: options.metrics, token, isToken: (given) => token !== undefined && sameToken(given, token) });
   if (token !== undefined) {
     app.addHook('onRequest', async (request, reply) => {
       const header = request.headers.authorization ?? '';
       const given = header.startsWith('Bearer ') ? header.slice(7) : '';
-      if (!sameToken(given, token)) {
+      // A browser signed in on the status page carries a session cookie instead of the header.
+      if (!sameToken(given, token) && !status.signedIn(request) && !status.isPublic(request)) {
         const error = new UnauthorizedError('the admin API needs Authorization: Bearer <token>');
         reply.code(error.status).header('www-authenticate', 'Bearer').send(error.toJSON());
       }

@@ -41,7 +41,7 @@ export async function serve(settings: ServeSettings, options: { clipper?: Clippe
     logger,
     version,
   });
-  const admin = createAdminServer({ clipper, token: settings.adminToken, replicas: settings.replicas, logger });
+  const admin = createAdminServer({ clipper, token: settings.adminToken, replicas: settings.replicas, logger, metrics: metrics.registry });
   const queryAddress = await query.listen({ port: settings.port, host: settings.host });
   const adminAddress = await admin.listen({ port: settings.adminPort, host: settings.adminHost });
   let closing: Promise<void> | undefined;
