@@ -119,7 +119,7 @@ export async function deployMain(argv: string[], out: (line: string) => void = c
     if (!['.onnx', '.mjs', '.js'].includes(ext)) throw new UsageError(`the model must be an .onnx file or a .mjs/.js module; got ${JSON.stringify(source)}`);
     const name = flags.name ?? path.basename(source, path.extname(source));
     if (!modelName.test(name)) throw new UsageError(`the model name ${JSON.stringify(name)} must be letters, digits, '.', '_' or '-' (pass --name)`);
-    const { modelsDir } = await import('../paths.js');
+    const { modelsDir } = await import('../index.js');
     const repository = path.resolve(flags.models ?? process.env.CLIPPER_MODELS ?? modelsDir);
     if (!existsSync(repository)) throw new UsageError(`the model repository ${repository} does not exist; pass the server's --models DIR as --models`);
     const replicas = flags.replicas === undefined ? undefined : Number(flags.replicas);

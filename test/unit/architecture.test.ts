@@ -2,8 +2,8 @@
  * The architecture, enforced. Every .ts file's imports are read and checked against these rules; the README's
  * map of the folders ("How it works") says the same thing in prose.
  *
- * 1. The edges use clipper-ts as any other program would. The HTTP adapter (src/http) and the load harness
- *    (src/load) import only the public API (src/index.ts, src/api.ts, src/errors.ts), files of their own
+ * 1. The edges use clipper-ts as any other program would. The HTTP adapter (src/http), the load harness
+ *    (src/load) and the admin command line (src/admin-cli) import only the public API (src/index.ts, src/api.ts, src/errors.ts), files of their own
  *    folder, and packages (node built-ins, npm).
  * 2. The pure folders decide; they run nothing. src/kernel, src/batching, src/selection and src/routing
  *    import no threads (worker_threads, piscina), no model runtime (onnxruntime-node), no RPC (comlink), and
@@ -25,7 +25,7 @@ import { projectRoot } from '../../src/paths.js';
 
 /** The public API: what src/http and src/load may import from outside their own folder. */
 const PUBLIC_API = ['src/index.ts', 'src/api.ts', 'src/errors.ts'];
-const EDGES = ['src/http/', 'src/load/'];
+const EDGES = ['src/http/', 'src/load/', 'src/admin-cli/'];
 const PURE = ['src/kernel/', 'src/batching/', 'src/selection/', 'src/routing/'];
 /** Where real timers are the point. */
 const TIMER_HOMES = ['src/kernel/clock.ts'];

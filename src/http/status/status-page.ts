@@ -4,8 +4,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Registry } from 'prom-client';
-import type { Clipper } from '../../clipper.js';
-import { projectRoot } from '../../paths.js';
+import { projectRoot, RouteNotFoundError, type Clipper } from '../../index.js';
 import { statusFrame, type HistogramReading, type Reading, type StatusFrame } from './status-frame.js';
 
 /** The page's own files (HTML, script, style), read from the source tree at start. */
@@ -211,7 +210,7 @@ export function registerStatusPage(app: FastifyInstance, options: StatusPageOpti
 
   app.get<{ Params: { name: string } }>('/status/assets/:name', async (request, reply) => {
     const asset = assets[request.params.name];
-    if (asset === undefined) return reply.code(404).send({ error: `no asset ${JSON.stringify(request.params.name)}; the page has ${Object.keys(assets).join(', ')}`, code: 'NOT_FOUND' });
+    if (asset === undefined) throw new RouteNotFoundError(`no asset ${JSON.stringify(request.params.name)}; the page has ${Object.keys(assets).join(', ')}`);
     return reply.type(asset.type).header('cache-control', 'max-age=3600').send(readFileSync(asset.file));
   });
 
