@@ -18,9 +18,20 @@ test('Exp4 on 300 digits with feedback is no worse than the mean single model; a
 
 test('after the best model is switched to a broken version, Exp3 moves its choices elsewhere', async (t) => {
   const r = await degradation({ digits: 300, switchAt: 150, before: 150, window: 50 });
-  t.true(Number.isInteger(r.exp3EventsToTenPercent) && r.exp3EventsToTenPercent <= 100, JSON.stringify(r));
-  t.true(Number.isInteger(r.exp3EventsToWindow), JSON.stringify(r));
-  t.true(Number.isInteger(r.exp4EventsToWeightBelow1Percent), JSON.stringify(r));
+  const shown = JSON.stringify(r);
+  // Measured (seeded draws, fixed model bytes; the same on every run): 25, 44 and 57 events.
+  // Both policies use eta 0.1 with full information on the same losses, so their weights are the same, and the
+  // broken model's odds against the rest fall by at most e^-0.1 per event (loss 1 against 0). From its
+  // probability before the switch (0.47 here), P <= 0.10 takes at least ln(0.89 / 0.111) / 0.1 = 21 events and
+  // weight < 1% at least ln(0.89 / 0.0101) / 0.1 = 45; at the measured loss gap (~0.87 per event) they take about
+  // 24 and 52. Upper bounds leave ~40% for a different machine's ONNX numerics.
+  t.true(r.exp3ProbabilityBefore > 0.3 && r.exp3ProbabilityBefore < 0.6, shown);
+  t.true(r.exp3EventsToTenPercent >= 21 && r.exp3EventsToTenPercent <= 35, shown);
+  t.true(r.exp4EventsToWeightBelow1Percent >= 45 && r.exp4EventsToWeightBelow1Percent <= 75, shown);
+  // A window of 20 choices made after the switch needs 20 events at least; once the broken model is under 1%
+  // (<= 75 events), 3 or more of the next 20 draws going to it has probability < C(20,3) 0.01^3 = 0.1%, so the
+  // window closes by 75 + 20 = 95 (measured 44).
+  t.true(r.exp3EventsToWindow >= 20 && r.exp3EventsToWindow <= 95, shown);
 });
 
 test.serial('answering at the deadline keeps p99 near the SLO when a member stalls; waiting for all does not', async (t) => {
