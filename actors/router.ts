@@ -6,7 +6,7 @@ import { argmax } from '../src/selection/losses.js';
 import { inputDigest, PredictionCache, predictionKey, type CacheOutcome, type Prediction } from '../src/routing/prediction-cache.js';
 import { QueryAssembly } from '../src/routing/query-assembly.js';
 import { StaticPolicy, type QueryContext, type Selection, type SelectionPolicy } from '../src/selection/selection-policy.js';
-import { drawOf, SelectionLog } from '../src/selection/selection-log.js';
+import { SelectionLog } from '../src/selection/selection-log.js';
 import type { Answer } from '../src/api.js';
 import type { ModelDirectory } from './contracts.js';
 
@@ -49,7 +49,7 @@ export class Router extends Actor<RouterMessage> {
 
   /** Takes the oldest draw waiting for feedback on this input (and user), for bandit feedback: each is taken once. */
   takeSelection(digest: string, context: QueryContext | undefined): Selection | undefined {
-    return this.#selections.take(digest, context);
+    return this.#selections.take(digest, context, this.#policy);
   }
 
   get linkedModels(): readonly string[] {
@@ -115,7 +115,7 @@ export class Router extends Actor<RouterMessage> {
     // The input is hashed at most once per query, however many models and lookups need its digest.
     let digest: string | undefined;
     const digestOf = (): string => (digest ??= inputDigest(input));
-    if (policy.learnsFrom === 'selected') this.#selections.record(digestOf(), context, drawOf(policy, selected, this.#linked, context));
+    if (policy.learnsFrom === 'selected') this.#selections.record(digestOf(), context, policy, selected, this.#linked);
     if (selected.length === 0) {
       settle(fallback(`application ${this.app.name} has no linked model to answer it (linked: ${JSON.stringify(this.#linked)})`));
       return;

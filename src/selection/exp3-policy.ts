@@ -173,8 +173,9 @@ export class Exp3Policy implements SelectionPolicy {
   }
 
   /**
-   * The probability that {@link select} over `linked` draws `selected` (one model) in the present state: the
-   * draw's own probability when asked right after it, which the router records for bandit feedback.
+   * The probability that {@link select} over `linked` draws `selected` (one model) in the present state; for the
+   * array `select` last returned, the probability it was drawn with (no second pass over the weights). The
+   * router records it with the draw for bandit feedback.
    */
   selectionProbability(selected: readonly string[], linked: readonly string[]): number {
     const last = this.#lastDraw;

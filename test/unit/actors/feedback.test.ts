@@ -72,7 +72,7 @@ class FakeRouter implements FeedbackRouter {
   }
 
   takeSelection(digest: string, context: QueryContext | undefined): Selection | undefined {
-    return this.log.take(digest, context);
+    return this.log.take(digest, context, this.policy);
   }
 }
 
@@ -172,7 +172,7 @@ test('a bandit learns only from the model it selected, once per draw, at the dra
   t.is(policy.updates, 0);
 
   // One draw of a at p = 0.5: its loss costs a 0.5 * 1 / 0.5 = 1, once; b's loss is not learned.
-  router.log.record(digest, undefined, { models: ['a'], probability: 0.5 });
+  router.log.record(digest, undefined, policy, ['a'], ['a', 'b']);
   await actor.feedback(input, 1, {});
   t.deepEqual(policy.snapshot().logWeights, { a: -1, b: 0 });
   await actor.feedback(input, 1, {});
@@ -181,7 +181,7 @@ test('a bandit learns only from the model it selected, once per draw, at the dra
   t.is(policy.updates, 1);
 
   // A draw of b (right, loss 0) changes nothing but the count; a draw for another user is not this one's.
-  router.log.record(digest, { uid: '' }, { models: ['b'], probability: 0.25 });
+  router.log.record(digest, { uid: '' }, policy, ['b'], ['a', 'b']);
   await actor.feedback(input, 1, {});
   t.is(policy.updates, 1, 'the draw for uid "" is not the draw for no uid (issue 14, bug 7)');
   await actor.feedback(input, 1, { uid: '' });
@@ -223,4 +223,29 @@ test('through the real router: three identical feedbacks for one query update on
     await actor.stop();
     await router.stop();
   }
+});
+
+test('through the real router: after setPolicy, feedback does not teach the new policy the old one\'s draws', async (t) => {
+  const directory = new FakeDirectory();
+  directory.add(new FakeVersion('a', says(0)));
+  directory.add(new FakeVersion('b', says(1)));
+  const clock = new ManualClock();
+  const first = new Exp3Policy({ eta: 0.5, fullInformation: false, random: () => 0 });
+  const app = resolveAppOptions({ name: 'app', inputType: 'float32', inputShape: [2], defaultOutput: -1, latencySloMs: 100 });
+  const router = new Router(app, directory, clock, first);
+  router.link('a');
+  router.link('b');
+  await router.start();
+  const actor = await started(router, directory, clock);
+  await router.predict(input);
+  const second = new Exp3Policy({ eta: 0.5, fullInformation: false, random: () => 0 });
+  router.setPolicy(second);
+  await actor.feedback(input, 1, {});
+  t.is(second.updates, 0, 'the draw was made by the first policy, at its probabilities');
+  t.is(first.updates, 0);
+  await router.predict(input);
+  await actor.feedback(input, 1, {});
+  t.is(second.updates, 1, 'its own draw teaches it');
+  await actor.stop();
+  await router.stop();
 });

@@ -4,7 +4,7 @@ import { Exp3Policy } from '../../../src/selection/exp3-policy.js';
 import { Exp4Policy } from '../../../src/selection/exp4-policy.js';
 import { KeyedPolicy, type KeyedPolicyOptions } from '../../../src/selection/keyed-policy.js';
 import { StaticPolicy, type PolicySnapshot, type SelectionPolicy } from '../../../src/selection/selection-policy.js';
-import { drawOf } from '../../../src/selection/selection-log.js';
+import { SelectionLog } from '../../../src/selection/selection-log.js';
 
 const losses = (l: Record<string, number>): Map<string, number> => new Map(Object.entries(l));
 const exp4 = (): Exp4Policy => new Exp4Policy({ eta: 1 });
@@ -194,8 +194,9 @@ test('bandit Exp3 per user: a user\'s first feedback divides by the draw\'s prob
   const p = new KeyedPolicy(() => new Exp3Policy({ eta: 0.5, fullInformation: false, random: () => 0 }));
   p.feedback(losses({ c: 0 }));
   const alice = { uid: 'alice' };
-  const selected = p.select(linked, alice);
-  const draw = drawOf(p, selected, linked, alice);
+  const log = new SelectionLog();
+  log.record('D', alice, p, p.select(linked, alice), linked);
+  const draw = log.take('D', alice, p);
   t.deepEqual(draw, { models: ['a'], probability: 0.5 });
   p.feedback(losses({ a: 1 }), alice, draw);
   t.deepEqual(weightsOf(p.policy('alice')), { a: -1, b: 0, c: 0 });
