@@ -6,7 +6,10 @@ export interface Deadlined {
   readonly enqueuedAt: number;
   /** When its answer is due (clock ms). */
   readonly deadline: number;
-  /** Set when the query no longer needs running (a hedged duplicate that lost): it is dropped unrun. */
+  /**
+   * Set when the query no longer needs running (a hedged duplicate that lost): it is dropped unrun. Tell the
+   * queue through {@link BatchQueue.cancel} too, so it stops counting the query at once.
+   */
   readonly cancelled?: boolean;
 }
 
@@ -42,20 +45,33 @@ export class BatchQueue<T extends Deadlined> {
   #items: T[] = [];
   #head = 0;
   #doomedByEstimate = 0;
+  /**
+   * The items still waiting. A cancelled item leaves this set at once but stays in `#items` until a take
+   * reaches it (removing from the middle of the array would cost O(n) per cancel).
+   */
+  readonly #waiting = new Set<T>();
 
+  /** Items waiting to run, cancelled ones excluded (admission and maxQueueSize count these). */
   get size(): number {
-    return this.#items.length - this.#head;
+    return this.#waiting.size;
   }
 
   push(item: T): void {
     this.#items.push(item);
+    this.#waiting.add(item);
   }
 
-  /** Removes and returns everything (for a replica that died or stops). */
+  /** Drops a waiting item unrun; false when it is not waiting here (already taken, or never queued). */
+  cancel(item: T): boolean {
+    return this.#waiting.delete(item);
+  }
+
+  /** Removes and returns everything still waiting (for a replica that died or stops). */
   drainAll(): T[] {
-    const all = this.#items.slice(this.#head);
+    const all = this.#items.slice(this.#head).filter((item) => this.#waiting.has(item));
     this.#items = [];
     this.#head = 0;
+    this.#waiting.clear();
     return all;
   }
 
@@ -65,9 +81,9 @@ export class BatchQueue<T extends Deadlined> {
     // Drop doomed queries at the head; one that is doomed only by the estimate (its deadline has not passed)
     // runs anyway after PROBE_AFTER such drops in a row, so a stale, pessimistic estimate cannot lock the
     // replica out for good: the probe's batch refreshes it.
-    while (this.size > 0) {
+    while (this.#head < this.#items.length) {
       const head = this.#peek();
-      if (head.cancelled === true) this.#shift();
+      if (this.#isCancelled(head)) this.#shift();
       else if (now > head.deadline) expired.push(this.#shift());
       // With nothing else waiting, running the query costs no one anything and refreshes the estimate.
       else if (now + single > head.deadline && this.size > 1 && this.#doomedByEstimate < PROBE_AFTER) {
@@ -75,7 +91,7 @@ export class BatchQueue<T extends Deadlined> {
         expired.push(this.#shift());
       } else break;
     }
-    if (this.size === 0) {
+    if (this.#head === this.#items.length) {
       this.#compact();
       return { kind: 'empty', expired };
     }
@@ -89,9 +105,9 @@ export class BatchQueue<T extends Deadlined> {
     // growing once its estimated time would carry its tightest deadline past due.
     const batch: T[] = [];
     let tightest = Number.POSITIVE_INFINITY;
-    while (this.size > 0 && batch.length < options.limit) {
+    while (this.#head < this.#items.length && batch.length < options.limit) {
       const item = this.#peek();
-      if (item.cancelled === true) {
+      if (this.#isCancelled(item)) {
         this.#shift();
         continue;
       }
@@ -114,7 +130,14 @@ export class BatchQueue<T extends Deadlined> {
   }
 
   #shift(): T {
-    return this.#items[this.#head++] as T;
+    const item = this.#items[this.#head++] as T;
+    this.#waiting.delete(item);
+    return item;
+  }
+
+  /** Cancelled through {@link cancel}, or flagged by its owner without telling the queue. */
+  #isCancelled(item: T): boolean {
+    return item.cancelled === true || !this.#waiting.has(item);
   }
 
   #compact(): void {

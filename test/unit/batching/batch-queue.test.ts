@@ -228,3 +228,42 @@ test('a query doomed only by the estimate runs when it is alone (it costs no one
   t.deepEqual(ids(r2.expired), ['a', 'b']);
   t.deepEqual(ids(r2.kind === 'batch' ? r2.batch : []), ['c']);
 });
+
+test('cancel: the item stops counting at once, is never run, and leaves no gap in FIFO order', (t) => {
+  const items = Array.from({ length: 6 }, (_, i): Item => ({ id: `q${i}`, enqueuedAt: 0, deadline: FAR }));
+  const q = new BatchQueue<Item>();
+  for (const item of items) q.push(item);
+  const [q0, q1, , q3, , q5] = items as [Item, Item, Item, Item, Item, Item];
+  const cases: [item: Item, wasWaiting: boolean, sizeAfter: number][] = [
+    [q1, true, 5],
+    [q1, false, 5],
+    [q0, true, 4],
+    [q5, true, 3],
+  ];
+  for (const [item, wasWaiting, sizeAfter] of cases) {
+    t.is(q.cancel(item), wasWaiting, item.id);
+    t.is(q.size, sizeAfter, `size after cancelling ${item.id}`);
+  }
+  const r = q.take(0, opts({ limit: 2 }));
+  t.deepEqual(ids(r.kind === 'batch' ? r.batch : []), ['q2', 'q3']);
+  t.is(q.cancel(q3), false, 'taken already: not waiting');
+  t.is(q.size, 1);
+  t.deepEqual(ids(q.drainAll()), ['q4'], 'drainAll leaves cancelled items out');
+});
+
+test('cancelled items do not count toward delayed batching or the lone-query probe', (t) => {
+  // Four queued, limit 4, delay 5 ms: a full batch runs at once; with one cancelled it waits to fill.
+  const q = numbered(4);
+  const [first] = q.drainAll();
+  for (const item of [first as Item, ...Array.from({ length: 3 }, (_, i): Item => ({ id: `r${i}`, enqueuedAt: 0, deadline: FAR }))]) q.push(item);
+  q.cancel(first as Item);
+  t.is(q.take(0, opts({ limit: 4, maxDelayMs: 5 })).kind, 'wait');
+  // A query doomed by the estimate runs when it is the only one left: cancelled ones behind it do not count.
+  const lone = queueOf([['doomed', 0, 5], ['gone', 0, 100]]);
+  const [doomed, gone] = lone.drainAll();
+  lone.push(doomed as Item);
+  lone.push(gone as Item);
+  lone.cancel(gone as Item);
+  const r = lone.take(0, opts({ latency: latency(1, 10) }));
+  t.deepEqual(ids(r.kind === 'batch' ? r.batch : []), ['doomed']);
+});
