@@ -1,5 +1,6 @@
 /**
- * The messages between a replica actor (main thread) and its worker thread. Types only.
+ * The messages between a thread model worker (main thread, {@link ../worker/thread-model-worker.ts}) and its
+ * worker thread (replica-worker.ts). Types only.
  *
  * Data plane: Piscina tasks. A batch crosses as one contiguous typed array in a transferred ArrayBuffer and
  * its output comes back the same way. Control plane: comlink calls on a MessagePort handed to the worker in
@@ -25,14 +26,6 @@ export interface ModelSpec {
   intraOpNumThreads: number;
 }
 
-/** What the worker learned loading a model. */
-export interface LoadedModelInfo {
-  key: string;
-  inputName: string;
-  outputName: string;
-  loadMs: number;
-}
-
 export interface ConnectTask {
   type: 'connect';
   port: MessagePort;
@@ -49,10 +42,17 @@ export interface InferTask {
 
 export type WorkerTask = ConnectTask | InferTask;
 
-/** A model error, flattened to cross the thread boundary. */
-export interface SerializedError {
+/**
+ * An error flattened to cross a thread, a process or a network: its own name, code (when it has one), message
+ * and stack, and its cause chain. The top level of a failed batch is a catalogue error (`ModelRuntimeError`,
+ * `ModelLoadError`, by `code`) made in the worker; its `cause` is what the model itself threw.
+ */
+export interface WireError {
   name: string;
   message: string;
+  code?: string;
+  stack?: string;
+  cause?: WireError;
 }
 
 export type InferResult =
@@ -66,7 +66,7 @@ export type InferResult =
       /** Time held back by fault injection, ms (0 normally). */
       stalledMs: number;
     }
-  | { ok: false; error: SerializedError; computeMs: number };
+  | { ok: false; error: WireError; computeMs: number };
 
 export interface WorkerStats {
   threadId: number;
@@ -82,10 +82,9 @@ export type InjectedFault = { kind: 'exit' } | { kind: 'throw' } | { kind: 'stal
 
 /** The worker's control plane, called over comlink. */
 export interface WorkerControl {
-  load(spec: ModelSpec): Promise<LoadedModelInfo>;
+  load(spec: ModelSpec): Promise<void>;
   /** Runs `rows` zero rows through the model once, so the first real batch pays no warm-up. */
   warmup(key: string, rows: number): Promise<{ ms: number; outputSize: number }>;
-  unload(key: string): Promise<void>;
   stats(): Promise<WorkerStats>;
   injectFault(fault: InjectedFault): Promise<void>;
 }
