@@ -99,8 +99,9 @@ export class ThreadModelWorker implements ModelWorker {
   async close(options: { abandon?: boolean } = {}): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    // Draining: terminating the thread in the middle of an onnxruntime run aborts the process.
-    if (!(options.abandon === true && this.interruptible)) await this.#inFlight;
+    // Draining: terminating the thread in the middle of an onnxruntime run aborts the process. A dead thread
+    // runs nothing, whatever its last task's promise says (it may never settle once the thread is gone).
+    if (!this.#dead && !(options.abandon === true && this.interruptible)) await this.#inFlight;
     this.#control?.[Comlink.releaseProxy]();
     this.#control = undefined;
     this.#port?.close();

@@ -152,7 +152,7 @@ test('the AIMD limit grows after full batches within budget and backs off after 
 });
 
 test('admission refuses a query the queue ahead makes late, with 503 and a Retry-After from the expected wait', async (t) => {
-  const { clock, replica, worker, submit } = setup({ batching: { mode: 'fixed', maxBatchSize: 1 } });
+  const { clock, replica, worker, submit, orphaned } = setup({ batching: { mode: 'fixed', maxBatchSize: 1 }, batchTimeoutMs: 10_000 });
   await replica.start();
   submit(0);
   clock.advance(1000);
@@ -171,6 +171,7 @@ test('admission refuses a query the queue ahead makes late, with 503 and a Retry
   const inTime = submit(4, clock.now() + 3000);
   t.is(inTime.error, undefined, 'a deadline the expected wait meets is admitted');
   t.is(queued.error, undefined);
+  t.deepEqual(orphaned, [], 'no batch overran its timeout here');
 });
 
 test('maxQueueSize refuses queries beyond the queue, not the one running', async (t) => {
