@@ -10,6 +10,7 @@ import type { FaultOptions, ResolvedBatchingOptions } from '../src/config/option
 import type { Supervised } from '../src/kernel/supervisor.js';
 import type { BatchOutcome, CreateModelWorker, InjectedFault, ModelSpec, ModelWorker } from './worker/model-worker.js';
 import { ThreadModelWorker } from './worker/thread-model-worker.js';
+import { reviveWireError } from './worker-error.js';
 import type { BatchEvent } from '../src/api.js';
 import type { ReplicaHandle, ReplicaHost, ReplicaQuery } from './contracts.js';
 
@@ -357,7 +358,8 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
       // A batch handed back (it overran) is being retried elsewhere: its failure here must not fail the retry.
       if (this.#orphanedBatches.has(batch)) return;
       // A failed batch rejects its own members and nothing else; the error keeps the model's own under `cause`.
-      for (const query of batch) query.reject(outcome.error);
+      const error = reviveWireError(outcome.error);
+      for (const query of batch) query.reject(error);
       return;
     }
     this.counters.batches++;

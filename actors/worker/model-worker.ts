@@ -6,10 +6,9 @@
  * out, and the compute time measured where the model ran, so the replica's AIMD controller sees the model's
  * time and not the transport's.
  */
-import type { ModelLoadError, ModelRuntimeError } from '../../src/errors.js';
-import type { InjectedFault, ModelSpec, TensorDtype, WorkerStats } from './protocol.js';
+import type { InjectedFault, ModelSpec, TensorDtype, WireError, WorkerStats } from './protocol.js';
 
-export type { InjectedFault, ModelSpec, TensorDtype, WorkerStats } from './protocol.js';
+export type { InjectedFault, ModelSpec, TensorDtype, WireError, WorkerStats } from './protocol.js';
 
 /** One batch, as it crosses to the worker. */
 export interface BatchRequest {
@@ -27,7 +26,9 @@ export interface BatchRequest {
 
 /**
  * How a batch ended when the worker survived it. A model that throws or returns the wrong number of values
- * fails only its batch, as a catalogue error whose `cause` keeps what the model threw (name, code, message).
+ * fails only its batch, with a {@link WireError}: plain data any transport carries, whose top level names the
+ * catalogue code (MODEL_RUNTIME_ERROR, MODEL_LOAD_FAILED) and whose `cause` is what the model threw (name,
+ * code, message, stack). The replica turns it into the catalogue error (actors/worker-error.ts).
  */
 export type BatchOutcome =
   | {
@@ -40,7 +41,7 @@ export type BatchOutcome =
       /** Time held back by an injected stall, ms (0 normally). */
       stalledMs: number;
     }
-  | { ok: false; error: ModelRuntimeError | ModelLoadError; computeMs: number };
+  | { ok: false; error: WireError; computeMs: number };
 
 /** What a warm-up learned. */
 export interface Warmup {

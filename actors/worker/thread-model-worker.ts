@@ -4,7 +4,6 @@ import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { Piscina } from 'piscina';
 import type { BatchOutcome, BatchRequest, ModelWorker, Warmup, WorkerFaults } from './model-worker.js';
 import type { InferResult, InferTask, ModelSpec, WorkerControl, WorkerStats } from './protocol.js';
-import { reviveWireError } from './revive-error.js';
 
 const workerFile = new URL('./replica-worker.js', import.meta.url).href;
 
@@ -77,7 +76,7 @@ export class ThreadModelWorker implements ModelWorker {
     if (pool === undefined || this.#closed) return Promise.reject(new Error('the worker is closed'));
     const task: InferTask = { type: 'infer', modelKey: this.#loaded().key, rows: batch.rows, dtype: batch.dtype, input: batch.input };
     const outcome = pool.run(task, { transferList: [batch.input] }).then(
-      (result): BatchOutcome => (result.ok ? result : { ok: false, error: reviveWireError(result.error), computeMs: result.computeMs }),
+      (result): BatchOutcome => result,
       (error: unknown) => {
         // Model errors come back as results, so a rejected task means the thread died under the batch.
         const death = error instanceof Error ? error : new Error(String(error));

@@ -1,5 +1,4 @@
-import type { BatchOutcome, BatchRequest, InjectedFault, ModelSpec, ModelWorker, Warmup, WorkerFaults, WorkerStats } from '../../actors/worker/model-worker.js';
-import type { ModelLoadError, ModelRuntimeError } from '../../src/errors.js';
+import type { BatchOutcome, BatchRequest, InjectedFault, ModelSpec, ModelWorker, Warmup, WireError, WorkerFaults, WorkerStats } from '../../actors/worker/model-worker.js';
 
 /** One batch a fake worker was given: the test settles it when it likes. */
 export interface FakeRun {
@@ -11,8 +10,8 @@ export interface FakeRun {
   readonly settled: boolean;
   /** Answers every row with `outputOf(row)` (default: the row's first value), reporting `computeMs`. */
   answer(options?: { computeMs?: number; stalledMs?: number; outputOf?: (row: number[]) => number[] }): void;
-  /** The model failed on this batch (the worker survives). */
-  fail(error: ModelRuntimeError | ModelLoadError, computeMs?: number): void;
+  /** The model failed on this batch (the worker survives); `error` as a worker sends it. */
+  fail(error: WireError, computeMs?: number): void;
 }
 
 /**

@@ -191,11 +191,16 @@ test('a failed batch rejects only its members, with the model error and its caus
   await replica.start();
   const member = submit(1);
   const next = [submit(2), submit(3)];
-  const thrown = Object.assign(new RangeError('row 0 is out of range'), { code: 'E_RANGE' });
-  worker().lastRun.fail(new ModelRuntimeError('model m@1 failed on a batch of 1: row 0 is out of range', { cause: thrown }));
+  worker().lastRun.fail({
+    name: 'ModelRuntimeError',
+    code: 'MODEL_RUNTIME_ERROR',
+    message: 'model m@1 failed on a batch of 1: row 0 is out of range',
+    cause: { name: 'RangeError', code: 'E_RANGE', message: 'row 0 is out of range' },
+  });
   await settle();
   t.true(member.error instanceof ModelRuntimeError);
   t.is((member.error as ModelRuntimeError).code, 'MODEL_RUNTIME_ERROR');
+  t.is((member.error as Error).message, 'model m@1 failed on a batch of 1: row 0 is out of range');
   t.is(((member.error as Error).cause as Error).name, 'RangeError');
   t.is(((member.error as Error).cause as { code?: string }).code, 'E_RANGE');
   t.true(next.every((q) => q.settlements === 0), 'queued queries are not touched');

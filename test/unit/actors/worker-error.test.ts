@@ -1,7 +1,7 @@
 import test from 'ava';
-import { reviveWireError } from '../../../../actors/worker/revive-error.js';
-import { toWireError, workerErrorCodes } from '../../../../actors/worker/wire-error.js';
-import { ClipperError, ModelLoadError, ModelRuntimeError } from '../../../../src/errors.js';
+import { reviveWireError } from '../../../actors/worker-error.js';
+import { toWireError, workerErrorCodes } from '../../../actors/worker/wire-error.js';
+import { ClipperError, ModelLoadError, ModelRuntimeError } from '../../../src/errors.js';
 
 test("the worker's error codes are the catalogue's", (t) => {
   t.is(workerErrorCodes.runtime, new ModelRuntimeError('').code);

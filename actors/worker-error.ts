@@ -1,11 +1,12 @@
 /**
- * Turns a {@link WireError} from a worker back into an error on this side: the top level into its catalogue
- * class (by code: a load failure stays a {@link ModelLoadError}, anything else is a {@link ModelRuntimeError}),
- * and its cause chain into plain errors that keep the name, code, message and the worker's stack.
+ * Turns a {@link WireError} from a model worker (any kind: thread, process, remote) into an error on this side:
+ * the top level into its catalogue class (by code: a load failure stays a {@link ModelLoadError}, anything else
+ * is a {@link ModelRuntimeError}), and its cause chain into plain errors that keep the name, code, message and
+ * the worker's stack. Here, not in actors/worker: the worker side never imports the catalogue.
  */
-import { ModelLoadError, ModelRuntimeError } from '../../src/errors.js';
-import type { WireError } from './protocol.js';
-import { workerErrorCodes } from './wire-error.js';
+import { ModelLoadError, ModelRuntimeError } from '../src/errors.js';
+import type { WireError } from './worker/protocol.js';
+import { workerErrorCodes } from './worker/wire-error.js';
 
 export function reviveWireError(wire: WireError): ModelRuntimeError | ModelLoadError {
   const options = wire.cause === undefined ? undefined : { cause: reviveCause(wire.cause) };
