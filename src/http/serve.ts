@@ -42,9 +42,16 @@ export async function serve(settings: ServeSettings, options: { clipper?: Clippe
     version,
   });
   const admin = createAdminServer({ clipper, token: settings.adminToken, replicas: settings.replicas, logger, metrics: metrics.registry });
+  let closing: Promise<void> | undefined;
+  // A keep-alive connection busy when close() starts would stay open after its answer and hold close() until
+  // its idle timeout (72 s), past the CLI's shutdown timeout: answers sent while closing close their connection.
+  for (const server of [query, admin]) {
+    server.addHook('onSend', async (_request, reply) => {
+      if (closing !== undefined) reply.header('connection', 'close');
+    });
+  }
   const queryAddress = await query.listen({ port: settings.port, host: settings.host });
   const adminAddress = await admin.listen({ port: settings.adminPort, host: settings.adminHost });
-  let closing: Promise<void> | undefined;
   const running: RunningServer = {
     clipper,
     query,
