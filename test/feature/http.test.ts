@@ -3,6 +3,8 @@ import fc from 'fast-check';
 import { digit, loadMnist } from '../../src/data/mnist-data.js';
 import { serve, type RunningServer } from '../../src/http/serve.js';
 import { resolveServeSettings } from '../../src/http/settings.js';
+import type { Answer } from '../../src/index.js';
+import { LoopDelay, lateAnswers, slowest } from '../helpers/deadline.js';
 import { fixtureModels } from '../helpers/fixtures.js';
 
 // A real server on ephemeral ports and a real HTTP client (Node's fetch), on the bundled ONNX models.
@@ -165,6 +167,62 @@ test.serial('admin: add an app and a model version, link, roll forward and back;
   t.is((await call('admin', '/admin/add_app', { body: { name: 'x', input_type: 'strings', input_shape: [1], default_output: 0 } })).status, 400);
 });
 
+test.serial('admin: metadata, replicas, policy and its state, and unlinking, each route end to end', async (t) => {
+  // get_application and get_model, by POST body and by GET query string; unknown names are 404s.
+  const app = await call('admin', '/admin/get_application', { body: { name: 'digits2' } });
+  t.is(app.status, 200);
+  t.like(app.json, { name: 'digits2', latencySloMs: 100, linkedModels: ['mnist-mlp'], policy: 'static' });
+  t.is((await call('admin', '/admin/get_application?name=digits2')).json.name, 'digits2');
+  t.is((await call('admin', '/admin/get_application', { body: { name: 'nope' } })).status, 404);
+  const model = await call('admin', '/admin/get_model', { body: { model_name: 'mnist-mlp' } });
+  t.like(model.json, { name: 'mnist-mlp', currentVersion: '1' });
+  t.deepEqual(model.json.versions.map((v: { version: string }) => v.version).sort(), ['1', '2-broken']);
+  const version = await call('admin', '/admin/get_model?model_name=mnist-mlp&model_version=2-broken');
+  t.like(version.json, { name: 'mnist-mlp', version: '2-broken', current: false });
+  t.is((await call('admin', '/admin/get_model', { body: { model_name: 'nope' } })).json.code, 'UNKNOWN_MODEL');
+  t.is((await call('admin', '/admin/get_model', { body: { model_name: 'mnist-mlp', model_version: '9' } })).json.code, 'UNKNOWN_VERSION');
+
+  // set_num_replicas scales the current version up and back down.
+  const replicas = async () => (await call('admin', '/admin/get_model', { body: { model_name: 'mnist-linear', model_version: '1' } })).json.replicas.length;
+  const scaled = await call('admin', '/admin/set_num_replicas', { body: { model_name: 'mnist-linear', num_replicas: 2 } });
+  t.is(scaled.status, 200, JSON.stringify(scaled.json));
+  t.is(await replicas(), 2);
+  t.is((await call('admin', '/admin/set_num_replicas', { body: { model_name: 'mnist-linear', num_replicas: 1 } })).status, 200);
+  t.is(await replicas(), 1);
+  t.is((await call('admin', '/admin/set_num_replicas', { body: { model_name: 'nope', num_replicas: 1 } })).status, 404);
+
+  // set_policy, then feedback moves the learned state; restore_policy_state brings the saved one back.
+  const set = await call('admin', '/admin/set_policy', { body: { app_name: 'digits2', policy: { kind: 'exp3', eta: 0.5 } } });
+  t.is(set.status, 200, JSON.stringify(set.json));
+  t.is(set.json.policy, 'exp3');
+  const saved = (await call('admin', '/admin/get_policy_state?app_name=digits2')).json;
+  t.like(saved, { app_name: 'digits2', policy: 'exp3' });
+  t.is(saved.state.kind, 'exp3');
+  t.is((await call('query', '/digits2/update', { body: { input: row(60), label: (heldOut.labels[60] as number + 1) % 10 } })).status, 200);
+  const moved = (await call('admin', '/admin/get_policy_state', { body: { app_name: 'digits2' } })).json.state;
+  t.notDeepEqual(moved, saved.state, 'a wrong answer moved the weights');
+  const restored = await call('admin', '/admin/restore_policy_state', { body: { app_name: 'digits2', state: saved.state } });
+  t.is(restored.status, 200, JSON.stringify(restored.json));
+  t.deepEqual(restored.json.state, saved.state);
+  t.deepEqual((await call('admin', '/admin/get_policy_state?app_name=digits2')).json.state, saved.state);
+  const wrongKind = await call('admin', '/admin/restore_policy_state', { body: { app_name: 'digits2', state: { kind: 'exp4' } } });
+  t.is(wrongKind.status, 400, JSON.stringify(wrongKind.json));
+  t.is((await call('admin', '/admin/set_policy', { body: { app_name: 'digits2', policy: { kind: 'magic' } } })).status, 400);
+
+  // remove_model_links (the API's unlinkModel): queries stop going to the unlinked model at once.
+  t.deepEqual((await call('admin', '/admin/add_model_links', { body: { app_name: 'digits2', model_names: ['mnist-linear'] } })).json.linked_models, ['mnist-mlp', 'mnist-linear']);
+  const removed = await call('admin', '/admin/remove_model_links', { body: { app_name: 'digits2', model_names: ['mnist-mlp'] } });
+  t.is(removed.status, 200);
+  t.deepEqual(removed.json.linked_models, ['mnist-linear']);
+  for (let i = 0; i < 5; i++) t.is((await call('query', '/digits2/predict', { body: { input: row(70 + i) } })).json.model, 'mnist-linear');
+  t.deepEqual((await call('admin', '/admin/remove_model_links', { body: { app_name: 'digits2', model_names: ['mnist-linear'] } })).json.linked_models, []);
+  const none = await call('query', '/digits2/predict', { body: { input: row(80) } });
+  t.is(none.status, 200);
+  t.true(none.json.default);
+  t.regex(none.json.default_explanation, /has no linked model/);
+  t.deepEqual((await call('admin', '/admin/get_application?name=digits2')).json.linkedModels, []);
+});
+
 test.serial('OIP repository extension: index, load, unload', async (t) => {
   const index = await call('admin', '/v2/repository/index', { body: {} });
   t.is(index.status, 200);
@@ -216,6 +274,14 @@ test.serial('above capacity, refusals are fast 503s with Retry-After and admitte
   await slow.clipper.registerApp({ name: 'slow', inputType: 'float32', inputShape: [2], defaultOutput: -1, latencySloMs: slo });
   await slow.clipper.deployModel({ name: 'slow', version: '1', path: 'slow/1/model.mjs', replicas: 1, batching: { mode: 'none' } });
   await slow.clipper.linkModel('slow', 'slow');
+  // The server's own timing of each answer (the router's latencyMs), as the HTTP handler received it.
+  const served: Answer[] = [];
+  const predict = slow.clipper.predict.bind(slow.clipper);
+  slow.clipper.predict = async (...args) => {
+    const answer = await predict(...args);
+    served.push(answer);
+    return answer;
+  };
   const post = async (input: number[]) => {
     const started = performance.now();
     const r = await fetch(`${slow.queryUrl}/slow/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ input }) });
@@ -223,8 +289,10 @@ test.serial('above capacity, refusals are fast 503s with Retry-After and admitte
     return { status: r.status, json, ms: performance.now() - started, retryAfter: r.headers.get('retry-after') };
   };
   // Warm the latency estimate: each batch takes 25 ms and holds one query, so about 16 fit in the SLO.
+  const loop = new LoopDelay();
   for (let i = 0; i < 3; i++) await post([25, i]);
   const results = await Promise.all(Array.from({ length: 60 }, (_, i) => post([25, i])));
+  const loopDelayMs = loop.stop();
   const refused = results.filter((r) => r.status === 503);
   const answered = results.filter((r) => r.status === 200 && r.json.default === false);
   t.true(refused.length >= 25, `${refused.length} refused`);
@@ -237,14 +305,17 @@ test.serial('above capacity, refusals are fast 503s with Retry-After and admitte
   const refusalTimes = refused.map((r) => r.ms).sort((a, b) => a - b);
   const median = refusalTimes[Math.floor(refusalTimes.length / 2)] as number;
   t.true(median < slo, `median refusal took ${median.toFixed(0)} ms; the SLO is ${slo} ms`);
-  // Admitted queries met the SLO: a model answer is only ever returned inside it (the router answers with the
-  // default output at the deadline). Client-side times include this loaded machine's HTTP overhead, so they
-  // get only a liveness bound.
-  // Admission works from measured batch times; when other test files load the same cores mid-burst, a batch
-  // can run slower than measured, so a few admitted queries may still miss. Most must not.
+  // Admitted queries met the SLO, server-side: every 200, a model's answer or the default one, left the router
+  // inside it. Client-side times add this loaded machine's HTTP overhead, so they get only a liveness bound.
   const admitted = results.filter((r) => r.status === 200);
-  const late = admitted.filter((r) => r.json.default === true).length;
-  t.true(late <= admitted.length * 0.2, `${late} of ${admitted.length} admitted queries missed their deadline`);
+  t.is(served.length, admitted.length + 3, 'the server answered each admitted query (and the 3 warm-ups) once');
+  t.log(slowest(served, loopDelayMs));
+  t.deepEqual(lateAnswers(served, slo, loopDelayMs), [], `every admitted query answered within the ${slo} ms SLO`);
+  // Admission works from measured batch times; when other test files load the same cores mid-burst, a batch
+  // can run slower than measured, and a query admitted on the estimate gets the default answer (still inside the
+  // SLO, checked above). Most must get the model's.
+  const defaults = admitted.filter((r) => r.json.default === true).length;
+  t.true(defaults <= admitted.length * 0.2, `${defaults} of ${admitted.length} admitted queries got the default answer`);
   t.true(admitted.every((r) => r.ms < 3 * slo), `slowest admitted answer ${Math.max(...admitted.map((r) => r.ms)).toFixed(0)} ms`);
 });
 

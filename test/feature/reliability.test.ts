@@ -2,10 +2,11 @@ import test from 'ava';
 import { Clipper, type Answer, type SupervisionEvent } from '../../src/index.js';
 import { runOpenLoop } from '../../src/load/open-loop.js';
 import { digit, loadMnist } from '../../src/data/mnist-data.js';
+import { LoopDelay, lateAnswers, slowest } from '../helpers/deadline.js';
 import { fixtureModels, waitFor } from '../helpers/fixtures.js';
 
-// Faults under load: every accepted query gets exactly one answer. Counts: sent, answered by a model,
-// answered with the default output, refused (503), lost (must be 0).
+// Faults under load: every accepted query gets exactly one answer, inside the SLO. Counts: sent, answered by a
+// model, answered with the default output, refused (503), lost (must be 0).
 
 const { test: heldOut } = loadMnist();
 
@@ -16,10 +17,22 @@ interface Tally {
   refused: number;
   lost: number;
   versions: Set<string>;
+  /** Every answer, in the order they came: each must have left the router inside the SLO. */
+  answers: Answer[];
+  /** The event loop's worst delay during the load, ms (see test/helpers/deadline.ts). */
+  loopDelayMs: number;
+  /** Default answers by reason (the explanation with its numbers and replica names taken out). */
+  reasons: Record<string, number>;
+}
+
+function summary(tally: Tally): string {
+  return `${JSON.stringify({ ...tally, versions: [...tally.versions], answers: tally.answers.length })}; ${slowest(tally.answers, tally.loopDelayMs)}`;
 }
 
 async function underLoad(clipper: Clipper, app: string, rate: number, count: number, input: (i: number) => unknown, during: () => Promise<void>): Promise<Tally> {
-  const tally: Tally = { sent: 0, model: 0, defaults: 0, refused: 0, lost: 0, versions: new Set() };
+  const tally: Tally = { sent: 0, model: 0, defaults: 0, refused: 0, lost: 0, versions: new Set(), answers: [], loopDelayMs: 0, reasons: {} };
+  const loop = new LoopDelay();
+  // A promise settles once, so a double answer cannot show here; what can is a query never answered.
   const settled = new Set<number>();
   const load = runOpenLoop<Answer>({
     rate,
@@ -29,12 +42,16 @@ async function underLoad(clipper: Clipper, app: string, rate: number, count: num
       return clipper.predict(app, input(i));
     },
     onOutcome: (o) => {
-      if (settled.has(o.index)) tally.lost++; // answered twice counts as a defect too
       settled.add(o.index);
+      if (o.result !== undefined) tally.answers.push(o.result);
       if (o.error !== undefined) {
         if ((o.error as { code?: string }).code === 'OVERLOADED') tally.refused++;
         else tally.lost++;
-      } else if (o.result?.isDefault) tally.defaults++;
+      } else if (o.result?.isDefault) {
+        tally.defaults++;
+        const reason = (o.result.explanation ?? '').replace(/[\d.]+/g, 'N').slice(0, 90);
+        tally.reasons[reason] = (tally.reasons[reason] ?? 0) + 1;
+      }
       else {
         tally.model++;
         tally.versions.add(`${o.result?.model}@${o.result?.version}`);
@@ -43,6 +60,7 @@ async function underLoad(clipper: Clipper, app: string, rate: number, count: num
   });
   await during();
   await load;
+  tally.loopDelayMs = loop.stop();
   tally.lost += tally.sent - settled.size;
   return tally;
 }
@@ -59,21 +77,33 @@ test('workers killed under load (exit and uncaught errors): nothing is lost, and
   const tally = await underLoad(clipper, 'digits', 400, 1600, (i) => digit(heldOut, i % heldOut.count), async () => {
     for (let k = 0; k < 6; k++) {
       await new Promise((r) => setTimeout(r, 500));
+      // A replica restarting from the previous fault is skipped; the other one takes this fault. The fault is
+      // armed for that replica's next batch, which the load provides. A failed injection fails the test.
+      await waitFor(() => testing.replicas('mnist-mlp').some((r) => r.ready), 5_000, 'a ready replica to inject into');
       const ready = testing.replicas('mnist-mlp').flatMap((r, index) => (r.ready ? [index] : []));
-      const target = ready[k % ready.length];
-      if (target !== undefined) await testing.injectFault('mnist-mlp', target, { kind: k % 2 === 0 ? 'exit' : 'throw' }).catch(() => {});
+      await testing.injectFault('mnist-mlp', ready[k % ready.length] as number, { kind: k % 2 === 0 ? 'exit' : 'throw' });
     }
   });
-  t.log(JSON.stringify({ ...tally, versions: [...tally.versions] }));
+  t.log(summary(tally));
   t.is(tally.lost, 0);
   t.is(tally.sent, 1600);
   t.is(tally.model + tally.defaults + tally.refused, 1600);
   // Most queries still get a model's answer while workers die; how many depends on how loaded the machine is.
-  t.true(tally.model > 400, `${tally.model} answered by the model`);
+  t.deepEqual(lateAnswers(tally.answers, 200, tally.loopDelayMs), [], 'every answer within the 200 ms SLO');
+  // A dying worker's batch and queue are retried once on the other replica, so nearly every query still gets a
+  // model's answer: 1,598-1,600 of 1,600 were measured on a machine this suite had to itself. A default answer
+  // needs a query to meet a second death (or the deadline) on its retry; 1% of the load leaves room for that and
+  // nothing more (before, `> 400` let three quarters fall back unnoticed). 400 queries a second is a capacity
+  // claim, though: when other processes starve this one (its event loop measured over 100 ms late; on a
+  // shared 2-core machine running several suites at once, 2 model answers and 1,016 refusals were seen) the
+  // bound is not checked, and the log says so. The deadline check above holds either way.
+  if (tally.loopDelayMs <= 100) t.true(tally.model >= 1584, `${tally.model} answered by the model`);
+  else t.log(`capacity bound not checked: the event loop ran up to ${tally.loopDelayMs.toFixed(0)} ms late`);
+  // Each injected fault kills exactly one worker (on its next batch), and each comes back.
   const deaths = testing.replicas('mnist-mlp').reduce((n, r) => n + r.counters.workerDeaths, 0);
-  t.true(deaths >= 4, `${deaths} worker deaths`);
+  t.is(deaths, 6, `${deaths} worker deaths`);
   await waitFor(() => clipper.describeModel('mnist-mlp').readyReplicas === 2, 15_000, 'both replicas back');
-  t.true(events.filter((e) => e.type === 'restarted').length >= 4);
+  t.is(events.filter((e) => e.type === 'restarted').length, 6);
 });
 
 test('a JS model that hangs is recycled by the batch timeout; one that runs out of memory dies alone', async (t) => {
@@ -85,6 +115,7 @@ test('a JS model that hangs is recycled by the batch timeout; one that runs out 
   await clipper.deployModel({ name: 'hog', version: '1', path: 'hog/1/model.mjs', replicas: 1, resourceLimits: { maxOldGenerationSizeMb: 64 } });
   await clipper.linkModel('hang', 'hang');
   await clipper.linkModel('hog', 'hog');
+  const hog = () => clipper.describeModel('hog');
 
   const [stuck, fine] = await Promise.all([clipper.predict('hang', [1, 5]), clipper.predict('hang', [0, 6])]);
   t.is(fine?.output, 6);
@@ -98,12 +129,26 @@ test('a JS model that hangs is recycled by the batch timeout; one that runs out 
 
   const oom = await clipper.predict('hog', [1, 1]);
   t.true(oom.isDefault);
-  t.regex(oom.explanation ?? '', /failed while holding the query \(.*(memory|exited)/i);
+  // The replica learns of the death from the thread's exit event (code 1), which races the task's
+  // out-of-memory rejection and wins: the explanation cannot say "memory" yet (see the failing test below).
+  t.regex(oom.explanation ?? '', /hog@1#0 of model hog@1 failed while holding the query \(worker thread exited with code 1\)/);
+  t.is(hog().replicas[0]?.counters.workerDeaths, 1, 'the hog worker died');
   t.log(oom.explanation);
-  const hog = () => clipper.describeModel('hog');
   await waitFor(() => hog().readyReplicas === 1, 15_000, 'the out-of-memory replica restarted');
   t.is((await clipper.predict('hog', [0, 8])).output, 8);
   t.is((await clipper.predict('hang', [0, 9])).output, 9, 'the other model never noticed');
+});
+
+// Known bug, kept visible: ava reports this test as passing while it fails, and fails the suite once the fix
+// lands (then drop `.failing`). A worker killed by its resourceLimits is reported as a plain exit.
+test.failing('an out-of-memory death is explained as out of memory, not as any exit', async (t) => {
+  const clipper = await Clipper.start({ modelRepository: fixtureModels, supervision: { backoffBaseMs: 20 } });
+  t.teardown(() => clipper.stop());
+  await clipper.registerApp({ name: 'hog', inputType: 'float32', inputShape: [2], defaultOutput: -1, latencySloMs: 5000 });
+  await clipper.deployModel({ name: 'hog', version: '1', path: 'hog/1/model.mjs', replicas: 1, resourceLimits: { maxOldGenerationSizeMb: 64 } });
+  await clipper.linkModel('hog', 'hog');
+  const oom = await clipper.predict('hog', [1, 1]);
+  t.regex(oom.explanation ?? '', /memory/i);
 });
 
 test('rolling forward and back under load loses nothing, never mixes versions, and drains the old version', async (t) => {
@@ -128,11 +173,13 @@ test('rolling forward and back under load loses nothing, never mixes versions, a
       t.is(clipper.describeModel('mnist-mlp', '2-broken').replicas.length, 0, 'the broken version drained and stopped');
     },
   );
-  t.log(JSON.stringify({ ...tally, versions: [...tally.versions] }));
+  t.log(summary(tally));
   t.is(tally.lost, 0);
   t.is(tally.model + tally.defaults + tally.refused, 1200);
   t.deepEqual([...tally.versions].sort(), ['mnist-mlp@1', 'mnist-mlp@2-broken']);
-  t.true(tally.model > 1100, `${tally.model} model answers`);
+  if (tally.loopDelayMs <= 100) t.true(tally.model > 1100, `${tally.model} model answers`);
+  else t.log(`capacity bound not checked: the event loop ran up to ${tally.loopDelayMs.toFixed(0)} ms late`);
+  t.deepEqual(lateAnswers(tally.answers, 500, tally.loopDelayMs), [], 'every answer within the 500 ms SLO');
   // Each answer comes from one version: scoring them per version shows the two models' own accuracies.
   for (let i = 0; i < 200; i++) {
     const a = await clipper.predict('digits', digit(heldOut, i));
@@ -160,14 +207,16 @@ test('a sporadic model scales to zero when idle and loads again on its next quer
   await waitFor(() => cnn().replicas.length === 0 && linear().replicas.length === 0, 10_000, 'scale to zero');
   t.true(cnn().scaledToZero);
   t.true(clipper.ready, 'a model scaled to zero still counts as ready');
-  // 'wait': the first query waits for the load and gets the model's answer; concurrent ones share the load.
+  // 'wait': the first query waits for the load and gets the model's answer; concurrent ones share the load:
+  // one cold start for the whole wave, not one per query.
+  const coldStartsBefore = cnn().coldStartsMs.length;
   const woken = await Promise.all([1, 2, 3].map((i) => clipper.predict('digits', digit(heldOut, i))));
   woken.forEach((a, k) => {
     t.false(a.isDefault, a.explanation);
     t.is(a.output, heldOut.labels[k + 1]);
   });
-  t.true(cnn().coldStartsMs.length >= 1);
-  t.true((cnn().coldStartsMs[0] as number) > 0);
+  t.is(cnn().coldStartsMs.length, coldStartsBefore + 1, `cold starts: ${cnn().coldStartsMs.join(', ')}`);
+  t.true((cnn().coldStartsMs.at(-1) as number) > 0);
   t.is(cnn().replicas.length, 2);
   // 'default': with no measured cold start (or one past the deadline) the first query gets the default output.
   const cold = await clipper.predict('strict', digit(heldOut, 4));
