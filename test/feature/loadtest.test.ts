@@ -137,6 +137,27 @@ test.serial('clipper-ts loadtest prints JSON, saves the run and an HTML report; 
   t.true(readFileSync(svg, 'utf8').startsWith('<svg'));
 });
 
+test.serial('clipper-ts loadtest --target api drives the programmatic API in its own process: real models, batch sizes per query', async (t) => {
+  const before = seen.predict + seen.infer;
+  const { stdout } = await run(
+    process.execPath,
+    [cli, 'loadtest', '--target', 'api', '--model', 'mnist-linear', '--replicas', '1', '--rate', '40', '--duration', '0.5', '--warmup', '0', '--slo-ms', '1000', '--json'],
+    { cwd: projectRoot, timeout: 120_000 },
+  );
+  const printed = JSON.parse(stdout) as LoadRun;
+  t.is(printed.target, 'in-process mnist-linear (1 replicas), application loadtest');
+  t.like(printed.settings, { target: 'api', model: 'mnist-linear', replicas: 1, cacheBytes: 'default' });
+  t.regex(printed.label, /^api /);
+  const [rate] = printed.rates;
+  t.is(rate?.offered, 40);
+  t.is(rate?.sent, 20);
+  t.is(rate?.errors, 0);
+  t.is((rate?.ok ?? 0) + (rate?.defaults ?? 0) + (rate?.refused ?? 0), 20, 'every query accounted for');
+  // The API target reads batch sizes from each answer, not from /metrics.
+  t.true((rate?.meanBatch ?? 0) >= 1, `mean batch ${rate?.meanBatch}`);
+  t.is(seen.predict + seen.infer, before, 'the HTTP test server saw none of it');
+});
+
 test.serial('bad flags are refused with exit code 2 and a message naming the flag', async (t) => {
   const cases: [string[], RegExp][] = [
     [['--rates', '1000..10x2'], /must not fall/],

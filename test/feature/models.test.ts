@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
@@ -161,4 +162,21 @@ test('the models honestly differ in accuracy and cost', (t) => {
   // Recorded per-row costs (batch 64, one thread) rank linear < mlp < cnn.
   t.true(linear.microsecondsPerRow < mlp.microsecondsPerRow, 'linear cheaper than mlp');
   t.true(mlp.microsecondsPerRow < cnn.microsecondsPerRow, 'mlp cheaper than cnn');
+});
+
+test('the committed model files are the ones the manifest records: same bytes, same sha256', (t) => {
+  // `npm run models` retrains byte-identically (fixed seeds) and records each file's sha256: a file retrained
+  // differently, edited, or committed without its manifest fails here.
+  const onDisk = fs
+    .readdirSync(modelsDir, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && d.name !== 'training')
+    .flatMap((d) => fs.readdirSync(path.join(modelsDir, d.name)).map((v) => `${d.name}/${v}/model.onnx`))
+    .filter((file) => fs.existsSync(path.join(modelsDir, file)))
+    .sort();
+  t.deepEqual([...manifest.models.map((m) => m.model)].sort(), onDisk, 'every model.onnx is in the manifest, and only those');
+  for (const entry of manifest.models) {
+    const bytes = fs.readFileSync(path.join(modelsDir, entry.model));
+    t.is(bytes.length, (entry as ManifestEntry & { bytes: number }).bytes, `${entry.model} size`);
+    t.is(createHash('sha256').update(bytes).digest('hex'), entry.sha256, `${entry.model} sha256`);
+  }
 });
