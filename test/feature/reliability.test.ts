@@ -58,9 +58,14 @@ async function underLoad(clipper: Clipper, app: string, rate: number, count: num
       }
     },
   });
-  await during();
-  await load;
-  tally.loopDelayMs = loop.stop();
+  // Even when injecting a fault fails, the load runs to its end before the test fails: nothing keeps sending
+  // into a system the teardown is stopping.
+  try {
+    await during();
+  } finally {
+    await load;
+    tally.loopDelayMs = loop.stop();
+  }
   tally.lost += tally.sent - settled.size;
   return tally;
 }
