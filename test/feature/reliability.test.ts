@@ -29,7 +29,7 @@ function summary(tally: Tally): string {
   return `${JSON.stringify({ ...tally, versions: [...tally.versions], answers: tally.answers.length })}; ${slowest(tally.answers, tally.loopDelayMs)}`;
 }
 
-async function underLoad(clipper: Clipper, app: string, rate: number, count: number, input: (i: number) => unknown, during: () => Promise<void>): Promise<Tally> {
+async function underLoad(clipper: Clipper, app: string, rate: number, count: number, input: (i: number) => unknown, during: () => Promise<void>, shouldStop?: () => boolean): Promise<Tally> {
   const tally: Tally = { sent: 0, model: 0, defaults: 0, refused: 0, lost: 0, versions: new Set(), answers: [], loopDelayMs: 0, reasons: {} };
   const loop = new LoopDelay();
   // A promise settles once, so a double answer cannot show here; what can is a query never answered.
@@ -37,6 +37,7 @@ async function underLoad(clipper: Clipper, app: string, rate: number, count: num
   const load = runOpenLoop<Answer>({
     rate,
     count,
+    ...(shouldStop === undefined ? {} : { shouldStop }),
     send: (i) => {
       tally.sent++;
       return clipper.predict(app, input(i));
@@ -80,7 +81,10 @@ test('workers killed under load (exit and uncaught errors): nothing is lost, and
   await clipper.linkModel('digits', 'mnist-mlp');
   const testing = clipper.testing();
   const deathsSoFar = () => testing.replicas('mnist-mlp').reduce((n, r) => n + r.counters.workerDeaths, 0);
-  const tally = await underLoad(clipper, 'digits', 400, 1600, (i) => digit(heldOut, i % heldOut.count), async () => {
+  // The load runs until the sixth fault has killed its worker and half a second more (at least 1,600 queries on a
+  // quiet machine, more when restarts are slow), so every fault lands in a loaded system.
+  let faultsDone = false;
+  const tally = await underLoad(clipper, 'digits', 400, 16_000, (i) => digit(heldOut, i % heldOut.count), async () => {
     for (let k = 0; k < 6; k++) {
       await new Promise((r) => setTimeout(r, 500));
       // A replica restarting from the previous fault is skipped; the other one takes this fault. The fault is
@@ -92,21 +96,22 @@ test('workers killed under load (exit and uncaught errors): nothing is lost, and
       // One fault, one death, before the next is armed (two armed on one idle replica would make one death).
       await waitFor(() => deathsSoFar() === deathsBefore + 1, 5_000, `fault ${k + 1} to kill its worker`);
     }
-  });
+    await new Promise((r) => setTimeout(r, 500));
+    faultsDone = true;
+  }, () => faultsDone);
   t.log(summary(tally));
   t.is(tally.lost, 0);
-  t.is(tally.sent, 1600);
-  t.is(tally.model + tally.defaults + tally.refused, 1600);
-  // Most queries still get a model's answer while workers die; how many depends on how loaded the machine is.
+  t.true(tally.sent >= 1200 && tally.sent < 16_000, `${tally.sent} sent`);
+  t.is(tally.model + tally.defaults + tally.refused, tally.sent);
   t.deepEqual(lateAnswers(tally.answers, 200, tally.loopDelayMs), [], 'every answer within the 200 ms SLO');
   // A dying worker's batch and queue are retried once on the other replica, so nearly every query still gets a
-  // model's answer: 1,598-1,600 of 1,600 were measured on a machine this suite had to itself. A default answer
+  // model's answer: 1,598-1,600 of 1,600 were measured on a machine this suite had to itself (99.9%). A default answer
   // needs a query to meet a second death (or the deadline) on its retry; 1% of the load leaves room for that and
   // nothing more (before, `> 400` let three quarters fall back unnoticed). 400 queries a second is a capacity
   // claim, though: when other processes starve this one (its event loop measured over 100 ms late; on a
   // shared 2-core machine running several suites at once, 2 model answers and 1,016 refusals were seen) the
   // bound is not checked, and the log says so. The deadline check above holds either way.
-  if (tally.loopDelayMs <= 100) t.true(tally.model >= 1584, `${tally.model} answered by the model`);
+  if (tally.loopDelayMs <= 100) t.true(tally.model >= 0.99 * tally.sent, `${tally.model} of ${tally.sent} answered by the model`);
   else t.log(`capacity bound not checked: the event loop ran up to ${tally.loopDelayMs.toFixed(0)} ms late`);
   // Each injected fault killed exactly one worker (on its next batch), none died otherwise, and each came back.
   t.is(deathsSoFar(), 6, `${deathsSoFar()} worker deaths`);

@@ -146,6 +146,32 @@ test('a stalling replica is hedged around: answers arrive in time, within the he
   await waitFor(() => set().replicas.every((r) => r.outstanding === 0), 10_000, 'stalled copies to finish');
 });
 
+test('a hedge that wins drops the losing copy unrun when it is still queued', async (t) => {
+  const clipper = await system(t);
+  await clipper.registerApp({ name: 'digits', inputType: 'float32', inputShape: [784], defaultOutput: -1, latencySloMs: 10_000, cacheMaxBytes: 0 });
+  await clipper.deployModel({
+    name: 'mnist-linear',
+    version: '1',
+    path: 'models/mnist-linear/1/model.onnx',
+    replicas: 2,
+    // Replica 0 holds every batch for 1 s and runs one query per batch, so the queries it gets queue behind the
+    // first; each is hedged to replica 1 after 20 ms, which answers it at once.
+    faults: { 0: { stallProbability: 1, stallMs: 1000 } },
+    batching: { mode: 'none' },
+    hedging: { delayMs: 20, maxExtraLoad: 1 },
+  });
+  await clipper.linkModel('digits', 'mnist-linear');
+  const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => clipper.predict('digits', digit(heldOut, i))));
+  t.true(answers.every((a) => !a.isDefault && a.timings?.replica === 'mnist-linear@1#1'), answers.map((a) => a.timings?.replica ?? a.explanation).join(', '));
+  const testing = clipper.testing();
+  await waitFor(() => testing.replicas('mnist-linear').every((r) => r.outstanding === 0), 10_000, 'the stalled batch to finish');
+  const [slow, fast] = testing.replicas('mnist-linear');
+  // Only the query already running when its hedge won ran on replica 0; the copies queued behind it were dropped.
+  t.is(slow?.counters.rows, 1, `replica 0 ran ${slow?.counters.rows} rows`);
+  t.is(fast?.counters.rows, 10);
+  t.true(clipper.describeModel('mnist-linear').hedges.won >= 2, JSON.stringify(clipper.describeModel('mnist-linear').hedges));
+});
+
 test('the hedge budget bounds duplicates: at most 5% of queries are hedged, however many are late', async (t) => {
   const clipper = await system(t);
   await clipper.registerApp({ name: 'digits', inputType: 'float32', inputShape: [784], defaultOutput: -1, latencySloMs: 200, cacheMaxBytes: 0 });
