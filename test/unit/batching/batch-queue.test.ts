@@ -205,9 +205,8 @@ test('drainAll returns everything left, in order, and empties the queue', (t) =>
   t.is(q.size, 1);
 });
 
-// BUG (src/batch-queue.ts, take): only the head of the queue is checked for expiry, and the batch is cut only
-// for the head's deadline. A later query with an earlier deadline (a model linked to apps with different SLOs,
-// or an orphaned query retried from a dead replica) is batched even though it can no longer meet its deadline.
+// Regression: a query behind the head with an earlier deadline (a model linked to apps with different SLOs, or an
+// orphaned query retried from a dead replica) is expired, not batched; take once checked only the head.
 test('a query behind the head whose deadline has passed is expired, not batched', (t) => {
   const q = queueOf([['relaxed', 0, 100], ['tight', 1, 6]]);
   const r = q.take(10, opts({ limit: 8, latency: latency(1, 2) }));

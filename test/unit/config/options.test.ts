@@ -344,20 +344,15 @@ test('checkName accepts names of 1-64 letters, digits, ".", "_" or "-" starting 
   }
 });
 
-// BUG (src/options.ts, resolveBatchingOptions line 188 and resolveSupervisionOptions line 261): the given
-// options are spread over the defaults, so a key present with the value undefined (allowed by the optional
-// property types, and common when forwarding config) replaces the default and then fails validation
-// ("must be an integer >= 1; got undefined"). resolveDeployModelOptions and resolveAppOptions use `??` and take the
-// default. Dropping undefined entries before the spread would fix both.
+// Regression: a key present with the value undefined (allowed by the optional property types, common when
+// forwarding config) takes its default; spread over the defaults, it once replaced them and failed validation.
 test('an option explicitly set to undefined takes its default', (t) => {
   t.is(resolveBatchingOptions({ maxBatchSize: undefined }).maxBatchSize, 256);
   t.is(resolveSupervisionOptions({ maxRestarts: undefined }).maxRestarts, 5);
 });
 
-// BUG (src/options.ts, fail() line 137): the bad value is shown with JSON.stringify, which throws a TypeError
-// for values it cannot serialise (BigInt inside an array or object, circular objects). Validation then throws
-// TypeError instead of InvalidOptionError. Falling back to String(got) (or util.inspect) when JSON.stringify
-// throws would fix it.
+// Regression: a value JSON.stringify cannot show (a BigInt, a circular object) still gives InvalidOptionError
+// naming the option; the message once threw a TypeError instead.
 test('a bad value that JSON cannot show still gives InvalidOptionError', (t) => {
   const circular: Record<string, unknown> = {};
   circular.self = circular;

@@ -320,10 +320,8 @@ test('a restart whose onStart fails tells the supervisor', async (t) => {
   t.deepEqual(sink.received.map((m) => m.error), [first, error]);
 });
 
-// BUG (src/actor.ts, stop): a stop() called while another stop() is in progress returns #whenIdle(), which
-// resolves as soon as the mailbox is empty, before onStop has finished. A second caller (say, a shutdown racing
-// an undeploy) goes on while the worker is still being torn down. Keeping the first stop's promise and
-// returning it would fix this.
+// Regression: a second stop() (a shutdown racing an undeploy) waits for onStop to finish; it once resolved as
+// soon as the mailbox was empty, while the worker was still being torn down.
 test('a second stop() resolves only once the actor is stopped', async (t) => {
   const a = new Recorder('a');
   await a.start();
