@@ -20,13 +20,16 @@ import {
   UnknownVersionError,
 } from './errors.js';
 import { checkQueryContext, toInputRow } from './config/input.js';
+import { checkInteger } from './config/validate.js';
 import { readModelConfig, resolveModelPath } from './config/model-config.js';
 import {
   checkName,
+  feedbackDefaults,
   inferDefaults,
+  MAX_REPLICAS,
   resolveAppOptions,
   resolveDeployModelOptions,
-  resolveSupervisionOptions,
+  resolveClipperOptions,
   withModelBatching,
   type ClipperOptions,
   type DeployModelOptions,
@@ -97,15 +100,12 @@ export class Clipper {
   #deploying = 0;
   #stopping = false;
 
-  private constructor(options: ClipperOptions) {
+  private constructor(given: ClipperOptions) {
+    const options = resolveClipperOptions(given);
     this.repository = path.resolve(options.modelRepository ?? modelsDir);
     this.clock = options.clock ?? systemClock;
-    this.supervision = resolveSupervisionOptions(options.supervision);
-    if (options.multiplex !== undefined) {
-      const max = options.multiplex.maxActiveModels;
-      if (!Number.isInteger(max) || max < 1) throw new InvalidOptionError(`multiplex.maxActiveModels must be an integer >= 1; got ${JSON.stringify(max)}`);
-      this.#multiplex = new MultiplexPool(max);
-    }
+    this.supervision = options.supervision;
+    if (options.multiplex !== undefined) this.#multiplex = new MultiplexPool(options.multiplex.maxActiveModels);
     this.#supervisor = new Supervisor('supervisor', this.supervision, {
       clock: this.clock,
       onEvent: (event) => {
@@ -195,7 +195,7 @@ export class Clipper {
     if (this.#apps.has(app.name)) throw new AlreadyExistsError(`application ${app.name} is already registered`);
     const router = new Router(app, this.#directory, this.clock, options.policy === undefined ? undefined : createPolicy(options.policy));
     await router.start();
-    const feedback = new FeedbackActor(router, this.#directory, this.clock);
+    const feedback = new FeedbackActor(router, this.#directory, this.clock, feedbackDefaults.timeoutMs);
     await feedback.start();
     this.#apps.set(app.name, router);
     this.#feedback.set(app.name, feedback);
@@ -336,9 +336,7 @@ export class Clipper {
 
   /** Scales the current version of a model to `count` replicas (Clipper's `set_num_replicas`). */
   async setNumReplicas(modelName: string, count: number): Promise<void> {
-    if (!Number.isInteger(count) || count < 0 || count > 64) {
-      throw new InvalidOptionError(`replicas must be an integer in [0, 64]; got ${JSON.stringify(count)}`);
-    }
+    checkInteger('replicas', count, 0, MAX_REPLICAS);
     await this.#currentSet(modelName).setReplicas(count);
   }
 

@@ -1,4 +1,12 @@
+/**
+ * Every option of clipper-ts in one place, as piscina keeps its own: each group has its options type (all
+ * optional), one frozen defaults object, its known keys derived from that object, and one resolver that
+ * validates every value (messages name the option) and returns the frozen, fully resolved form. Defaults
+ * used inside the actors (the feedback timeout, a version's budget before any link, retry attempts,
+ * warm-up rows) are here too, so a reader finds every number in one file.
+ */
 import type { Clock } from '../kernel/clock.js';
+import type { RestartPolicyOptions } from '../kernel/restart-policy.js';
 import { InvalidOptionError } from '../errors.js';
 import type { InputType } from '../api.js';
 import { checkBoolean, checkInteger, checkKnownKeys, checkName, checkNumber, checkObject, checkOneOf, fail } from './validate.js';
@@ -10,7 +18,8 @@ function defined<T extends object>(given: T): Partial<T> {
   return Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-import type { RestartPolicyOptions } from '../kernel/restart-policy.js';
+/** Most replicas one model version may have. */
+export const MAX_REPLICAS = 64;
 
 /** How a model's replicas form batches. */
 export type BatchingMode = 'aimd' | 'fixed' | 'none';
@@ -52,6 +61,19 @@ export interface BatchingOptions {
 
 /** `Clipper.infer` (the Open Inference Protocol's infer): how long its rows may take, unless the call says. */
 export const inferDefaults = Object.freeze({ timeoutMs: 1000 });
+
+/** Feedback evaluates the linked models the cache does not hold; each evaluation may take this long. */
+export const feedbackDefaults = Object.freeze({ timeoutMs: 1000 });
+
+/**
+ * A model version's replica set: the batch-time budget AIMD aims under before the model is linked to any
+ * application (after that, half the tightest linked SLO, `budgetShareOfSlo`), and how many replicas a query
+ * may be tried on when workers die under it (the first and one retry).
+ */
+export const replicaSetDefaults = Object.freeze({ latencyBudgetMs: 10, budgetShareOfSlo: 0.5, maxAttempts: 2 });
+
+/** A replica: rows of zeros run once through a freshly loaded model, so the first real batch pays no warm-up. */
+export const replicaDefaults = Object.freeze({ warmupRows: 8 });
 
 export type ResolvedBatchingOptions = Required<Omit<BatchingOptions, 'latencyBudgetMs'>> & { latencyBudgetMs: number | undefined };
 
@@ -98,6 +120,16 @@ export interface ResolvedHedgingOptions {
   delayMs: number | undefined;
   maxExtraLoad: number;
 }
+
+export const hedgingDefaults: Readonly<ResolvedHedgingOptions> = Object.freeze({ enabled: true, delayMs: undefined, maxExtraLoad: 0.1 });
+
+export const faultDefaults: Readonly<Required<FaultOptions>> = Object.freeze({ stallProbability: 0, stallMs: 0, seed: 1 });
+
+/** `idleMs` has no default: scaling to zero is asked for by giving it. */
+export const scaleToZeroDefaults = Object.freeze({ idleMs: undefined, coldStart: 'wait' as 'wait' | 'default' });
+
+/** No limits by default: a worker gets Node's. */
+export const resourceLimitsDefaults = Object.freeze({ maxOldGenerationSizeMb: undefined, maxYoungGenerationSizeMb: undefined, stackSizeMb: undefined });
 
 /** A model version to deploy. */
 export interface DeployModelOptions {
@@ -158,6 +190,26 @@ export interface ResolvedDeployModelOptions {
   faults: Record<number, FaultOptions>;
 }
 
+/**
+ * A deployment's defaults; `undefined` means the value comes from elsewhere: `batching` and `hedging` from their
+ * own groups, `outputKind`, `inputShape` and `inputType` from the model's config.json, `scaleToZero`,
+ * `resourceLimits` and `faults` off unless given.
+ */
+export const deployModelDefaults = Object.freeze({
+  replicas: 1,
+  batching: undefined,
+  intraOpNumThreads: 1,
+  outputKind: undefined,
+  inputShape: undefined,
+  inputType: undefined,
+  hedging: undefined,
+  batchTimeoutMs: 10_000,
+  scaleToZero: undefined,
+  multiplexed: false,
+  resourceLimits: undefined,
+  faults: undefined,
+});
+
 export type { InputType } from '../api.js';
 
 /** An application: the thing queries are addressed to. */
@@ -183,6 +235,22 @@ export interface RegisterAppOptions {
 
 export type ResolvedAppOptions = Required<RegisterAppOptions>;
 
+/**
+ * An application's defaults. `deadlineMarginMs` depends on the SLO: min(2 ms, SLO / 10)
+ * ({@link defaultDeadlineMarginMs}).
+ */
+export const appDefaults = Object.freeze({
+  latencySloMs: 20,
+  cacheMaxBytes: 64 * 1024 * 1024,
+  confidenceThreshold: 0,
+  deadlineMarginMs: undefined,
+});
+
+/** An ensemble answers this long before its SLO: room for the timer's own lateness. */
+export function defaultDeadlineMarginMs(latencySloMs: number): number {
+  return Math.min(2, latencySloMs / 10);
+}
+
 /** The whole system. */
 export interface ClipperOptions {
   /** Where models live; model paths must resolve inside it. Default: the package's `models/`. */
@@ -192,6 +260,19 @@ export interface ClipperOptions {
   clock?: Clock;
   /** Model multiplexing: at most `maxActiveModels` multiplexed model versions hold workers at once. */
   multiplex?: { maxActiveModels: number };
+}
+
+/** The system's defaults: the repository is the package's `models/`, time is the system clock, no multiplexing. */
+export const clipperDefaults = Object.freeze({ modelRepository: undefined, supervision: undefined, clock: undefined, multiplex: undefined });
+
+/** `maxActiveModels` has no default: multiplexing is asked for by giving it. */
+export const multiplexDefaults = Object.freeze({ maxActiveModels: undefined });
+
+export interface ResolvedClipperOptions {
+  modelRepository: string | undefined;
+  supervision: Readonly<RestartPolicyOptions>;
+  clock: Clock | undefined;
+  multiplex: Readonly<{ maxActiveModels: number }> | undefined;
 }
 
 export const supervisionDefaults: Readonly<RestartPolicyOptions> = Object.freeze({
@@ -253,11 +334,12 @@ function resolveFaults(what: string, value: unknown): Record<number, FaultOption
   for (const [key, raw] of Object.entries(given)) {
     const index = checkInteger(`${what} key`, Number(key), 0, 1023);
     const f = checkObject(`${what}[${key}]`, raw);
-    checkKnownKeys(`${what}[${key}]`, f, ['stallProbability', 'stallMs', 'seed']);
+    checkKnownKeys(`${what}[${key}]`, f, Object.keys(faultDefaults));
+    const o = { ...faultDefaults, ...defined(f as FaultOptions) };
     out[index] = Object.freeze({
-      stallProbability: checkNumber(`${what}[${key}].stallProbability`, f.stallProbability ?? 0, 0, 1),
-      stallMs: checkNumber(`${what}[${key}].stallMs`, f.stallMs ?? 0, 0, 600_000),
-      seed: checkInteger(`${what}[${key}].seed`, f.seed ?? 1, 0, 2 ** 32 - 1),
+      stallProbability: checkNumber(`${what}[${key}].stallProbability`, o.stallProbability, 0, 1),
+      stallMs: checkNumber(`${what}[${key}].stallMs`, o.stallMs, 0, 600_000),
+      seed: checkInteger(`${what}[${key}].seed`, o.seed, 0, 2 ** 32 - 1),
     });
   }
   return Object.freeze(out);
@@ -265,39 +347,41 @@ function resolveFaults(what: string, value: unknown): Record<number, FaultOption
 
 export function resolveDeployModelOptions(input: DeployModelOptions): Readonly<ResolvedDeployModelOptions> {
   const given = checkObject('model', input);
-  checkKnownKeys('model', given, ['name', 'version', 'path', 'replicas', 'batching', 'intraOpNumThreads', 'outputKind', 'inputShape', 'inputType', 'hedging', 'batchTimeoutMs', 'scaleToZero', 'multiplexed', 'resourceLimits', 'faults']);
+  checkKnownKeys('model', given, ['name', 'version', 'path', ...Object.keys(deployModelDefaults)]);
   if (typeof given.path !== 'string' || given.path.length === 0) fail('model.path', 'a non-empty string path to a .onnx file or a JS module', given.path);
+  const o: Record<string, unknown> = { ...deployModelDefaults, ...defined(given) };
   return Object.freeze({
-    name: checkName('model.name', given.name),
-    version: checkName('model.version', given.version),
-    path: given.path as string,
-    replicas: checkInteger('model.replicas', given.replicas ?? 1, 0, 64),
-    batching: resolveBatchingOptions(given.batching as BatchingOptions | undefined, 'model.batching'),
-    intraOpNumThreads: checkInteger('model.intraOpNumThreads', given.intraOpNumThreads ?? 1, 1, 64),
-    outputKind: given.outputKind === undefined ? undefined : checkOneOf('model.outputKind', given.outputKind, ['classification', 'regression'] as const),
-    inputShape: given.inputShape === undefined ? undefined : checkShape('model.inputShape', given.inputShape),
-    inputType: given.inputType === undefined ? undefined : checkOneOf('model.inputType', given.inputType, ['float32', 'int32'] as const),
-    hedging: resolveHedging('model.hedging', given.hedging),
-    batchTimeoutMs: checkNumber('model.batchTimeoutMs', given.batchTimeoutMs ?? 10_000, 0, 3_600_000, { exclusiveMin: true }),
-    scaleToZero: given.scaleToZero === undefined ? undefined : resolveScaleToZero('model.scaleToZero', given.scaleToZero),
-    multiplexed: checkBoolean('model.multiplexed', given.multiplexed ?? false),
-    resourceLimits: given.resourceLimits === undefined ? undefined : resolveResourceLimits('model.resourceLimits', given.resourceLimits),
-    faults: resolveFaults('model.faults', given.faults),
+    name: checkName('model.name', o.name),
+    version: checkName('model.version', o.version),
+    path: o.path as string,
+    replicas: checkInteger('model.replicas', o.replicas, 0, MAX_REPLICAS),
+    batching: resolveBatchingOptions(o.batching as BatchingOptions | undefined, 'model.batching'),
+    intraOpNumThreads: checkInteger('model.intraOpNumThreads', o.intraOpNumThreads, 1, 64),
+    outputKind: o.outputKind === undefined ? undefined : checkOneOf('model.outputKind', o.outputKind, ['classification', 'regression'] as const),
+    inputShape: o.inputShape === undefined ? undefined : checkShape('model.inputShape', o.inputShape),
+    inputType: o.inputType === undefined ? undefined : checkOneOf('model.inputType', o.inputType, ['float32', 'int32'] as const),
+    hedging: resolveHedging('model.hedging', o.hedging),
+    batchTimeoutMs: checkNumber('model.batchTimeoutMs', o.batchTimeoutMs, 0, 3_600_000, { exclusiveMin: true }),
+    scaleToZero: o.scaleToZero === undefined ? undefined : resolveScaleToZero('model.scaleToZero', o.scaleToZero),
+    multiplexed: checkBoolean('model.multiplexed', o.multiplexed),
+    resourceLimits: o.resourceLimits === undefined ? undefined : resolveResourceLimits('model.resourceLimits', o.resourceLimits),
+    faults: resolveFaults('model.faults', o.faults),
   });
 }
 
 function resolveScaleToZero(what: string, value: unknown): ResolvedDeployModelOptions['scaleToZero'] {
   const given = checkObject(what, value);
-  checkKnownKeys(what, given, ['idleMs', 'coldStart']);
+  checkKnownKeys(what, given, Object.keys(scaleToZeroDefaults));
+  const o = { ...scaleToZeroDefaults, ...defined(given) };
   return Object.freeze({
-    idleMs: checkNumber(`${what}.idleMs`, given.idleMs, 0, 31_536_000_000, { exclusiveMin: true }),
-    coldStart: checkOneOf(`${what}.coldStart`, given.coldStart ?? 'wait', ['wait', 'default'] as const),
+    idleMs: checkNumber(`${what}.idleMs`, o.idleMs, 0, 31_536_000_000, { exclusiveMin: true }),
+    coldStart: checkOneOf(`${what}.coldStart`, o.coldStart, ['wait', 'default'] as const),
   });
 }
 
 function resolveResourceLimits(what: string, value: unknown): ResolvedDeployModelOptions['resourceLimits'] {
   const given = checkObject(what, value);
-  const keys = ['maxOldGenerationSizeMb', 'maxYoungGenerationSizeMb', 'stackSizeMb'] as const;
+  const keys = Object.keys(resourceLimitsDefaults) as (keyof typeof resourceLimitsDefaults)[];
   checkKnownKeys(what, given, keys);
   const out: Record<string, number> = {};
   for (const key of keys) if (given[key] !== undefined) out[key] = checkNumber(`${what}.${key}`, given[key], 0, 1_048_576, { exclusiveMin: true });
@@ -306,33 +390,34 @@ function resolveResourceLimits(what: string, value: unknown): ResolvedDeployMode
 
 function resolveHedging(what: string, value: unknown): ResolvedHedgingOptions {
   const given = checkObject(what, value ?? {});
-  checkKnownKeys(what, given, ['enabled', 'delayMs', 'maxExtraLoad']);
-  if (given.enabled !== undefined && typeof given.enabled !== 'boolean') fail(`${what}.enabled`, 'true or false', given.enabled);
+  checkKnownKeys(what, given, Object.keys(hedgingDefaults));
+  const o = { ...hedgingDefaults, ...defined(given) };
   return Object.freeze({
-    enabled: (given.enabled as boolean | undefined) ?? true,
-    delayMs: given.delayMs === undefined ? undefined : checkNumber(`${what}.delayMs`, given.delayMs, 0, 600_000),
-    maxExtraLoad: checkNumber(`${what}.maxExtraLoad`, given.maxExtraLoad ?? 0.1, 0, 1),
+    enabled: checkBoolean(`${what}.enabled`, o.enabled),
+    delayMs: o.delayMs === undefined ? undefined : checkNumber(`${what}.delayMs`, o.delayMs, 0, 600_000),
+    maxExtraLoad: checkNumber(`${what}.maxExtraLoad`, o.maxExtraLoad, 0, 1),
   });
 }
 
 export function resolveAppOptions(input: RegisterAppOptions): Readonly<ResolvedAppOptions> {
   const given = checkObject('app', input);
-  checkKnownKeys('app', given, ['name', 'inputType', 'inputShape', 'defaultOutput', 'latencySloMs', 'cacheMaxBytes', 'confidenceThreshold', 'deadlineMarginMs']);
-  const shape = checkShape('app.inputShape', given.inputShape);
-  const slo = checkNumber('app.latencySloMs', given.latencySloMs ?? 20, 0, 3_600_000, { exclusiveMin: true });
-  const def = given.defaultOutput;
+  checkKnownKeys('app', given, ['name', 'inputType', 'inputShape', 'defaultOutput', ...Object.keys(appDefaults)]);
+  const o: Record<string, unknown> = { ...appDefaults, ...defined(given) };
+  const shape = checkShape('app.inputShape', o.inputShape);
+  const slo = checkNumber('app.latencySloMs', o.latencySloMs, 0, 3_600_000, { exclusiveMin: true });
+  const def = o.defaultOutput;
   if (def !== null && typeof def !== 'string' && !(typeof def === 'number' && Number.isFinite(def))) {
     fail('app.defaultOutput', 'a finite number, a string or null', def);
   }
   return Object.freeze({
-    name: checkName('app.name', given.name),
-    inputType: checkOneOf('app.inputType', given.inputType, ['float32', 'int32'] as const),
+    name: checkName('app.name', o.name),
+    inputType: checkOneOf('app.inputType', o.inputType, ['float32', 'int32'] as const),
     inputShape: shape,
     defaultOutput: def as number | string | null,
     latencySloMs: slo,
-    cacheMaxBytes: checkInteger('app.cacheMaxBytes', given.cacheMaxBytes ?? 64 * 1024 * 1024, 0, 2 ** 40),
-    confidenceThreshold: checkNumber('app.confidenceThreshold', given.confidenceThreshold ?? 0, 0, 1),
-    deadlineMarginMs: checkNumber('app.deadlineMarginMs', given.deadlineMarginMs ?? Math.min(2, slo / 10), 0, slo / 2),
+    cacheMaxBytes: checkInteger('app.cacheMaxBytes', o.cacheMaxBytes, 0, 2 ** 40),
+    confidenceThreshold: checkNumber('app.confidenceThreshold', o.confidenceThreshold, 0, 1),
+    deadlineMarginMs: checkNumber('app.deadlineMarginMs', o.deadlineMarginMs ?? defaultDeadlineMarginMs(slo), 0, slo / 2),
   });
 }
 
@@ -350,4 +435,33 @@ export function resolveSupervisionOptions(input: Partial<RestartPolicyOptions> |
     throw new InvalidOptionError(`supervision.backoffMaxMs (${resolved.backoffMaxMs}) must be >= supervision.backoffBaseMs (${resolved.backoffBaseMs})`);
   }
   return Object.freeze(resolved);
+}
+
+/**
+ * The system's options, validated once in `Clipper.start` (unknown keys refused, each value named in its
+ * message), then frozen.
+ */
+export function resolveClipperOptions(input: ClipperOptions | undefined): Readonly<ResolvedClipperOptions> {
+  const given = checkObject('options', input ?? {});
+  checkKnownKeys('options', given, Object.keys(clipperDefaults));
+  const o = { ...clipperDefaults, ...defined(given as ClipperOptions) };
+  if (o.modelRepository !== undefined && (typeof o.modelRepository !== 'string' || o.modelRepository.length === 0)) {
+    fail('options.modelRepository', 'a non-empty path', o.modelRepository);
+  }
+  const clock = o.clock as unknown;
+  if (clock !== undefined && (typeof clock !== 'object' || clock === null || typeof (clock as Clock).now !== 'function' || typeof (clock as Clock).setTimeout !== 'function')) {
+    fail('options.clock', 'a Clock (an object with now() and setTimeout())', clock);
+  }
+  let multiplex: ResolvedClipperOptions['multiplex'];
+  if (o.multiplex !== undefined) {
+    const m = checkObject('options.multiplex', o.multiplex);
+    checkKnownKeys('options.multiplex', m, Object.keys(multiplexDefaults));
+    multiplex = Object.freeze({ maxActiveModels: checkInteger('options.multiplex.maxActiveModels', m.maxActiveModels, 1, 1024) });
+  }
+  return Object.freeze({
+    modelRepository: o.modelRepository as string | undefined,
+    supervision: resolveSupervisionOptions(o.supervision),
+    clock: clock as Clock | undefined,
+    multiplex,
+  });
 }

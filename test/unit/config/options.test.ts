@@ -1,8 +1,23 @@
 import test, { type ExecutionContext } from 'ava';
 import { InvalidOptionError } from '../../../src/errors.js';
+import { ManualClock } from '../../../src/kernel/clock.js';
 import {
+  appDefaults,
   batchingDefaults,
   checkName,
+  clipperDefaults,
+  deployModelDefaults,
+  faultDefaults,
+  feedbackDefaults,
+  hedgingDefaults,
+  inferDefaults,
+  multiplexDefaults,
+  replicaDefaults,
+  replicaSetDefaults,
+  resolveClipperOptions,
+  resourceLimitsDefaults,
+  scaleToZeroDefaults,
+  withModelBatching,
   resolveAppOptions,
   resolveBatchingOptions,
   resolveDeployModelOptions,
@@ -358,4 +373,64 @@ test('a bad value that JSON cannot show still gives InvalidOptionError', (t) => 
   circular.self = circular;
   rejects(t, () => resolveBatchingOptions({ maxBatchSize: circular as never }), /^batching\.maxBatchSize must be an integer/, 'circular');
   rejects(t, () => resolveAppOptions({ ...app, inputShape: [1n as never] }), /^app\.inputShape must be a non-empty array/, 'bigint');
+});
+
+test('every option group has one frozen defaults object, and its known keys are that object\'s keys', (t) => {
+  const groups = { appDefaults, batchingDefaults, clipperDefaults, deployModelDefaults, faultDefaults, feedbackDefaults, hedgingDefaults, inferDefaults, multiplexDefaults, replicaDefaults, replicaSetDefaults, resourceLimitsDefaults, scaleToZeroDefaults, supervisionDefaults };
+  for (const [name, defaults] of Object.entries(groups)) t.true(Object.isFrozen(defaults), name);
+  const unknown = (fn: () => unknown): string => (t.throws(fn, { instanceOf: InvalidOptionError })?.message ?? '').replace(/^.* known options: /, '');
+  t.is(unknown(() => resolveDeployModelOptions({ ...model, bogus: 1 } as never)), ['name', 'version', 'path', ...Object.keys(deployModelDefaults)].join(', '));
+  t.is(unknown(() => resolveAppOptions({ ...app, bogus: 1 } as never)), ['name', 'inputType', 'inputShape', 'defaultOutput', ...Object.keys(appDefaults)].join(', '));
+  t.is(unknown(() => resolveBatchingOptions({ bogus: 1 } as never)), Object.keys(batchingDefaults).join(', '));
+  t.is(unknown(() => resolveDeployModelOptions({ ...model, hedging: { bogus: 1 } } as never)), Object.keys(hedgingDefaults).join(', '));
+  t.is(unknown(() => resolveDeployModelOptions({ ...model, faults: { 0: { bogus: 1 } } } as never)), Object.keys(faultDefaults).join(', '));
+  t.is(unknown(() => resolveDeployModelOptions({ ...model, scaleToZero: { idleMs: 5, bogus: 1 } } as never)), Object.keys(scaleToZeroDefaults).join(', '));
+  t.is(unknown(() => resolveDeployModelOptions({ ...model, resourceLimits: { bogus: 1 } } as never)), Object.keys(resourceLimitsDefaults).join(', '));
+  t.is(unknown(() => resolveClipperOptions({ bogus: 1 } as never)), Object.keys(clipperDefaults).join(', '));
+  t.is(unknown(() => resolveClipperOptions({ multiplex: { maxActiveModels: 2, bogus: 1 } } as never)), Object.keys(multiplexDefaults).join(', '));
+});
+
+test('the resolved options take their values from the defaults objects', (t) => {
+  const r = resolveDeployModelOptions(model);
+  t.is(r.replicas, deployModelDefaults.replicas);
+  t.is(r.batchTimeoutMs, deployModelDefaults.batchTimeoutMs);
+  t.deepEqual({ ...r.hedging }, { ...hedgingDefaults });
+  t.deepEqual({ ...resolveDeployModelOptions({ ...model, faults: { 1: {} } }).faults[1] }, { ...faultDefaults });
+  t.is(resolveDeployModelOptions({ ...model, scaleToZero: { idleMs: 5 } }).scaleToZero?.coldStart, scaleToZeroDefaults.coldStart);
+  const a = resolveAppOptions(app);
+  t.is(a.latencySloMs, appDefaults.latencySloMs);
+  t.is(a.cacheMaxBytes, appDefaults.cacheMaxBytes);
+  t.is(a.deadlineMarginMs, 2, 'min(2 ms, SLO / 10) for the default 20 ms SLO');
+  t.is(resolveAppOptions({ ...app, latencySloMs: 10 }).deadlineMarginMs, 1);
+});
+
+test('resolveClipperOptions validates the system options once and freezes them', (t) => {
+  const r = resolveClipperOptions(undefined);
+  t.deepEqual({ ...r, supervision: { ...r.supervision } }, { modelRepository: undefined, supervision: { ...supervisionDefaults }, clock: undefined, multiplex: undefined });
+  t.true(Object.isFrozen(r));
+  const clock = new ManualClock();
+  const given = resolveClipperOptions({ modelRepository: '/models', clock, multiplex: { maxActiveModels: 2 }, supervision: { maxRestarts: 1 } });
+  t.is(given.clock, clock);
+  t.deepEqual(given.multiplex, { maxActiveModels: 2 });
+  t.is(given.supervision.maxRestarts, 1);
+  const cases: [string, unknown, RegExp][] = [
+    ['not an object', 5, /^options must be an object; got 5$/],
+    ['empty repository', { modelRepository: '' }, /^options\.modelRepository must be a non-empty path; got ""$/],
+    ['clock without setTimeout', { clock: { now: () => 0 } }, /^options\.clock must be a Clock/],
+    ['multiplex of zero', { multiplex: { maxActiveModels: 0 } }, /^options\.multiplex\.maxActiveModels must be an integer in \[1, 1024\]; got 0$/],
+    ['multiplex without a count', { multiplex: {} }, /^options\.multiplex\.maxActiveModels must be an integer/],
+    ['bad supervision', { supervision: { maxRestarts: -1 } }, /^supervision\.maxRestarts must be an integer/],
+  ];
+  for (const [name, value, message] of cases) rejects(t, () => resolveClipperOptions(value as never), message, name);
+});
+
+test('withModelBatching puts a model\'s config.json batching under the deployment\'s, key by key', (t) => {
+  const resolved = resolveDeployModelOptions({ ...model, batching: { maxQueueSize: 10 } });
+  const r = withModelBatching(resolved, { maxBatchSize: 32, maxQueueSize: 99, mode: 'fixed' }, { maxQueueSize: 10 }, '/m/1/config.json');
+  t.like(r.batching, { maxBatchSize: 32, maxQueueSize: 10, mode: 'fixed', additiveStep: batchingDefaults.additiveStep });
+  t.true(Object.isFrozen(r));
+  t.is(r.name, resolved.name);
+  t.is(withModelBatching(resolved, { maxBatchSize: 32 }, undefined, 'c.json').batching.maxBatchSize, 32);
+  rejects(t, () => withModelBatching(resolved, { maxBatchSize: 0 }, undefined, '/m/1/config.json'), /^\/m\/1\/config\.json: batching\.maxBatchSize must be an integer/, 'a bad value names the file');
+  rejects(t, () => withModelBatching(resolved, { batchSize: 4 } as never, undefined, 'c.json'), /^c\.json: batching\.batchSize is not an option/, 'an unknown key names the file');
 });
