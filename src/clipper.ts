@@ -19,7 +19,7 @@ import {
   UnknownModelError,
   UnknownVersionError,
 } from './errors.js';
-import { resolveQueryContext, toInputRow } from './config/input.js';
+import { checkQueryContext, toInputRow } from './config/input.js';
 import { checkInteger } from './config/validate.js';
 import { readModelConfig, resolveModelPath } from './config/model-config.js';
 import {
@@ -348,7 +348,7 @@ export class Clipper {
   async predict(appName: string, input: unknown, options: QueryContext = {}): Promise<Answer> {
     const router = this.#router(appName);
     if (this.#stopping) throw new ShuttingDownError('the system is stopping and takes no new queries');
-    return router.predict(toInputRow(router.app, input), resolveQueryContext(options));
+    return router.predict(toInputRow(router.app, input), checkQueryContext(options));
   }
 
   /**
@@ -372,7 +372,7 @@ export class Clipper {
         throw new InvalidInputError(`label ${label} is not a class of application ${appName}; expected an integer in [0, ${classes > 0 ? classes - 1 : 'classes - 1'}]`);
       }
     }
-    return actor.feedback(toInputRow(router.app, input), label, resolveQueryContext(context));
+    return actor.feedback(toInputRow(router.app, input), label, checkQueryContext(context));
   }
 
   /** Every registered application, with its links, policy, counters and cache figures. */

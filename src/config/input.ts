@@ -1,5 +1,5 @@
 import { InvalidInputError } from '../errors.js';
-import { checkQueryContext, type QueryContext } from '../selection/selection-policy.js';
+import type { QueryContext } from '../selection/selection-policy.js';
 import type { ResolvedAppOptions } from './options.js';
 import { show } from './validate.js';
 
@@ -88,16 +88,18 @@ export function toInputRow(app: ResolvedAppOptions, input: unknown): Float32Arra
 export const MAX_UID_LENGTH = 256;
 
 /**
- * Checks a query's context (what it carries besides its input) at the facade and returns it: the policies'
- * own check (an object; a `uid`, if any, is a string), and a `uid` is not empty and at most
- * {@link MAX_UID_LENGTH} characters: an empty one would be a user of its own that a client cannot tell from
- * "no user". Throws {@link InvalidInputError}, so only that query fails.
+ * Checks a query's context (what it carries besides its input) and returns it. A `uid` is a non-empty string:
+ * an empty one would be a user of its own that a client cannot tell from "no user", and a number would reach
+ * per-user policies keyed by strings. Throws {@link InvalidInputError}, so only that query fails.
  */
-export function resolveQueryContext(context: QueryContext | undefined): QueryContext {
-  const checked = checkQueryContext(context) ?? {};
-  const uid = checked.uid;
-  if (uid !== undefined && (uid.length === 0 || uid.length > MAX_UID_LENGTH)) {
-    throw new InvalidInputError(`context.uid must be a non-empty string of at most ${MAX_UID_LENGTH} characters, or absent for no user; got ${show(uid)}`);
+export function checkQueryContext(context: QueryContext | undefined): QueryContext {
+  if (context === undefined) return {};
+  if (typeof context !== 'object' || context === null || Array.isArray(context)) {
+    throw new InvalidInputError(`the query context must be an object such as { uid: "alice" }; got ${show(context)}`);
   }
-  return checked;
+  const uid: unknown = context.uid;
+  if (uid !== undefined && (typeof uid !== 'string' || uid.length === 0 || uid.length > MAX_UID_LENGTH)) {
+    throw new InvalidInputError(`uid must be a non-empty string of at most ${MAX_UID_LENGTH} characters, or absent for no user; got ${show(uid)}`);
+  }
+  return context;
 }

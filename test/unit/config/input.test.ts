@@ -1,6 +1,6 @@
 import test from 'ava';
 import { InvalidInputError } from '../../../src/errors.js';
-import { resolveQueryContext, toInputRow } from '../../../src/config/input.js';
+import { checkQueryContext, toInputRow } from '../../../src/config/input.js';
 import { resolveAppOptions, type RegisterAppOptions } from '../../../src/config/options.js';
 
 const app = (name: string, inputType: RegisterAppOptions['inputType'], inputShape: number[]) =>
@@ -93,19 +93,19 @@ test('bad inputs throw InvalidInputError naming what was wrong and what was expe
   }
 });
 
-test('resolveQueryContext takes no context, or a uid that is a non-empty string of at most 256 characters', (t) => {
-  t.deepEqual(resolveQueryContext(undefined), {});
-  t.deepEqual(resolveQueryContext({}), {});
-  t.deepEqual(resolveQueryContext({ uid: 'alice' }), { uid: 'alice' });
-  t.deepEqual(resolveQueryContext({ uid: 'x'.repeat(256) }), { uid: 'x'.repeat(256) });
+test('checkQueryContext takes no context, or a uid that is a non-empty string of at most 256 characters', (t) => {
+  t.deepEqual(checkQueryContext(undefined), {});
+  t.deepEqual(checkQueryContext({}), {});
+  t.deepEqual(checkQueryContext({ uid: 'alice' }), { uid: 'alice' });
+  t.deepEqual(checkQueryContext({ uid: 'x'.repeat(256) }), { uid: 'x'.repeat(256) });
   const cases: [unknown, RegExp][] = [
-    [{ uid: '' }, /^context\.uid must be a non-empty string of at most 256 characters, or absent for no user; got ""$/],
-    [{ uid: 7 }, /^context\.uid must be a string; got 7$/],
+    [{ uid: '' }, /^uid must be a non-empty string of at most 256 characters, or absent for no user; got ""$/],
+    [{ uid: 7 }, /got 7$/],
     [{ uid: null }, /got null$/],
-    [{ uid: 'x'.repeat(257) }, /^context\.uid must be a non-empty string/],
+    [{ uid: 'x'.repeat(257) }, /^uid must be a non-empty string/],
     [null, /^the query context must be an object such as \{ uid: "alice" \}; got null$/],
     ['alice', /^the query context must be an object/],
     [[1], /^the query context must be an object/],
   ];
-  for (const [context, message] of cases) t.throws(() => resolveQueryContext(context as never), { instanceOf: InvalidInputError, message }, JSON.stringify(context));
+  for (const [context, message] of cases) t.throws(() => checkQueryContext(context as never), { instanceOf: InvalidInputError, message }, JSON.stringify(context));
 });
