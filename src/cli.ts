@@ -54,17 +54,20 @@ async function main(argv: string[]): Promise<number> {
     console.error(`clipper-ts: ${(error as Error).message}`);
     return 2;
   }
-  const server = await serve(settings);
-  console.log(`clipper-ts listening: queries on ${server.queryUrl} (Clipper REST, OIP /v2, /metrics), admin on ${server.adminUrl}`);
-  if (settings.bundled) console.log(`ready: application "digits" -> ${server.clipper.getLinkedModels('digits').join(', ')}; try: curl -s ${server.queryUrl}/v2/health/ready`);
+  // The handlers go in before the server starts, so a signal while the models load still drains and exits 0
+  // instead of killing the process with queries in flight.
+  const starting = serve(settings);
+  let stopping = false;
   const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
     console.log(`clipper-ts: ${signal}, draining`);
     const timer = setTimeout(() => {
       console.error(`clipper-ts: shutdown took longer than ${settings.shutdownTimeoutMs} ms, exiting`);
       process.exit(1);
     }, settings.shutdownTimeoutMs);
     timer.unref();
-    server.close().then(
+    starting.then((server) => server.close()).then(
       () => process.exit(0),
       (error: unknown) => {
         console.error(error);
@@ -74,6 +77,9 @@ async function main(argv: string[]): Promise<number> {
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
+  const server = await starting;
+  console.log(`clipper-ts listening: queries on ${server.queryUrl} (Clipper REST, OIP /v2, /metrics), admin on ${server.adminUrl}`);
+  if (settings.bundled) console.log(`ready: application "digits" -> ${server.clipper.getLinkedModels('digits').join(', ')}; try: curl -s ${server.queryUrl}/v2/health/ready`);
   return -1;
 }
 

@@ -19,6 +19,8 @@ export interface QueryServerOptions {
   version: string;
   /** Above this mean event-loop delay, queries are refused with 503 before their body is read; 0 turns it off. */
   maxEventLoopDelayMs: number;
+  /** Whether the server is ready for queries; default `clipper.ready`. */
+  ready?: () => boolean;
 }
 
 const numberArray = { type: 'array' } as const;
@@ -125,8 +127,9 @@ export function createQueryServer(options: QueryServerOptions): FastifyInstance 
   // ---- Open Inference Protocol ----
   app.get('/v2', async () => ({ name: 'clipper-ts', version: options.version, extensions: ['model_repository'] }));
   app.get('/v2/health/live', async () => ({ live: true }));
+  const isReady = options.ready ?? (() => clipper.ready);
   app.get('/v2/health/ready', async (_request, reply) => {
-    const ready = clipper.ready;
+    const ready = isReady();
     reply.code(ready ? 200 : 503);
     return { ready };
   });

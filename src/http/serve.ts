@@ -31,6 +31,9 @@ export async function serve(settings: ServeSettings, options: { clipper?: Clippe
   const clipper = options.clipper ?? (await Clipper.start({ modelRepository: settings.modelRepository }));
   const logger = settings.logLevel === 'silent' ? false : { level: settings.logLevel };
   const metrics = new ServerMetrics(clipper);
+  // Not ready until the bundled models are all deployed and linked: between two deployments the system alone
+  // would report ready with only the first model linked.
+  let starting = settings.bundled;
   const query = createQueryServer({
     clipper,
     metrics,
@@ -38,6 +41,7 @@ export async function serve(settings: ServeSettings, options: { clipper?: Clippe
     maxArrayLength: settings.maxArrayLength,
     inferTimeoutMs: settings.inferTimeoutMs,
     maxEventLoopDelayMs: settings.maxEventLoopDelayMs,
+    ready: () => !starting && clipper.ready,
     logger,
     version,
   });
@@ -75,6 +79,7 @@ export async function serve(settings: ServeSettings, options: { clipper?: Clippe
       await clipper.deployModel({ name: model, version: '1', path: path.join(settings.modelRepository, model, '1', 'model.onnx'), replicas: settings.replicas });
       await clipper.linkModel('digits', model);
     }
+    starting = false;
   }
   return running;
 }
