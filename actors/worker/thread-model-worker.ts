@@ -61,8 +61,14 @@ export class ThreadModelWorker implements ModelWorker {
     const { port1, port2 } = new MessageChannel();
     this.#port = port1;
     await pool.run({ type: 'connect', port: port2 } as unknown as InferTask, { transferList: [port2] });
-    // A worker can also die between batches (an idle crash): watch the thread itself, not only its tasks.
-    pool.threads[0]?.once('exit', (code) => this.#died(new Error(`worker thread exited with code ${code}`)));
+    // A worker can also die between batches (an idle crash): watch the thread itself, not only its tasks. When a
+    // batch is in flight its task's rejection carries the reason (out of memory, the uncaught error) and the exit
+    // event, which can come first, only a code: let the rejection report the death.
+    pool.threads[0]?.once('exit', (code) => {
+      const exited = new Error(`worker thread exited with code ${code}`);
+      if (this.#inFlight === undefined) this.#died(exited);
+      else void this.#inFlight.then(() => this.#died(exited));
+    });
     this.#control = Comlink.wrap<WorkerControl>(nodeEndpoint(port1 as never));
     await this.#control.load(spec);
   }

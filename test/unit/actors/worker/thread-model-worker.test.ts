@@ -7,7 +7,7 @@ import { fixtureModels } from '../../../helpers/fixtures.js';
 // The ModelWorker contract on the real thing: ThreadModelWorker with a real worker thread and the fixture JS
 // models (the replica's own tests use a fake worker). Real threads, so these take a few hundred ms each.
 
-function spec(model: 'sum' | 'slow' | 'hang', features: number): ModelSpec {
+function spec(model: 'sum' | 'slow' | 'hang' | 'hog', features: number): ModelSpec {
   return { key: `${model}@1`, kind: 'js', path: path.join(fixtureModels, model, '1', 'model.mjs'), inputDtype: 'float32', featureShape: [features], intraOpNumThreads: 1 };
 }
 
@@ -86,4 +86,17 @@ test('close with abandon cuts off a hung JS batch; a closed worker reports no de
   await t.throwsAsync(run, { any: true });
   await new Promise((resolve) => setTimeout(resolve, 50));
   t.deepEqual(deaths, []);
+});
+
+test('a worker killed by its memory limit under a batch is reported with that reason, not the bare exit code', async (t) => {
+  const worker = new ThreadModelWorker({ resourceLimits: { maxOldGenerationSizeMb: 64 } });
+  t.teardown(() => worker.close());
+  const deaths: Error[] = [];
+  worker.onDied((error) => deaths.push(error));
+  await worker.load(spec('hog', 2));
+  const error = await t.throwsAsync(worker.run(batch([[1, 1]])), { any: true });
+  t.regex(String((error as Error).message), /memory limit/);
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  t.is(deaths.length, 1);
+  t.regex(deaths[0]?.message ?? '', /memory limit/);
 });
