@@ -345,11 +345,16 @@ export class ReplicaSet<R extends ReplicaHandle = Replica> implements ReplicaHos
     return this.#waking;
   }
 
-  /** Scale to zero after `idleMs` without queries: checked at most once per idle period. */
+  /**
+   * Scale to zero after `idleMs` without queries and with nothing outstanding: checked at most once per idle
+   * period. Replicas still busy when the period is over count as in use, so the next look is one idle period
+   * later: re-checking at once (a 0 ms timer) would spin for as long as a slow query ran.
+   */
   #watchIdle(): void {
     const idle = this.options.scaleToZero;
     if (idle === undefined || this.#idleTimer !== undefined || this.#stopped) return;
-    const due = Math.max(0, this.#lastQueryAt + idle.idleMs - this.#clock.now());
+    const left = this.#lastQueryAt + idle.idleMs - this.#clock.now();
+    const due = left > 0 ? left : idle.idleMs;
     this.#idleTimer = this.#clock.setTimeout(() => {
       this.#idleTimer = undefined;
       if (this.#stopped || this.#replicas.length === 0) return;
