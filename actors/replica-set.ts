@@ -1,15 +1,17 @@
 import { leastOutstanding } from '../src/routing/balancer.js';
 import type { Clock } from '../src/kernel/clock.js';
 import type { TimerHandle } from '../src/kernel/clock.js';
-import { DeadlineExceededError, ModelLoadError, NoReplicaAvailableError, ReplicaFailedError } from '../src/errors.js';
-import { HedgeBudget, LatencyWindow } from '../src/routing/hedge-budget.js';
+import { ModelLoadError, NoReplicaAvailableError, ReplicaFailedError } from '../src/errors.js';
+import { HedgeBudget } from '../src/routing/hedge-budget.js';
+import { LatencyWindow } from '../src/routing/latency-window.js';
+import { CopyTracker, type CopyDecision } from '../src/routing/copy-tracker.js';
 import type { ResolvedDeployModelOptions } from '../src/config/options.js';
 import type { Supervisor } from '../src/kernel/supervisor.js';
 import type { ModelSpec } from './worker/protocol.js';
 import type { MultiplexPool } from '../src/routing/multiplex-pool.js';
 import { Replica } from './replica.js';
 import type { BatchEvent, ReplicaStatus } from '../src/api.js';
-import type { ReplicaAnswer, ReplicaHost, ReplicaQuery } from './contracts.js';
+import type { ReplicaAnswer, ReplicaHandle, ReplicaHost, ReplicaQuery } from './contracts.js';
 
 
 /** Attempts a query gets when replicas die under it: the first, and one retry on another replica. */
@@ -20,15 +22,22 @@ const MAX_ATTEMPTS = 2;
  * work, scales the replica count at run time, and takes back the queries of a replica whose worker died:
  * each is retried once on another replica, or rejected with {@link ReplicaFailedError} (which the router
  * turns into the default output and an explanation).
+ *
+ * The replicas come from a factory and are used only through {@link ReplicaHandle}, so unit tests run the set
+ * on fake replicas and a ManualClock. `R` is the factory's replica type: {@link Replica} (worker threads) by
+ * default, so callers of {@link replicas} that need more than the handle (fault injection in tests) keep it.
  */
-export class ReplicaSet implements ReplicaHost {
+export class ReplicaSet<R extends ReplicaHandle = Replica> implements ReplicaHost {
   readonly model: string;
   readonly version: string;
   readonly spec: ModelSpec;
   readonly options: ResolvedDeployModelOptions;
   readonly #clock: Clock;
   readonly #supervisor: Supervisor;
-  #replicas: Replica[] = [];
+  readonly #factory: (index: number, host: ReplicaHost) => R;
+  #replicas: R[] = [];
+  /** The replica holding each copy sent by {@link predict}: the one a losing copy is cancelled on. */
+  readonly #holders = new WeakMap<ReplicaQuery, R>();
   #nextIndex = 0;
   #rotate = 0;
   readonly #budget: HedgeBudget;
@@ -50,7 +59,21 @@ export class ReplicaSet implements ReplicaHost {
 
   readonly #pool: MultiplexPool | undefined;
 
-  constructor(options: ResolvedDeployModelOptions, spec: ModelSpec, clock: Clock, supervisor: Supervisor, onBatch?: (event: BatchEvent) => void, pool?: MultiplexPool) {
+  /**
+   * @param factory builds replica `index` of this version; by default a {@link Replica} on its own worker
+   * thread, running `spec` with `options` (a custom factory must return replicas of type `R`).
+   */
+  constructor(
+    options: ResolvedDeployModelOptions,
+    spec: ModelSpec,
+    clock: Clock,
+    supervisor: Supervisor,
+    onBatch?: (event: BatchEvent) => void,
+    pool?: MultiplexPool,
+    factory?: (index: number, host: ReplicaHost) => R,
+  ) {
+    // Without a factory R is its default, Replica, so the cast below only names what TypeScript cannot infer.
+    this.#factory = factory ?? ((index, host) => this.#newReplica(index, host) as ReplicaHandle as R);
     this.#onBatch = onBatch;
     this.#pool = pool;
     this.#budget = new HedgeBudget(options.hedging.maxExtraLoad);
@@ -66,7 +89,8 @@ export class ReplicaSet implements ReplicaHost {
     return `${this.model}@${this.version}`;
   }
 
-  get replicas(): readonly Replica[] {
+  /** The replicas, newest last. */
+  get replicas(): readonly R[] {
     return this.#replicas;
   }
 
@@ -142,12 +166,12 @@ export class ReplicaSet implements ReplicaHost {
 
   async #resize(count: number): Promise<void> {
     while (this.#replicas.length > count) {
-      const replica = this.#replicas.pop() as Replica;
+      const replica = this.#replicas.pop() as R;
       await replica.stop();
       this.#supervisor.forget(replica.name);
     }
-    const starting: Replica[] = [];
-    while (this.#replicas.length + starting.length < count) starting.push(this.#newReplica());
+    const starting: R[] = [];
+    while (this.#replicas.length + starting.length < count) starting.push(this.#factory(this.#nextIndex++, this));
     const results = await Promise.allSettled(starting.map((r) => r.start()));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed !== undefined) {
@@ -178,14 +202,13 @@ export class ReplicaSet implements ReplicaHost {
   /**
    * Runs one query on this model version: on the ready replica with the least outstanding work, and, if it
    * has not answered within the hedge delay, also on a second replica (within the hedge budget); the first
-   * answer wins and the other copy is dropped.
+   * answer wins and the other copy is cancelled. The decisions are the {@link CopyTracker}'s; this applies them.
    */
   predict(input: Float32Array | Int32Array, deadline: number): Promise<ReplicaAnswer> {
     this.#lastQueryAt = this.#clock.now();
     this.#pool?.touch(this);
     if (this.scaledToZero) return this.#coldPredict(input, deadline);
     return new Promise<ReplicaAnswer>((resolve, reject) => {
-      const started = this.#clock.now();
       const primary = this.#choose(undefined);
       if (primary === undefined) {
         // Caught mid scale-down: wake the model rather than turn the query away.
@@ -194,71 +217,56 @@ export class ReplicaSet implements ReplicaHost {
         return;
       }
       this.#budget.earn();
-      // Every copy of the query (the first, a hedge, a retry on an idle sibling) settles through here: the first
-      // answer wins and cancels the rest; the query fails only when no copy is left.
+      const delay = this.#replicas.length > 1 ? this.hedgeDelayMs : undefined;
+      const tracker = new CopyTracker<R>({ now: this.#clock.now(), deadline, hedging: delay !== undefined, budget: this.#budget });
       const copies: ReplicaQuery[] = [];
-      let settled = false;
-      let outstanding = 0;
-      let lastError: unknown;
-      let retried = false;
       let timer: TimerHandle | undefined;
-      const submit = (replica: Replica): void => {
-        outstanding++;
+      const apply = (decision: CopyDecision<R>, answer?: ReplicaAnswer): void => {
+        if (decision.kind === 'none') return;
+        timer?.cancel();
+        timer = undefined;
+        switch (decision.kind) {
+          case 'submit':
+            send(decision.to, decision.copy);
+            return;
+          case 'resolve':
+            for (const i of decision.cancel) {
+              const copy = copies[i] as ReplicaQuery;
+              this.#holders.get(copy)?.cancel(copy);
+            }
+            this.#responseTimes.observe(decision.elapsedMs);
+            if (decision.hedgeWon) this.#hedgesWon++;
+            resolve(answer as ReplicaAnswer);
+            return;
+          case 'reject':
+            reject(decision.error);
+            return;
+        }
+      };
+      const send = (to: R, index: number): void => {
         const query: ReplicaQuery = {
           input,
           enqueuedAt: this.#clock.now(),
           deadline,
-          resolve: (answer) => {
-            if (settled) return;
-            settled = true;
-            timer?.cancel();
-            for (const c of copies) c.cancelled = true;
-            this.#responseTimes.observe(this.#clock.now() - started);
-            if (query !== copies[0] && !retried) this.#hedgesWon++;
-            resolve(answer);
-          },
+          resolve: (answer) => apply(tracker.on({ type: 'answered', copy: index, now: this.#clock.now() }), answer),
           reject: (error) => {
-            if (settled) return;
-            outstanding--;
-            if (retried || lastError === undefined) lastError = error;
-            if (outstanding > 0) return;
-            // A replica that dropped the query on its own latency estimate while time remains: an idle sibling
-            // may well make it, so the query goes there, once.
-            const sibling = copies.length === 1 ? this.#idleSibling(error, replica, deadline) : undefined;
-            timer?.cancel();
-            timer = undefined;
-            if (sibling !== undefined) {
-              retried = true;
-              submit(sibling);
-              return;
-            }
-            settled = true;
-            reject(lastError);
+            const holder = this.#holders.get(query);
+            const idleSibling = this.#replicas.find((r) => r !== holder && r.ready && r.outstanding === 0);
+            apply(tracker.on({ type: 'failed', copy: index, error, now: this.#clock.now(), idleSibling }));
           },
         };
-        copies.push(query);
-        replica.submit(query);
+        copies[index] = query;
+        this.#holders.set(query, to);
+        to.submit(query);
       };
-      submit(primary);
-      const delay = this.#replicas.length > 1 ? this.hedgeDelayMs : undefined;
+      send(primary, 0);
       if (delay === undefined) return;
       timer = this.#clock.setTimeout(() => {
         timer = undefined;
-        if (settled || this.#clock.now() >= deadline) return;
-        const other = this.#choose([primary.name]);
-        if (other === undefined || !this.#budget.trySpend()) return;
-        submit(other);
+        const first = this.#holders.get(copies[0] as ReplicaQuery);
+        apply(tracker.on({ type: 'hedgeDue', now: this.#clock.now(), candidate: this.#choose(first === undefined ? [] : [first.name]) }));
       }, delay);
     });
-  }
-
-  /**
-   * Where to retry a query a replica dropped on its batch-time estimate (its batches look too slow to make the
-   * deadline) while time remains: another ready replica with nothing queued, if there is one.
-   */
-  #idleSibling(error: unknown, from: Replica, deadline: number): Replica | undefined {
-    if (!(error instanceof DeadlineExceededError) || this.#clock.now() >= deadline) return undefined;
-    return this.#replicas.find((r) => r !== from && r.ready && r.outstanding === 0);
   }
 
   orphaned(queries: ReplicaQuery[], from: string, error: unknown): void {
@@ -276,6 +284,7 @@ export class ReplicaSet implements ReplicaHost {
           ),
         );
       } else {
+        if (this.#holders.has(query)) this.#holders.set(query, retry);
         retry.submit(query);
       }
     }
@@ -336,11 +345,16 @@ export class ReplicaSet implements ReplicaHost {
     return this.#waking;
   }
 
-  /** Scale to zero after `idleMs` without queries: checked at most once per idle period. */
+  /**
+   * Scale to zero after `idleMs` without queries and with nothing outstanding: checked at most once per idle
+   * period. Replicas still busy when the period is over count as in use, so the next look is one idle period
+   * later: re-checking at once (a 0 ms timer) would spin for as long as a slow query ran.
+   */
   #watchIdle(): void {
     const idle = this.options.scaleToZero;
     if (idle === undefined || this.#idleTimer !== undefined || this.#stopped) return;
-    const due = Math.max(0, this.#lastQueryAt + idle.idleMs - this.#clock.now());
+    const left = this.#lastQueryAt + idle.idleMs - this.#clock.now();
+    const due = left > 0 ? left : idle.idleMs;
     this.#idleTimer = this.#clock.setTimeout(() => {
       this.#idleTimer = undefined;
       if (this.#stopped || this.#replicas.length === 0) return;
@@ -360,22 +374,22 @@ export class ReplicaSet implements ReplicaHost {
     for (const r of replicas) this.#supervisor.forget(r.name);
   }
 
-  #choose(exclude: readonly string[] | undefined): Replica | undefined {
+  #choose(exclude: readonly string[] | undefined): R | undefined {
     const replicas = this.#replicas;
     const skip = exclude === undefined ? undefined : new Set(replicas.flatMap((r, i) => (exclude.includes(r.name) ? [i] : [])));
     const index = leastOutstanding(replicas, this.#rotate++, skip);
     return index < 0 ? undefined : replicas[index];
   }
 
-  #newReplica(): Replica {
-    const index = this.#nextIndex++;
+  /** The default factory: a {@link Replica} actor on its own worker thread, supervised with its siblings. */
+  #newReplica(index: number, host: ReplicaHost): Replica {
     return new Replica({
       name: `${this.key}#${index}`,
       spec: this.spec,
       batching: this.options.batching,
       faults: this.options.faults[index],
       clock: this.#clock,
-      host: this,
+      host,
       supervisor: this.#supervisor,
       batchTimeoutMs: this.options.batchTimeoutMs,
       ...(this.options.resourceLimits === undefined ? {} : { resourceLimits: this.options.resourceLimits }),

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { HedgeBudget, LatencyWindow } from '../../../src/routing/hedge-budget.js';
+import { HedgeBudget } from '../../../src/routing/hedge-budget.js';
 
 test('hedges stay within the ratio of queries over a long run', (t) => {
   const budget = new HedgeBudget(0.05);
@@ -32,13 +32,3 @@ test('no tokens, no hedge; a zero ratio never hedges', (t) => {
   t.false(fresh.trySpend(), 'the first query cannot be hedged before it has earned anything');
 });
 
-test('the latency window reports the 95th percentile of its recent samples', (t) => {
-  const w = new LatencyWindow(100, 1);
-  t.true(Number.isNaN(w.p95));
-  for (let i = 1; i <= 100; i++) w.observe(i);
-  t.is(w.p95, 96);
-  // The window forgets: 100 fast samples push the slow ones out.
-  for (let i = 0; i < 100; i++) w.observe(1);
-  t.is(w.p95, 1);
-  t.is(w.count, 100);
-});

@@ -1,0 +1,57 @@
+import test from 'ava';
+import { LatencyWindow } from '../../../src/routing/latency-window.js';
+import { mulberry32 } from '../../../src/kernel/random.js';
+
+/** The p95 the window promises, computed the slow way from the last `size` samples. */
+function referenceP95(samples: readonly number[], size: number): number {
+  const window = samples.slice(-size).sort((a, b) => a - b);
+  return window[Math.min(window.length - 1, Math.floor(0.95 * window.length))] as number;
+}
+
+test('the latency window reports the 95th percentile of its recent samples', (t) => {
+  const w = new LatencyWindow(100);
+  t.true(Number.isNaN(w.p95));
+  for (let i = 1; i <= 100; i++) w.observe(i);
+  t.is(w.p95, 96);
+  // The window forgets: 100 fast samples push the slow ones out.
+  for (let i = 0; i < 100; i++) w.observe(1);
+  t.is(w.p95, 1);
+  t.is(w.count, 100);
+});
+
+test('the p95 is current from the first sample on, not frozen at the first response time (issue 14, bug 5)', (t) => {
+  // The reproducer: a slow first query (a cold cache, a JIT warm-up), then fast ones. Hedging reads the p95 from
+  // the 20th sample on; a percentile recomputed only every 64 samples still said 100 ms here.
+  const w = new LatencyWindow();
+  w.observe(100);
+  for (let i = 1; i < 40; i++) w.observe(0.2);
+  t.is(w.count, 40);
+  t.is(w.p95, 0.2);
+  // And the other way round: a fast start, then a slow spell is seen at once.
+  const v = new LatencyWindow();
+  for (let i = 0; i < 20; i++) v.observe(0.2);
+  for (let i = 0; i < 10; i++) v.observe(100);
+  t.is(v.p95, 100);
+});
+
+test('after every sample the p95 equals a full sort of the window, including ties and wrap-around', (t) => {
+  const random = mulberry32(7);
+  for (const size of [1, 2, 5, 20, 64, 512]) {
+    const w = new LatencyWindow(size);
+    const seen: number[] = [];
+    for (let i = 0; i < 3 * size + 50; i++) {
+      // Coarse values give many ties, which is where a sorted-insert/remove is easiest to get wrong.
+      const ms = Math.floor(random() * 20) / 2;
+      w.observe(ms);
+      seen.push(ms);
+      if (w.p95 !== referenceP95(seen, size)) return t.fail(`size ${size}, sample ${i}: ${w.p95} vs ${referenceP95(seen, size)}`);
+    }
+    t.is(w.count, size);
+  }
+  t.pass();
+});
+
+test('a window size that is not a positive integer is refused', (t) => {
+  t.throws(() => new LatencyWindow(0), { instanceOf: RangeError, message: /positive integer; got 0/ });
+  t.throws(() => new LatencyWindow(2.5), { instanceOf: RangeError });
+});
