@@ -1,7 +1,7 @@
 import { Actor, type FailureSink, type Reply } from '../src/kernel/actor.js';
 import type { Clock, TimerHandle } from '../src/kernel/clock.js';
 import type { Supervised } from '../src/kernel/supervisor.js';
-import { ClipperError, type OverloadedError } from '../src/errors.js';
+import { ClipperError, DeadlineExceededError, OverloadedError } from '../src/errors.js';
 import type { ResolvedAppOptions } from '../src/config/options.js';
 import { argmax } from '../src/selection/losses.js';
 import { inputDigest, PredictionCache, predictionKey, type Prediction } from '../src/routing/prediction-cache.js';
@@ -35,6 +35,11 @@ type RouterMessage =
   | { type: 'arrived'; query: PendingQuery; index: number; value: ModelEvaluation }
   | { type: 'failed'; query: PendingQuery; index: number; error: unknown }
   | { type: 'deadline'; query: PendingQuery };
+
+/** A shared evaluation failed for the first caller's reasons: refused at admission, or past its deadline. */
+function deadlineBound(error: unknown): boolean {
+  return error instanceof OverloadedError || error instanceof DeadlineExceededError;
+}
 
 /**
  * The router actor of one application: the selection policy picks the models, the prediction cache
@@ -270,9 +275,13 @@ export class Router extends Actor<RouterMessage> implements Supervised {
       timings = { queueMs: answer.queueMs, batchMs: answer.batchMs, batchSize: answer.batchSize, replica: answer.replica };
       return { scores: answer.scores, model: set.model, version: set.version };
     };
+    // Issue 14, bug 9: a query that joined an identical query's pending evaluation shares its deadline. When
+    // that evaluation is refused or expires, this query may still have time: it evaluates again under its own
+    // deadline (see PredictionCache.getOrEvaluate) rather than fail with the first caller.
+    const retryShared = (error: unknown): boolean => deadlineBound(error) && this.#clock.now() < deadline;
     // Checked here, not left to the cache, so that a query with the cache off never hashes its input.
     const { prediction, outcome } = this.cache.enabled
-      ? await this.cache.getOrEvaluate(predictionKey(set.model, set.version, digestOf()), evaluate)
+      ? await this.cache.getOrEvaluate(predictionKey(set.model, set.version, digestOf()), evaluate, retryShared)
       : { prediction: await evaluate(), outcome: 'disabled' as const };
     return timings === undefined ? { prediction, outcome } : { prediction, outcome, timings };
   }

@@ -267,6 +267,64 @@ test('the cache off: every query runs on the model', async (t) => {
   t.is(a.calls.length, 2);
 });
 
+test('issue 14 bug 9: a joiner whose shared evaluation expired with the first caller evaluates again under its own deadline', async (t) => {
+  const { clock, router, a } = await setup();
+  const first = track(router.predict(input()));
+  await flush();
+  clock.advance(10);
+  const joiner = track(router.predict(input()));
+  await flush();
+  t.is(a.calls.length, 1, 'joined');
+  clock.advance(8);
+  await flush();
+  t.like(first.value(), { isDefault: true }, 'the first caller is answered by default at its deadline');
+  clock.advance(2);
+  a.calls[0]?.fail(new DeadlineExceededError('replica a#0 could not run the query before its deadline'));
+  await flush();
+  t.is(a.calls.length, 2, 'the joiner evaluates again');
+  t.is(a.calls[1]?.deadline, 30, 'under its own deadline');
+  clock.advance(3);
+  a.calls[1]?.answer([0.3, 0.7]);
+  await flush();
+  t.like(joiner.value(), { isDefault: false, output: 1, latencyMs: 13 });
+  t.is(router.cache.rejoined, 1);
+});
+
+test('issue 14 bug 9: a joiner of a refused evaluation evaluates again; if refused again, it is refused itself', async (t) => {
+  const { router, a } = await setup();
+  const first = router.predict(input());
+  const joiner = router.predict(input());
+  await flush();
+  const refusal = new OverloadedError('queue full');
+  a.calls[0]?.fail(refusal);
+  t.is(await t.throwsAsync(first), refusal);
+  await flush();
+  t.is(a.calls.length, 2);
+  const again = new OverloadedError('still full');
+  a.calls[1]?.fail(again);
+  t.is(await t.throwsAsync(joiner), again, 'its own refusal, not retried again');
+  t.is(a.calls.length, 2);
+});
+
+test('issue 14 bug 9: no second evaluation when the joiner\'s deadline has passed too, or the failure was the model\'s', async (t) => {
+  const { clock, router, a } = await setup();
+  const first = track(router.predict(input(1)));
+  const joiner = track(router.predict(input(1)));
+  await flush();
+  clock.advance(20);
+  a.calls[0]?.fail(new DeadlineExceededError('expired'));
+  await flush();
+  t.is(a.calls.length, 1, 'no time left: no retry');
+  const crashFirst = router.predict(input(2));
+  const crashJoiner = router.predict(input(2));
+  await flush();
+  a.calls[1]?.fail(new ModelRuntimeError('the model threw'));
+  t.like(await crashFirst, { isDefault: true, explanation: 'a: the model threw' });
+  t.like(await crashJoiner, { isDefault: true, explanation: 'a: the model threw' });
+  t.is(a.calls.length, 2, 'a model fault is not retried');
+  t.true(first.settled() && joiner.settled());
+});
+
 /** A policy whose select breaks the contract (no array) when told: an unexpected fault inside the router. */
 function faulty(): { policy: SelectionPolicy; broken: { on: boolean } } {
   const broken = { on: false };
