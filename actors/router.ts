@@ -1,50 +1,89 @@
-import { Actor, type Reply } from '../src/kernel/actor.js';
+import { Actor, type FailureSink, type Reply } from '../src/kernel/actor.js';
 import type { Clock, TimerHandle } from '../src/kernel/clock.js';
-import { ClipperError, OverloadedError } from '../src/errors.js';
+import type { Supervised } from '../src/kernel/supervisor.js';
+import { ClipperError, DeadlineExceededError, OverloadedError } from '../src/errors.js';
 import type { ResolvedAppOptions } from '../src/config/options.js';
 import { argmax } from '../src/selection/losses.js';
-import { inputDigest, PredictionCache, predictionKey, type CacheOutcome, type Prediction } from '../src/routing/prediction-cache.js';
+import { inputDigest, PredictionCache, predictionKey, type Prediction } from '../src/routing/prediction-cache.js';
 import { QueryAssembly } from '../src/routing/query-assembly.js';
+import { decideAnswer, defaultAnswer, describeError, type AnswerBody, type AnswerRules, type ModelEvaluation } from '../src/routing/answer-decision.js';
 import { StaticPolicy, type QueryContext, type Selection, type SelectionPolicy } from '../src/selection/selection-policy.js';
 import { SelectionLog } from '../src/selection/selection-log.js';
-import type { Answer } from '../src/api.js';
+import type { Answer, AppCounters } from '../src/api.js';
 import type { ModelDirectory } from './contracts.js';
 
+/** One query from its arrival to its answer. The router's messages about a query carry it. */
+interface PendingQuery {
+  readonly id: number;
+  readonly started: number;
+  readonly context: QueryContext | undefined;
+  readonly reply: Reply<Answer>;
+  /** The policy when the query arrived: it selected the models, so it combines their answers. */
+  readonly policy: SelectionPolicy;
+  assembly: QueryAssembly<ModelEvaluation> | undefined;
+  timer: TimerHandle | undefined;
+  settled: boolean;
+}
 
+/**
+ * A query from outside; then, from the router's own asynchronous work, one message per model answer (or
+ * failure) and one when the deadline falls due. All per-query state changes happen in `receive`, one message at
+ * a time, as in {@link Replica}; promise callbacks and timers only post.
+ */
+type RouterMessage =
+  | { type: 'predict'; input: Float32Array | Int32Array; context: QueryContext | undefined; reply: Reply<Answer> }
+  | { type: 'arrived'; query: PendingQuery; index: number; value: ModelEvaluation }
+  | { type: 'failed'; query: PendingQuery; index: number; error: unknown }
+  | { type: 'deadline'; query: PendingQuery };
 
-type RouterMessage = { type: 'predict'; input: Float32Array | Int32Array; context: QueryContext | undefined; reply: Reply<Answer> };
-
-interface Evaluation {
-  prediction: Prediction;
-  outcome: CacheOutcome;
-  timings?: Answer['timings'];
+/** A shared evaluation failed for the first caller's reasons: refused at admission, or past its deadline. */
+function deadlineBound(error: unknown): boolean {
+  return error instanceof OverloadedError || error instanceof DeadlineExceededError;
 }
 
 /**
  * The router actor of one application: the selection policy picks the models, the prediction cache
  * answers repeats and merges identical queries in flight, the models' current versions run the rest, and
  * every query is answered exactly once: by the models, or with the application's default output and an
- * explanation when they cannot answer within the SLO.
+ * explanation when they cannot answer within the SLO (see {@link decideAnswer}).
+ *
+ * Failures are contained at two levels. An exception from the selection policy (select or combine) is the
+ * policy's fault and answers that query with the default output, naming the error. Any other exception while
+ * handling a message is a fault in the router: that query is rejected with the error, the actor fails, and its
+ * supervisor restarts it (queries in flight keep their state and are answered after the restart, or rejected
+ * if their messages arrive while it is down). Links, policy, cache and counters survive a restart.
  */
-export class Router extends Actor<RouterMessage> {
+export class Router extends Actor<RouterMessage> implements Supervised {
   readonly app: ResolvedAppOptions;
   readonly cache: PredictionCache;
   readonly #clock: Clock;
   readonly #models: ModelDirectory;
+  readonly #rules: AnswerRules;
   #linked: string[] = [];
   #policy: SelectionPolicy;
   #nextQueryId = 1;
+  /** Queries received and not yet answered; stopping waits for them (the deadline bounds the wait). */
+  #unanswered = 0;
+  #drained: (() => void) | undefined;
+  #retired: unknown;
+  #restarts = 0;
   /** Recent draws by input and user, kept only for policies that learn from their selection alone. */
   readonly #selections = new SelectionLog();
-  readonly counters = { queries: 0, answered: 0, defaults: 0, refused: 0, lowConfidence: 0 };
+  readonly counters: AppCounters = { queries: 0, answered: 0, defaults: 0, refused: 0, lowConfidence: 0, policyErrors: 0 };
 
-  constructor(app: ResolvedAppOptions, models: ModelDirectory, clock: Clock, policy: SelectionPolicy = new StaticPolicy()) {
-    super(`router:${app.name}`);
+  constructor(app: ResolvedAppOptions, models: ModelDirectory, clock: Clock, policy: SelectionPolicy = new StaticPolicy(), supervisor?: FailureSink) {
+    super(`router:${app.name}`, supervisor);
     this.app = app;
     this.cache = new PredictionCache(app.cacheMaxBytes);
     this.#clock = clock;
     this.#models = models;
     this.#policy = policy;
+    this.#rules = {
+      latencySloMs: app.latencySloMs,
+      confidenceThreshold: app.confidenceThreshold,
+      defaultOutput: app.defaultOutput,
+      toOutput: (model, scores) => this.#toOutput(model, scores),
+    };
   }
 
   /** Takes the oldest draw waiting for feedback on this input (and user), for bandit feedback: each is taken once. */
@@ -60,6 +99,11 @@ export class Router extends Actor<RouterMessage> {
     return this.#policy;
   }
 
+  /** Times the supervisor restarted this router after a crash. */
+  get restarts(): number {
+    return this.#restarts;
+  }
+
   link(model: string): void {
     if (!this.#linked.includes(model)) this.#linked = [...this.#linked, model];
   }
@@ -72,113 +116,157 @@ export class Router extends Actor<RouterMessage> {
     this.#policy = policy;
   }
 
+  /**
+   * Answers one query (see the class comment). The facade has checked the input and the context
+   * (`checkQueryContext`). Rejects with {@link OverloadedError} when the only selected model's queue refuses
+   * it, or a {@link ClipperError} when the router itself failed on it.
+   */
   predict(input: Float32Array | Int32Array, context?: QueryContext): Promise<Answer> {
+    if (this.#retired !== undefined) {
+      return Promise.reject(new ClipperError(`the router of application ${this.app.name} failed too often and was retired`, { cause: this.#retired }));
+    }
     return this.ask((reply) => ({ type: 'predict', input, context, reply }));
   }
 
+  async restart(): Promise<void> {
+    // The supervisor's timer may fire after the router was stopped or retired; then there is nothing to do.
+    if (this.status !== 'failed' || this.#retired !== undefined) return;
+    this.#restarts++;
+    await this.start();
+  }
+
+  retire(error: unknown): void {
+    this.#retired = error ?? new Error('retired');
+  }
+
   protected override undeliverable(message: RouterMessage, error: unknown): void {
-    message.reply.reject(error);
+    if (message.type === 'predict') message.reply.reject(error);
+    else this.#settle(message.query, error instanceof Error ? error : new ClipperError(String(error)));
+  }
+
+  protected override onStop(): void | Promise<void> {
+    if (this.#unanswered === 0) return;
+    return new Promise((resolve) => {
+      this.#drained = resolve;
+    });
   }
 
   protected receive(message: RouterMessage): void {
-    const queryId = this.#nextQueryId++;
-    const started = this.#clock.now();
-    const slo = this.app.latencySloMs;
-    const deadline = started + slo;
-    const { reply, input, context } = message;
-    this.counters.queries++;
-    let settled = false;
-    let timer: TimerHandle | undefined;
-    const settle = (answer: Omit<Answer, 'queryId' | 'latencyMs'> | Error): void => {
-      if (settled) return;
-      settled = true;
-      timer?.cancel();
-      if (answer instanceof Error) {
-        this.counters.refused++;
-        reply.reject(answer);
-        return;
+    const query = message.type === 'predict' ? this.#admit(message) : message.query;
+    if (query.settled) return;
+    try {
+      switch (message.type) {
+        case 'predict':
+          this.#route(query, message.input);
+          return;
+        case 'arrived': {
+          const assembly = query.assembly as QueryAssembly<ModelEvaluation>;
+          assembly.arrived(message.index, message.value);
+          if (assembly.complete) this.#finish(query, false);
+          return;
+        }
+        case 'failed': {
+          const assembly = query.assembly as QueryAssembly<ModelEvaluation>;
+          assembly.failed(message.index, message.error);
+          if (assembly.complete) this.#finish(query, false);
+          return;
+        }
+        case 'deadline':
+          this.#finish(query, true);
+          return;
       }
-      this.counters.answered++;
-      if (answer.isDefault) this.counters.defaults++;
-      reply.resolve({ queryId, latencyMs: this.#clock.now() - started, ...answer });
-    };
-    const fallback = (explanation: string, extra: Partial<Answer> = {}): Omit<Answer, 'queryId' | 'latencyMs'> => ({
-      output: this.app.defaultOutput,
-      isDefault: true,
-      explanation,
-      cached: false,
-      ...extra,
-    });
+    } catch (error) {
+      // Not a policy's exception (those are answered where they are caught): a fault in the router. This query
+      // fails alone, with the error; rethrowing fails the actor, and its supervisor restarts it.
+      this.#settle(query, new ClipperError(`the router of application ${this.app.name} failed on query ${query.id}: ${describeError(error)}`, { cause: error }));
+      throw error;
+    }
+  }
 
-    const policy = this.#policy;
-    const selected = policy.select(this.#linked, context);
+  #admit(message: Extract<RouterMessage, { type: 'predict' }>): PendingQuery {
+    this.counters.queries++;
+    this.#unanswered++;
+    return {
+      id: this.#nextQueryId++,
+      started: this.#clock.now(),
+      context: message.context,
+      reply: message.reply,
+      policy: this.#policy,
+      assembly: undefined,
+      timer: undefined,
+      settled: false,
+    };
+  }
+
+  #route(query: PendingQuery, input: Float32Array | Int32Array): void {
+    const { policy, context } = query;
+    const slo = this.app.latencySloMs;
+    const deadline = query.started + slo;
+    let selected: readonly string[];
+    try {
+      selected = policy.select(this.#linked, context);
+    } catch (error) {
+      this.counters.policyErrors++;
+      this.#settle(query, defaultAnswer(this.app.defaultOutput, `selection policy ${policy.name} failed to select models: ${describeError(error)}`));
+      return;
+    }
     // The input is hashed at most once per query, however many models and lookups need its digest.
     let digest: string | undefined;
     const digestOf = (): string => (digest ??= inputDigest(input));
     if (policy.learnsFrom === 'selected') this.#selections.record(digestOf(), context, policy, selected, this.#linked);
     if (selected.length === 0) {
-      settle(fallback(`application ${this.app.name} has no linked model to answer it (linked: ${JSON.stringify(this.#linked)})`));
+      this.#settle(query, defaultAnswer(this.app.defaultOutput, `application ${this.app.name} has no linked model to answer it (linked: ${JSON.stringify(this.#linked)})`));
       return;
     }
-    const assembly = new QueryAssembly<Evaluation>(selected);
-    const finish = (atDeadline: boolean): void => {
-      if (settled) return;
-      const arrived = assembly.values();
-      const missing = assembly.pending();
-      const failures = assembly.failures();
-      const problems = failures.map((f) => `${f.model}: ${f.error instanceof Error ? f.error.message : String(f.error)}`);
-      if (atDeadline && missing.length > 0) problems.push(`no answer from ${missing.join(', ')} within the ${slo} ms SLO`);
-      if (arrived.length === 0) {
-        // A full queue is admission control: refuse (503) rather than answer by default.
-        const overloaded = failures.length === 1 && missing.length === 0 ? failures[0]?.error : undefined;
-        settle(overloaded instanceof OverloadedError ? overloaded : fallback(problems.join('; ')));
-        return;
-      }
-      const combined = policy.combine(arrived.map((e) => e.prediction), context);
-      const confidence = combined.confidence ?? 1;
-      const stragglers = [...missing, ...failures.map((f) => f.model)];
-      const shared = {
-        scores: combined.scores,
-        confidence,
-        contributors: [...(combined.contributors ?? arrived.map((e) => e.prediction.model))],
-        ...(stragglers.length === 0 ? {} : { missing: stragglers }),
-      };
-      if (confidence < this.app.confidenceThreshold) {
-        this.counters.lowConfidence++;
-        settle(fallback(`confidence ${confidence.toFixed(2)} is below the application's threshold ${this.app.confidenceThreshold}`, shared));
-        return;
-      }
-      const timings = arrived.find((e) => e.timings !== undefined)?.timings;
-      settle({
-        output: this.#toOutput(combined.model, combined.scores),
-        isDefault: false,
-        model: combined.model,
-        version: combined.version,
-        cached: arrived.every((e) => e.outcome === 'hit'),
-        ...shared,
-        ...(timings === undefined ? {} : { timings }),
-      });
-    };
+    query.assembly = new QueryAssembly<ModelEvaluation>(selected);
     // The guarantee that no query hangs: whatever the models do, the deadline answers it, with the models
     // that made it (stragglers listed) or with the default output.
     // The margin leaves room for the timer's own lateness, so even a default answer arrives inside the SLO.
-    const answerBy = slo - this.app.deadlineMarginMs;
-    timer = this.#clock.setTimeout(() => finish(true), answerBy);
-    selected.forEach((model, i) => {
-      this.#evaluate(model, input, digestOf, deadline).then(
-        (value) => {
-          assembly.arrived(i, value);
-          if (assembly.complete) finish(false);
-        },
-        (error: unknown) => {
-          assembly.failed(i, error);
-          if (assembly.complete) finish(false);
-        },
+    query.timer = this.#clock.setTimeout(() => this.post({ type: 'deadline', query }), slo - this.app.deadlineMarginMs);
+    for (let index = 0; index < selected.length; index++) {
+      this.#evaluate(selected[index] as string, input, digestOf, deadline).then(
+        (value) => this.post({ type: 'arrived', query, index, value }),
+        (error: unknown) => this.post({ type: 'failed', query, index, error }),
       );
-    });
+    }
   }
 
-  async #evaluate(model: string, input: Float32Array | Int32Array, digestOf: () => string, deadline: number): Promise<Evaluation> {
+  #finish(query: PendingQuery, atDeadline: boolean): void {
+    const assembly = query.assembly as QueryAssembly<ModelEvaluation>;
+    const decision = decideAnswer(
+      { arrived: assembly.values(), missing: assembly.pending(), failures: assembly.failures(), atDeadline, policy: query.policy, context: query.context },
+      this.#rules,
+    );
+    if (decision.kind === 'refuse') {
+      this.#settle(query, decision.error);
+      return;
+    }
+    if (decision.kind === 'default' && decision.reason === 'lowConfidence') this.counters.lowConfidence++;
+    if (decision.kind === 'default' && decision.reason === 'policyError') this.counters.policyErrors++;
+    this.#settle(query, decision.answer);
+  }
+
+  /** Answers a query, once: later calls (a model answering after the deadline, say) do nothing. */
+  #settle(query: PendingQuery, answer: AnswerBody | Error): void {
+    if (query.settled) return;
+    query.settled = true;
+    query.timer?.cancel();
+    if (answer instanceof Error) {
+      this.counters.refused++;
+      query.reply.reject(answer);
+    } else {
+      this.counters.answered++;
+      if (answer.isDefault) this.counters.defaults++;
+      query.reply.resolve({ queryId: query.id, latencyMs: this.#clock.now() - query.started, ...answer });
+    }
+    if (--this.#unanswered === 0 && this.#drained !== undefined) {
+      const drained = this.#drained;
+      this.#drained = undefined;
+      drained();
+    }
+  }
+
+  async #evaluate(model: string, input: Float32Array | Int32Array, digestOf: () => string, deadline: number): Promise<ModelEvaluation> {
     const set = this.#models.current(model);
     if (set === undefined) throw new ClipperError(`model ${model} is linked but has no current version`);
     let timings: Answer['timings'];
@@ -187,8 +275,13 @@ export class Router extends Actor<RouterMessage> {
       timings = { queueMs: answer.queueMs, batchMs: answer.batchMs, batchSize: answer.batchSize, replica: answer.replica };
       return { scores: answer.scores, model: set.model, version: set.version };
     };
+    // Issue 14, bug 9: a query that joined an identical query's pending evaluation shares its deadline. When
+    // that evaluation is refused or expires, this query may still have time: it evaluates again under its own
+    // deadline (see PredictionCache.getOrEvaluate) rather than fail with the first caller.
+    const retryShared = (error: unknown): boolean => deadlineBound(error) && this.#clock.now() < deadline;
+    // Checked here, not left to the cache, so that a query with the cache off never hashes its input.
     const { prediction, outcome } = this.cache.enabled
-      ? await this.cache.getOrEvaluate(predictionKey(set.model, set.version, digestOf()), evaluate)
+      ? await this.cache.getOrEvaluate(predictionKey(set.model, set.version, digestOf()), evaluate, retryShared)
       : { prediction: await evaluate(), outcome: 'disabled' as const };
     return timings === undefined ? { prediction, outcome } : { prediction, outcome, timings };
   }

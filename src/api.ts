@@ -90,6 +90,8 @@ export interface AppCounters {
   defaults: number;
   refused: number;
   lowConfidence: number;
+  /** Queries answered by default because the selection policy threw (in select or combine). */
+  policyErrors: number;
 }
 
 /** An application as the management API reports it. */

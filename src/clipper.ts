@@ -193,7 +193,8 @@ export class Clipper {
     const { policy: _policy, ...appOptions } = options;
     const app = resolveAppOptions(appOptions);
     if (this.#apps.has(app.name)) throw new AlreadyExistsError(`application ${app.name} is already registered`);
-    const router = new Router(app, this.#directory, this.clock, options.policy === undefined ? undefined : createPolicy(options.policy));
+    // Supervised like replicas: a crash in the router (a bug, not a policy's exception) restarts it with backoff.
+    const router = new Router(app, this.#directory, this.clock, options.policy === undefined ? undefined : createPolicy(options.policy), this.#supervisor);
     await router.start();
     const feedback = new FeedbackActor(router, this.#directory, this.clock, feedbackDefaults.timeoutMs);
     await feedback.start();

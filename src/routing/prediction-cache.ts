@@ -36,6 +36,8 @@ export class PredictionCache {
   hits = 0;
   misses = 0;
   shared = 0;
+  /** Joiners that looked again after the evaluation they shared failed (see {@link getOrEvaluate}). */
+  rejoined = 0;
 
   constructor(maxBytes: number) {
     this.#lru =
@@ -63,8 +65,21 @@ export class PredictionCache {
   /**
    * Returns the cached prediction for `key`, joins a pending evaluation of it, or runs `evaluate` and caches
    * its result.
+   *
+   * A joiner shares the pending evaluation's fate, and that evaluation runs under the first caller's deadline,
+   * not the joiner's. So when a shared evaluation fails and `retryShared(error)` says the failure was the
+   * first caller's alone (refused at admission, or expired: the router passes "an overload or a deadline
+   * error, and my own deadline has not passed"), the joiner looks the key up again: it runs `evaluate` itself,
+   * under its own deadline, or joins the evaluation another joiner started first (and may look again if that
+   * one fails too). An evaluation a caller ran itself is never retried: its failure is its own answer. This
+   * cannot loop: every retry round is led by a different caller, who then leaves the round with its own
+   * result. Without `retryShared`, joiners fail with the evaluation they joined.
    */
-  async getOrEvaluate(key: string, evaluate: () => Promise<Prediction>): Promise<{ prediction: Prediction; outcome: CacheOutcome }> {
+  async getOrEvaluate(
+    key: string,
+    evaluate: () => Promise<Prediction>,
+    retryShared?: (error: unknown) => boolean,
+  ): Promise<{ prediction: Prediction; outcome: CacheOutcome }> {
     if (this.#lru === undefined) return { prediction: await evaluate(), outcome: 'disabled' };
     const cached = this.#lru.get(key);
     if (cached !== undefined) {
@@ -76,7 +91,14 @@ export class PredictionCache {
     const outcome: CacheOutcome = status.fetch === 'inflight' ? 'shared' : 'miss';
     if (outcome === 'shared') this.shared++;
     else this.misses++;
-    const prediction = await pending;
+    let prediction: Prediction | undefined;
+    try {
+      prediction = await pending;
+    } catch (error) {
+      if (outcome !== 'shared' || retryShared === undefined || !retryShared(error)) throw error;
+      this.rejoined++;
+      return this.getOrEvaluate(key, evaluate, retryShared);
+    }
     if (prediction === undefined) throw new Error(`prediction cache: evaluation of ${key} produced nothing`);
     return { prediction, outcome };
   }

@@ -207,3 +207,51 @@ test('clear empties the cache', async (t) => {
   t.deepEqual(cache.size, { entries: 0, bytes: 0 });
   t.is((await cache.getOrEvaluate(key, counting().evaluate)).outcome, 'miss');
 });
+
+test('a joiner whose shared evaluation fails looks again when retryShared allows: it runs its own evaluation', async (t) => {
+  const cache = new PredictionCache(1 << 20);
+  const leaderGate = deferred<Prediction>();
+  const key = predictionKey('m', '1', new Float32Array([5]));
+  const expired = new Error('expired with the first caller');
+  const asked: unknown[] = [];
+  const first = cache.getOrEvaluate(key, () => leaderGate.promise);
+  const own = counting();
+  const joiner = cache.getOrEvaluate(key, own.evaluate, (error) => (asked.push(error), true));
+  leaderGate.reject(expired);
+  t.is(await t.throwsAsync(first), expired, 'the first caller fails with its own evaluation');
+  const result = await joiner;
+  t.deepEqual(asked, [expired]);
+  t.is(own.calls(), 1);
+  t.is(result.outcome, 'miss');
+  t.deepEqual([cache.misses, cache.shared, cache.rejoined], [2, 1, 1]);
+  t.is((await cache.getOrEvaluate(key, own.evaluate)).outcome, 'hit');
+});
+
+test('retryShared saying no, or a caller\'s own evaluation failing: the error stands, no second look', async (t) => {
+  const cache = new PredictionCache(1 << 20);
+  const key = predictionKey('m', '1', new Float32Array([6]));
+  const gate = deferred<Prediction>();
+  const boom = new Error('the model threw');
+  const retried: string[] = [];
+  const first = cache.getOrEvaluate(key, () => gate.promise, () => (retried.push('first'), true));
+  const joiner = cache.getOrEvaluate(key, () => gate.promise, () => (retried.push('joiner'), false));
+  gate.reject(boom);
+  t.is(await t.throwsAsync(first), boom);
+  t.is(await t.throwsAsync(joiner), boom);
+  t.deepEqual(retried, ['joiner'], 'only a joiner is asked; the caller that ran the evaluation is not');
+  t.is(cache.rejoined, 0);
+});
+
+test('joiners that look again share one new evaluation, led by the first of them', async (t) => {
+  const cache = new PredictionCache(1 << 20);
+  const key = predictionKey('m', '1', new Float32Array([7]));
+  const gate = deferred<Prediction>();
+  const first = cache.getOrEvaluate(key, () => gate.promise);
+  const own = counting();
+  const joiners = [cache.getOrEvaluate(key, own.evaluate, () => true), cache.getOrEvaluate(key, own.evaluate, () => true)];
+  gate.reject(new Error('refused'));
+  await t.throwsAsync(first);
+  const results = await Promise.all(joiners);
+  t.is(own.calls(), 1);
+  t.deepEqual(results.map((r) => r.outcome), ['miss', 'shared']);
+});
