@@ -47,7 +47,9 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<GrpcS
   server.addService(loadInferenceService().service, inferenceService(options));
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${host}:${options.port}`, ServerCredentials.createInsecure(), (error, bound) => (error === null ? resolve(bound) : reject(error)));
+    server.bindAsync(`${host}:${options.port}`, ServerCredentials.createInsecure(), (error, bound) =>
+      error === null ? resolve(bound) : reject(new Error(`the gRPC server could not listen on ${host}:${options.port} (--grpc-port; 0 turns it off): ${error.message}`, { cause: error })),
+    );
   });
   const dialHost = options.host === '0.0.0.0' ? '127.0.0.1' : options.host === '::' ? '[::1]' : host;
   let closing: Promise<void> | undefined;

@@ -49,16 +49,24 @@ export async function serve(settings: ServeSettings, options: { clipper?: Clippe
   const adminAddress = await admin.listen({ port: settings.adminPort, host: settings.adminHost });
   let grpc: GrpcServer | undefined;
   if (settings.grpcPort !== 0) {
-    grpc = await startGrpcServer({
-      clipper,
-      name: 'clipper-ts',
-      version,
-      inferTimeoutMs: settings.inferTimeoutMs,
-      host: settings.host,
-      port: settings.grpcPort === 'free' ? 0 : settings.grpcPort,
-      maxMessageBytes: settings.bodyLimit,
-      onInternalError: (error) => query.log.error({ err: error }, 'grpc: unexpected error'),
-    });
+    try {
+      grpc = await startGrpcServer({
+        clipper,
+        name: 'clipper-ts',
+        version,
+        inferTimeoutMs: settings.inferTimeoutMs,
+        host: settings.host,
+        port: settings.grpcPort === 'free' ? 0 : settings.grpcPort,
+        maxMessageBytes: settings.bodyLimit,
+        onInternalError: (error) => query.log.error({ err: error }, 'grpc: unexpected error'),
+      });
+    } catch (error) {
+      // A taken gRPC port (Triton's 8001 is a common one) must end `serve`, not leave the HTTP ports open.
+      await Promise.all([query.close(), admin.close()]);
+      metrics.close();
+      if (options.clipper === undefined) await clipper.stop();
+      throw error;
+    }
   }
   let closing: Promise<void> | undefined;
   const running: RunningServer = {

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { credentials, loadPackageDefinition, Metadata, status, type Client, type GrpcObject, type ServiceClientConstructor, type ServiceError } from '@grpc/grpc-js';
@@ -319,4 +320,18 @@ test.serial("the README's grpc-js example runs as written against the server", a
   const { stdout } = await promisify(execFile)(process.execPath, [file], { cwd: projectRoot, timeout: 60_000, env: { ...process.env, CLIPPER_GRPC: server.grpcAddress } });
   const answer = JSON.parse(stdout.trim().split('\n').at(-1) as string) as { label: number; predicted: number };
   t.is(answer.predicted, answer.label);
+});
+
+test.serial('a taken gRPC port ends `clipper-ts serve` with a message saying so, instead of leaving it half up', async (t) => {
+  const taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '0.0.0.0', resolve));
+  t.teardown(() => taken.close());
+  const port = (taken.address() as { port: number }).port;
+  const cli = path.join(projectRoot, 'dist', 'src', 'cli.js');
+  const result = await promisify(execFile)(process.execPath, [cli, 'serve', '--port', '0', '--admin-port', '0', '--grpc-port', String(port), '--no-bundled', '--log-level', 'warn'], { timeout: 30_000 }).then(
+    () => ({ code: 0, stderr: '' }),
+    (error: { code: number | string; killed: boolean; stderr: string }) => ({ code: error.killed ? 'killed' : error.code, stderr: error.stderr }),
+  );
+  t.is(result.code, 1, result.stderr);
+  t.regex(result.stderr, new RegExp(`could not listen on 0\\.0\\.0\\.0:${port} \\(--grpc-port; 0 turns it off\\)`));
 });
