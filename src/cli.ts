@@ -14,6 +14,7 @@ clipper-ts loadtest [flags]   open-loop load test (clipper-ts loadtest --help)
   --port N                 query port: Clipper REST, Open Inference Protocol, /metrics (default ${serveDefaults.port})
   --host ADDR              query address (default ${serveDefaults.host})
   --admin-port N           admin port: /admin/*, /v2/repository/* (default ${serveDefaults.adminPort})
+  --grpc-port N            gRPC port: the Open Inference Protocol's inference.GRPCInferenceService (default ${serveDefaults.grpcPort}; 0 = off)
   --admin-host ADDR        admin address (default ${serveDefaults.adminHost}; any other needs --admin-token)
   --admin-token TOKEN      require Authorization: Bearer TOKEN on the admin port
   --models DIR             model repository (default: the bundled models/)
@@ -79,6 +80,7 @@ async function main(argv: string[]): Promise<number> {
   process.once('SIGINT', () => stop('SIGINT'));
   const server = await starting;
   console.log(`clipper-ts listening: queries on ${server.queryUrl} (Clipper REST, OIP /v2, /metrics), admin on ${server.adminUrl}`);
+  if (server.grpcAddress !== undefined) console.log(`OIP over gRPC on ${server.grpcAddress} (inference.GRPCInferenceService, src/grpc/grpc_service.proto)`);
   if (settings.bundled) console.log(`ready: application "digits" -> ${server.clipper.getLinkedModels('digits').join(', ')}; try: curl -s ${server.queryUrl}/v2/health/ready`);
   return -1;
 }

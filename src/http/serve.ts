@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { Clipper, projectRoot } from '../index.js';
+import { startGrpcServer, type GrpcServer } from '../grpc/grpc-server.js';
 import { createAdminServer } from './admin-server.js';
 import { ServerMetrics } from './metrics.js';
 import { createQueryServer } from './query-server.js';
@@ -17,6 +18,8 @@ export interface RunningServer {
   admin: FastifyInstance;
   queryUrl: string;
   adminUrl: string;
+  /** The OIP gRPC service's `host:port`, unless `grpcPort` is 0. */
+  grpcAddress: string | undefined;
   /** Stops admitting (503), drains in-flight queries, stops the workers. */
   close(): Promise<void>;
 }
@@ -56,17 +59,39 @@ export async function serve(settings: ServeSettings, options: { clipper?: Clippe
   }
   const queryAddress = await query.listen({ port: settings.port, host: settings.host });
   const adminAddress = await admin.listen({ port: settings.adminPort, host: settings.adminHost });
+  let grpc: GrpcServer | undefined;
+  if (settings.grpcPort !== 0) {
+    try {
+      grpc = await startGrpcServer({
+        clipper,
+        name: 'clipper-ts',
+        version,
+        inferTimeoutMs: settings.inferTimeoutMs,
+        host: settings.host,
+        port: settings.grpcPort === 'free' ? 0 : settings.grpcPort,
+        maxMessageBytes: settings.bodyLimit,
+        onInternalError: (error) => query.log.error({ err: error }, 'grpc: unexpected error'),
+      });
+    } catch (error) {
+      // A taken gRPC port (Triton's 8001 is a common one) must end `serve`, not leave the HTTP ports open.
+      await Promise.all([query.close(), admin.close()]);
+      metrics.close();
+      if (options.clipper === undefined) await clipper.stop();
+      throw error;
+    }
+  }
   const running: RunningServer = {
     clipper,
     query,
     admin,
     queryUrl: queryAddress.replace('0.0.0.0', '127.0.0.1'),
     adminUrl: adminAddress,
+    grpcAddress: grpc?.address,
     close() {
       // Fastify answers 503 to new requests while it closes, and waits for those in flight; then the
       // workers drain and stop.
       closing ??= (async () => {
-        await Promise.all([query.close(), admin.close()]);
+        await Promise.all([query.close(), admin.close(), grpc?.close()]);
         metrics.close();
         await clipper.stop();
       })();

@@ -10,6 +10,12 @@ export interface ServeSettings {
   host: string;
   /** Admin port (management API, OIP repository). Clipper's default: 1338. */
   adminPort: number;
+  /**
+   * gRPC port (the Open Inference Protocol's gRPC service, src/grpc) on `host`. Triton's default: 8001; 0 turns it
+   * off. `'free'`: a free port, which it is when `port` is 0 and no gRPC port is given (so servers started on
+   * free ports, as tests and benchmarks do, never fight over 8001).
+   */
+  grpcPort: number | 'free';
   /** Loopback by default; any other address needs `adminToken`. */
   adminHost: string;
   adminToken: string | undefined;
@@ -39,6 +45,7 @@ export const serveDefaults: Readonly<ServeSettings> = Object.freeze({
   port: 1337,
   host: '0.0.0.0',
   adminPort: 1338,
+  grpcPort: 8001,
   adminHost: '127.0.0.1',
   adminToken: undefined,
   modelRepository: modelsDir,
@@ -59,6 +66,7 @@ const spec: Record<keyof ServeSettings, { flag: string; env: string; kind: Kind;
   port: { flag: 'port', env: 'CLIPPER_PORT', kind: 'port' },
   host: { flag: 'host', env: 'CLIPPER_HOST', kind: 'string' },
   adminPort: { flag: 'admin-port', env: 'CLIPPER_ADMIN_PORT', kind: 'port' },
+  grpcPort: { flag: 'grpc-port', env: 'CLIPPER_GRPC_PORT', kind: 'port' },
   adminHost: { flag: 'admin-host', env: 'CLIPPER_ADMIN_HOST', kind: 'string' },
   adminToken: { flag: 'admin-token', env: 'CLIPPER_ADMIN_TOKEN', kind: 'string' },
   modelRepository: { flag: 'models', env: 'CLIPPER_MODELS', kind: 'string' },
@@ -147,5 +155,10 @@ export function resolveServeSettings(argv: readonly string[], env: NodeJS.Proces
     throw new InvalidOptionError(`adminHost ${settings.adminHost} is not loopback: set adminToken (--admin-token or CLIPPER_ADMIN_TOKEN) so the admin API is not open to the network`);
   }
   if (settings.port !== 0 && settings.port === settings.adminPort) throw new InvalidOptionError(`port and adminPort must differ; both are ${settings.port}`);
+  const grpcGiven = values['grpc-port'] !== undefined || (env.CLIPPER_GRPC_PORT ?? '') !== '' || out.grpcPort !== serveDefaults.grpcPort;
+  if (settings.port === 0 && !grpcGiven) settings.grpcPort = 'free';
+  if (typeof settings.grpcPort === 'number' && settings.grpcPort !== 0 && (settings.grpcPort === settings.port || settings.grpcPort === settings.adminPort)) {
+    throw new InvalidOptionError(`grpcPort must differ from port and adminPort; it is ${settings.grpcPort}`);
+  }
   return Object.freeze(settings);
 }
