@@ -378,6 +378,7 @@ export class ReplicaSet implements ReplicaHost {
       host: this,
       supervisor: this.#supervisor,
       batchTimeoutMs: this.options.batchTimeoutMs,
+      isolation: this.options.isolation,
       ...(this.options.resourceLimits === undefined ? {} : { resourceLimits: this.options.resourceLimits }),
       ...(this.#onBatch === undefined ? {} : { onBatch: this.#onBatch }),
     });

@@ -134,6 +134,12 @@ export interface DeployModelOptions {
    * holding workers for good: loading this version may stop the least recently used multiplexed one.
    */
   multiplexed?: boolean;
+  /**
+   * Where each replica runs its model: `'thread'` (default), a worker thread of this process; or `'process'`, a
+   * child process, so that a native crash of the model runtime (onnxruntime aborting) ends only that child and
+   * its replica restarts. A process costs a pipe hop per batch (README, "Running on more than one machine").
+   */
+  isolation?: 'thread' | 'process';
   /** Memory limits for each replica's worker thread (Node's `resourceLimits`); a worker over them dies alone and restarts. */
   resourceLimits?: { maxOldGenerationSizeMb?: number; maxYoungGenerationSizeMb?: number; stackSizeMb?: number };
   /** Fault injection per replica index (`{ 0: { stallProbability: 0.1, stallMs: 50 } }`). */
@@ -154,6 +160,7 @@ export interface ResolvedDeployModelOptions {
   batchTimeoutMs: number;
   scaleToZero: { idleMs: number; coldStart: 'wait' | 'default' } | undefined;
   multiplexed: boolean;
+  isolation: 'thread' | 'process';
   resourceLimits: { maxOldGenerationSizeMb?: number; maxYoungGenerationSizeMb?: number; stackSizeMb?: number } | undefined;
   faults: Record<number, FaultOptions>;
 }
@@ -265,7 +272,7 @@ function resolveFaults(what: string, value: unknown): Record<number, FaultOption
 
 export function resolveDeployModelOptions(input: DeployModelOptions): Readonly<ResolvedDeployModelOptions> {
   const given = checkObject('model', input);
-  checkKnownKeys('model', given, ['name', 'version', 'path', 'replicas', 'batching', 'intraOpNumThreads', 'outputKind', 'inputShape', 'inputType', 'hedging', 'batchTimeoutMs', 'scaleToZero', 'multiplexed', 'resourceLimits', 'faults']);
+  checkKnownKeys('model', given, ['name', 'version', 'path', 'replicas', 'batching', 'intraOpNumThreads', 'outputKind', 'inputShape', 'inputType', 'hedging', 'batchTimeoutMs', 'scaleToZero', 'multiplexed', 'isolation', 'resourceLimits', 'faults']);
   if (typeof given.path !== 'string' || given.path.length === 0) fail('model.path', 'a non-empty string path to a .onnx file or a JS module', given.path);
   return Object.freeze({
     name: checkName('model.name', given.name),
@@ -281,6 +288,7 @@ export function resolveDeployModelOptions(input: DeployModelOptions): Readonly<R
     batchTimeoutMs: checkNumber('model.batchTimeoutMs', given.batchTimeoutMs ?? 10_000, 0, 3_600_000, { exclusiveMin: true }),
     scaleToZero: given.scaleToZero === undefined ? undefined : resolveScaleToZero('model.scaleToZero', given.scaleToZero),
     multiplexed: checkBoolean('model.multiplexed', given.multiplexed ?? false),
+    isolation: checkOneOf('model.isolation', given.isolation ?? 'thread', ['thread', 'process'] as const),
     resourceLimits: given.resourceLimits === undefined ? undefined : resolveResourceLimits('model.resourceLimits', given.resourceLimits),
     faults: resolveFaults('model.faults', given.faults),
   });
