@@ -379,6 +379,7 @@ export class ReplicaSet implements ReplicaHost {
       supervisor: this.#supervisor,
       batchTimeoutMs: this.options.batchTimeoutMs,
       isolation: this.options.isolation,
+      ...(this.options.remote === undefined ? {} : { remote: this.options.remote }),
       ...(this.options.resourceLimits === undefined ? {} : { resourceLimits: this.options.resourceLimits }),
       ...(this.#onBatch === undefined ? {} : { onBatch: this.#onBatch }),
     });

@@ -9,6 +9,7 @@ import { DeadlineExceededError, InvalidOptionError, ModelLoadError, OverloadedEr
 import type { FaultOptions, ResolvedBatchingOptions } from '../src/config/options.js';
 import type { Supervised } from '../src/kernel/supervisor.js';
 import type { BatchOutcome, CreateModelWorker, InjectedFault, ModelSpec, ModelWorker } from './worker/model-worker.js';
+import { NatsModelWorker } from '../src/cluster/nats-model-worker.js';
 import { ProcessModelWorker } from './worker/process-model-worker.js';
 import { ThreadModelWorker } from './worker/thread-model-worker.js';
 import { reviveWireError } from './worker-error.js';
@@ -43,6 +44,8 @@ export interface ReplicaSettings {
   createWorker?: CreateModelWorker;
   /** Where the default worker runs the model: a thread of this process, or a child process (survives native crashes). */
   isolation?: 'thread' | 'process';
+  /** When set, the default worker is a model container over NATS (src/cluster/nats-model-worker.ts). */
+  remote?: { nats: string; claimWaitMs: number; graceMs: number };
   onBatch?: (event: BatchEvent) => void;
 }
 
@@ -153,9 +156,11 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
     await this.#closeWorker();
     const settings = this.#settings;
     const limits = settings.resourceLimits;
-    const create =
+    const create: CreateModelWorker =
       settings.createWorker ??
-      (settings.isolation === 'process'
+      (settings.remote !== undefined
+        ? (_spec: ModelSpec) => new NatsModelWorker(settings.remote as { nats: string; claimWaitMs: number; graceMs: number })
+        : settings.isolation === 'process'
         ? (_spec: ModelSpec) => new ProcessModelWorker(limits?.maxOldGenerationSizeMb === undefined ? {} : { maxOldGenerationSizeMb: limits.maxOldGenerationSizeMb })
         : (_spec: ModelSpec) => new ThreadModelWorker(limits === undefined ? {} : { resourceLimits: limits }));
     const worker = create(settings.spec);

@@ -140,10 +140,26 @@ export interface DeployModelOptions {
    * its replica restarts. A process costs a pipe hop per batch (README, "Running on more than one machine").
    */
   isolation?: 'thread' | 'process';
+  /**
+   * Run the model in model containers over NATS instead (`clipper-ts container`): each replica claims one
+   * container of this version announced in the `clipper-containers` bucket and sends it whole batches. `path`
+   * still names the model in this server's repository (for its config.json). README, "Running on more than
+   * one machine".
+   */
+  remote?: RemoteOptions;
   /** Memory limits for each replica's worker thread (Node's `resourceLimits`); a worker over them dies alone and restarts. */
   resourceLimits?: { maxOldGenerationSizeMb?: number; maxYoungGenerationSizeMb?: number; stackSizeMb?: number };
   /** Fault injection per replica index (`{ 0: { stallProbability: 0.1, stallMs: 50 } }`). */
   faults?: Record<number, FaultOptions>;
+}
+
+export interface RemoteOptions {
+  /** NATS server URL(s), comma-separated (`nats://10.0.0.5:4222`). */
+  nats: string;
+  /** How long a replica waits for a container to be announced when it (re)starts, ms. Default 10,000. */
+  claimWaitMs?: number;
+  /** A container that has not answered a batch this long after the batch's deadline is taken for dead, ms. Default 250. */
+  graceMs?: number;
 }
 
 export interface ResolvedDeployModelOptions {
@@ -161,6 +177,7 @@ export interface ResolvedDeployModelOptions {
   scaleToZero: { idleMs: number; coldStart: 'wait' | 'default' } | undefined;
   multiplexed: boolean;
   isolation: 'thread' | 'process';
+  remote: Readonly<Required<RemoteOptions>> | undefined;
   resourceLimits: { maxOldGenerationSizeMb?: number; maxYoungGenerationSizeMb?: number; stackSizeMb?: number } | undefined;
   faults: Record<number, FaultOptions>;
 }
@@ -272,7 +289,7 @@ function resolveFaults(what: string, value: unknown): Record<number, FaultOption
 
 export function resolveDeployModelOptions(input: DeployModelOptions): Readonly<ResolvedDeployModelOptions> {
   const given = checkObject('model', input);
-  checkKnownKeys('model', given, ['name', 'version', 'path', 'replicas', 'batching', 'intraOpNumThreads', 'outputKind', 'inputShape', 'inputType', 'hedging', 'batchTimeoutMs', 'scaleToZero', 'multiplexed', 'isolation', 'resourceLimits', 'faults']);
+  checkKnownKeys('model', given, ['name', 'version', 'path', 'replicas', 'batching', 'intraOpNumThreads', 'outputKind', 'inputShape', 'inputType', 'hedging', 'batchTimeoutMs', 'scaleToZero', 'multiplexed', 'isolation', 'remote', 'resourceLimits', 'faults']);
   if (typeof given.path !== 'string' || given.path.length === 0) fail('model.path', 'a non-empty string path to a .onnx file or a JS module', given.path);
   return Object.freeze({
     name: checkName('model.name', given.name),
@@ -289,6 +306,7 @@ export function resolveDeployModelOptions(input: DeployModelOptions): Readonly<R
     scaleToZero: given.scaleToZero === undefined ? undefined : resolveScaleToZero('model.scaleToZero', given.scaleToZero),
     multiplexed: checkBoolean('model.multiplexed', given.multiplexed ?? false),
     isolation: checkOneOf('model.isolation', given.isolation ?? 'thread', ['thread', 'process'] as const),
+    remote: given.remote === undefined ? undefined : resolveRemote('model.remote', given.remote),
     resourceLimits: given.resourceLimits === undefined ? undefined : resolveResourceLimits('model.resourceLimits', given.resourceLimits),
     faults: resolveFaults('model.faults', given.faults),
   });
@@ -300,6 +318,17 @@ function resolveScaleToZero(what: string, value: unknown): ResolvedDeployModelOp
   return Object.freeze({
     idleMs: checkNumber(`${what}.idleMs`, given.idleMs, 0, 31_536_000_000, { exclusiveMin: true }),
     coldStart: checkOneOf(`${what}.coldStart`, given.coldStart ?? 'wait', ['wait', 'default'] as const),
+  });
+}
+
+function resolveRemote(what: string, value: unknown): ResolvedDeployModelOptions['remote'] {
+  const given = checkObject(what, value);
+  checkKnownKeys(what, given, ['nats', 'claimWaitMs', 'graceMs']);
+  if (typeof given.nats !== 'string' || given.nats.length === 0) fail(`${what}.nats`, 'a NATS server URL such as "nats://127.0.0.1:4222"', given.nats);
+  return Object.freeze({
+    nats: given.nats as string,
+    claimWaitMs: checkNumber(`${what}.claimWaitMs`, given.claimWaitMs ?? 10_000, 0, 3_600_000),
+    graceMs: checkNumber(`${what}.graceMs`, given.graceMs ?? 250, 0, 600_000),
   });
 }
 

@@ -200,6 +200,7 @@ test('resolveDeployModelOptions applies defaults and freezes the result, deeply'
       scaleToZero: undefined,
       multiplexed: false,
       isolation: 'thread',
+      remote: undefined,
       resourceLimits: undefined,
       faults: {},
     },
