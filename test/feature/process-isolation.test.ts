@@ -62,6 +62,7 @@ test.serial('SIGKILL of a child-process replica while its model runs, under load
   await clipper.deployModel({ name: 'mnist-mlp', version: '1', path: 'models/mnist-mlp/1/model.onnx', replicas: 2, isolation: 'process' });
   await clipper.linkModel('digits', 'mnist-mlp');
   const kills: number[] = [];
+  const deaths = (): number => clipper.describeModel('mnist-mlp').replicas.reduce((n, r) => n + r.counters.workerDeaths, 0);
   const tally = { sent: 0, model: 0, defaults: 0, refused: 0, lost: 0 };
   const settled = new Set<number>();
   const load = runOpenLoop<Answer>({
@@ -85,11 +86,13 @@ test.serial('SIGKILL of a child-process replica while its model runs, under load
     await new Promise((r) => setTimeout(r, 500));
     // Kill a serving child, not one still loading its model (that is a failed start, not a death mid-run).
     await waitFor(() => clipper.describeModel('mnist-mlp').readyReplicas === 2, 10_000, 'both replicas ready');
-    const pids = modelProcesses();
+    const pids = modelProcesses().filter((pid) => !kills.includes(pid));
     const victim = pids[k % Math.max(1, pids.length)];
     if (victim !== undefined) {
       process.kill(victim, 'SIGKILL');
       kills.push(victim);
+      // Each kill is seen as one worker death before the next.
+      await waitFor(() => deaths() >= kills.length, 10_000, `worker death ${kills.length} noticed`);
     }
   }
   await load;
@@ -100,8 +103,7 @@ test.serial('SIGKILL of a child-process replica while its model runs, under load
   t.is(tally.model + tally.defaults + tally.refused, 1600);
   t.true(tally.model > 400, `${tally.model} answered by the model`);
   t.is(kills.length, 4);
-  const deaths = clipper.describeModel('mnist-mlp').replicas.reduce((n, r) => n + r.counters.workerDeaths, 0);
-  t.true(deaths >= 4, `${deaths} worker deaths`);
+  t.true(deaths() >= 4, `${deaths()} worker deaths`);
   await waitFor(() => clipper.describeModel('mnist-mlp').readyReplicas === 2, 15_000, 'both replicas back');
   t.is(modelProcesses().length, 2);
   t.false((await clipper.predict('digits', digit(heldOut, 1))).isDefault);
