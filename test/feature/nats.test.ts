@@ -38,7 +38,7 @@ async function startReady(args: string[]): Promise<Container> {
   return { process: child, exited };
 }
 
-const container = (url: string, id: string, model = 'mnist-mlp'): Promise<Container> => startReady([cli, 'container', '--nats', url, '--model', model, '--version', '1', '--id', id]);
+const container = (url: string, id: string): Promise<Container> => startReady([cli, 'container', '--nats', url, '--model', 'mnist-mlp', '--version', '1', '--id', id]);
 
 interface Tally {
   sent: number;
@@ -191,4 +191,35 @@ run('nats-server stops for 3 s and starts again under load: service resumes with
   t.not(firstAfter, undefined);
   t.true((firstAfter ?? Infinity) - restartedAt < 5000, `service resumed ${(firstAfter ?? Infinity) - restartedAt} ms after nats-server came back`);
   t.true(tally.model > 400, `${tally.model} answered by a model`);
+});
+
+run('per-batch round trip outside the model, side by side: thread, child process, container over NATS (p50, p99)', async (t) => {
+  const nats = await TestNatsServer.start();
+  t.teardown(() => nats.close());
+  const remote = await startReady([cli, 'container', '--nats', nats.url, '--model', 'hop-nats', '--version', '1', '--path', 'models/mnist-mlp/1/model.onnx', '--id', 'h1']);
+  t.teardown(() => remote.process.kill('SIGKILL'));
+  const clipper = await Clipper.start();
+  t.teardown(() => clipper.stop());
+  const kinds = ['thread', 'process', 'nats'] as const;
+  const hops: Record<string, number[]> = { thread: [], process: [], nats: [] };
+  clipper.onBatch((e) => hops[e.model.replace('hop-', '')]?.push(e.batchMs - e.computeMs));
+  for (const kind of kinds) {
+    await clipper.registerApp({ name: `hop-${kind}`, inputType: 'float32', inputShape: [784], defaultOutput: -1, latencySloMs: 2000, cacheMaxBytes: 0 });
+    await clipper.deployModel({
+      name: `hop-${kind}`,
+      version: '1',
+      path: 'models/mnist-mlp/1/model.onnx',
+      replicas: 1,
+      batching: { mode: 'none' },
+      ...(kind === 'process' ? { isolation: 'process' as const } : {}),
+      ...(kind === 'nats' ? { remote: { nats: nats.url, claimWaitMs: 5_000 } } : {}),
+    });
+    await clipper.linkModel(`hop-${kind}`, `hop-${kind}`);
+  }
+  // One query per batch, alternating kinds, so the same machine noise falls on all three.
+  for (let i = 0; i < 300; i++) for (const kind of kinds) await clipper.predict(`hop-${kind}`, digit(heldOut, i));
+  const percentile = (values: number[], p: number): number => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(p * values.length))] ?? Number.NaN;
+  const report = Object.fromEntries(kinds.map((k) => [k, { batches: hops[k]?.length, p50: +percentile(hops[k] ?? [], 0.5).toFixed(3), p99: +percentile(hops[k] ?? [], 0.99).toFixed(3) }]));
+  t.log(`hop ms (batchMs - computeMs): ${JSON.stringify(report)}`);
+  for (const k of kinds) t.true((hops[k]?.length ?? 0) >= 300, k);
 });
