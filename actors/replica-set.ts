@@ -392,6 +392,8 @@ export class ReplicaSet<R extends ReplicaHandle = Replica> implements ReplicaHos
       host,
       supervisor: this.#supervisor,
       batchTimeoutMs: this.options.batchTimeoutMs,
+      isolation: this.options.isolation,
+      ...(this.options.remote === undefined ? {} : { remote: this.options.remote }),
       ...(this.options.resourceLimits === undefined ? {} : { resourceLimits: this.options.resourceLimits }),
       ...(this.#onBatch === undefined ? {} : { onBatch: this.#onBatch }),
     });

@@ -9,6 +9,8 @@ import { DeadlineExceededError, InvalidOptionError, ModelLoadError, OverloadedEr
 import type { FaultOptions, ResolvedBatchingOptions } from '../src/config/options.js';
 import type { Supervised } from '../src/kernel/supervisor.js';
 import type { BatchOutcome, CreateModelWorker, InjectedFault, ModelSpec, ModelWorker } from './worker/model-worker.js';
+import { NatsModelWorker } from '../src/cluster/nats-model-worker.js';
+import { ProcessModelWorker } from './worker/process-model-worker.js';
 import { ThreadModelWorker } from './worker/thread-model-worker.js';
 import { reviveWireError } from './worker-error.js';
 import type { BatchEvent } from '../src/api.js';
@@ -40,6 +42,10 @@ export interface ReplicaSettings {
   resourceLimits?: ResourceLimits;
   /** Makes the worker that runs the model, on each (re)start. Default: a {@link ThreadModelWorker}. */
   createWorker?: CreateModelWorker;
+  /** Where the default worker runs the model: a thread of this process, or a child process (survives native crashes). */
+  isolation?: 'thread' | 'process';
+  /** When set, the default worker is a model container over NATS (src/cluster/nats-model-worker.ts). */
+  remote?: { nats: string; claimWaitMs: number; graceMs: number };
   onBatch?: (event: BatchEvent) => void;
 }
 
@@ -149,7 +155,14 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
   protected override async onStart(): Promise<void> {
     await this.#closeWorker();
     const settings = this.#settings;
-    const create = settings.createWorker ?? ((_spec: ModelSpec) => new ThreadModelWorker(settings.resourceLimits === undefined ? {} : { resourceLimits: settings.resourceLimits }));
+    const limits = settings.resourceLimits;
+    const create: CreateModelWorker =
+      settings.createWorker ??
+      (settings.remote !== undefined
+        ? (_spec: ModelSpec) => new NatsModelWorker(settings.remote as { nats: string; claimWaitMs: number; graceMs: number })
+        : settings.isolation === 'process'
+        ? (_spec: ModelSpec) => new ProcessModelWorker(limits?.maxOldGenerationSizeMb === undefined ? {} : { maxOldGenerationSizeMb: limits.maxOldGenerationSizeMb })
+        : (_spec: ModelSpec) => new ThreadModelWorker(limits === undefined ? {} : { resourceLimits: limits }));
     const worker = create(settings.spec);
     this.#worker = worker;
     this.#stuck = false;

@@ -10,6 +10,7 @@ const help = `clipper-ts serve [flags]      start the server on the bundled MNIS
 clipper-ts admin COMMAND      manage a running server (clipper-ts admin help)
 clipper-ts deploy PATH --app NAME   serve a model file: copy, configure, deploy, link (clipper-ts deploy --help)
 clipper-ts loadtest [flags]   open-loop load test (clipper-ts loadtest --help)
+clipper-ts container --nats URL --model NAME --version V   a model container over NATS (clipper-ts container --help)
 
   --port N                 query port: Clipper REST, Open Inference Protocol, /metrics (default ${serveDefaults.port})
   --host ADDR              query address (default ${serveDefaults.host})
@@ -38,6 +39,7 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'loadtest') return (await import('./load/loadtest.js')).main(rest);
   if (command === 'admin') return (await import('./admin-cli/admin-commands.js')).adminMain(rest);
   if (command === 'deploy') return (await import('./admin-cli/deploy-command.js')).deployMain(rest);
+  if (command === 'container') return (await import('./cluster/container-command.js')).containerMain(rest);
   if (command === '--help' || command === '-h' || command === 'help' || rest.includes('--help')) {
     console.log(help);
     return 0;

@@ -171,9 +171,9 @@ export const adminCommands: Record<string, Command> = {
     print: done((r) => `registered application ${(r.app as { name: string }).name}`),
   },
   'deploy-model': {
-    usage: 'deploy-model NAME VERSION PATH [--replicas N] [--output-kind classification|regression]',
+    usage: 'deploy-model NAME VERSION PATH [--replicas N] [--output-kind classification|regression] [--isolation thread|process]',
     summary: "deploy a model version from a file in the server's model repository (Clipper deploy_model)",
-    flags: ['replicas', 'output-kind'],
+    flags: ['replicas', 'output-kind', 'isolation'],
     run: (inv) => {
       const [name, version, file] = need(inv, 3, 'deploy-model NAME VERSION PATH');
       const replicas = numberFlag(inv, 'replicas');
@@ -184,6 +184,7 @@ export const adminCommands: Record<string, Command> = {
         model_data_path: file,
         ...(replicas === undefined ? {} : { replicas }),
         ...(kind === undefined ? {} : { output_kind: kind }),
+        ...(inv.flags.isolation === undefined ? {} : { isolation: inv.flags.isolation }),
       });
     },
     print: (r) => modelsTable([(r as { model: ModelRow }).model]),

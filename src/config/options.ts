@@ -166,10 +166,32 @@ export interface DeployModelOptions {
    * holding workers for good: loading this version may stop the least recently used multiplexed one.
    */
   multiplexed?: boolean;
+  /**
+   * Where each replica runs its model: `'thread'` (default), a worker thread of this process; or `'process'`, a
+   * child process, so that a native crash of the model runtime (onnxruntime aborting) ends only that child and
+   * its replica restarts. A process costs a pipe hop per batch (README, "Running on more than one machine").
+   */
+  isolation?: 'thread' | 'process';
+  /**
+   * Run the model in model containers over NATS instead (`clipper-ts container`): each replica claims one
+   * container of this version announced in the `clipper-containers` bucket and sends it whole batches. `path`
+   * still names the model in this server's repository (for its config.json). README, "Running on more than
+   * one machine".
+   */
+  remote?: RemoteOptions;
   /** Memory limits for each replica's worker thread (Node's `resourceLimits`); a worker over them dies alone and restarts. */
   resourceLimits?: { maxOldGenerationSizeMb?: number; maxYoungGenerationSizeMb?: number; stackSizeMb?: number };
   /** Fault injection per replica index (`{ 0: { stallProbability: 0.1, stallMs: 50 } }`). */
   faults?: Record<number, FaultOptions>;
+}
+
+export interface RemoteOptions {
+  /** NATS server URL(s), comma-separated (`nats://10.0.0.5:4222`). */
+  nats: string;
+  /** How long a replica waits for a container to be announced when it (re)starts, ms. Default 10,000. */
+  claimWaitMs?: number;
+  /** A container that has not answered a batch this long after the batch's deadline is taken for dead, ms. Default 250. */
+  graceMs?: number;
 }
 
 export interface ResolvedDeployModelOptions {
@@ -186,6 +208,8 @@ export interface ResolvedDeployModelOptions {
   batchTimeoutMs: number;
   scaleToZero: { idleMs: number; coldStart: 'wait' | 'default' } | undefined;
   multiplexed: boolean;
+  isolation: 'thread' | 'process';
+  remote: Readonly<Required<RemoteOptions>> | undefined;
   resourceLimits: { maxOldGenerationSizeMb?: number; maxYoungGenerationSizeMb?: number; stackSizeMb?: number } | undefined;
   faults: Record<number, FaultOptions>;
 }
@@ -206,6 +230,8 @@ export const deployModelDefaults = Object.freeze({
   batchTimeoutMs: 10_000,
   scaleToZero: undefined,
   multiplexed: false,
+  isolation: 'thread',
+  remote: undefined,
   resourceLimits: undefined,
   faults: undefined,
 });
@@ -364,6 +390,8 @@ export function resolveDeployModelOptions(input: DeployModelOptions): Readonly<R
     batchTimeoutMs: checkNumber('model.batchTimeoutMs', o.batchTimeoutMs, 0, 3_600_000, { exclusiveMin: true }),
     scaleToZero: o.scaleToZero === undefined ? undefined : resolveScaleToZero('model.scaleToZero', o.scaleToZero),
     multiplexed: checkBoolean('model.multiplexed', o.multiplexed),
+    isolation: checkOneOf('model.isolation', o.isolation, ['thread', 'process'] as const),
+    remote: o.remote === undefined ? undefined : resolveRemote('model.remote', o.remote),
     resourceLimits: o.resourceLimits === undefined ? undefined : resolveResourceLimits('model.resourceLimits', o.resourceLimits),
     faults: resolveFaults('model.faults', o.faults),
   });
@@ -376,6 +404,17 @@ function resolveScaleToZero(what: string, value: unknown): ResolvedDeployModelOp
   return Object.freeze({
     idleMs: checkNumber(`${what}.idleMs`, o.idleMs, 0, 31_536_000_000, { exclusiveMin: true }),
     coldStart: checkOneOf(`${what}.coldStart`, o.coldStart, ['wait', 'default'] as const),
+  });
+}
+
+function resolveRemote(what: string, value: unknown): ResolvedDeployModelOptions['remote'] {
+  const given = checkObject(what, value);
+  checkKnownKeys(what, given, ['nats', 'claimWaitMs', 'graceMs']);
+  if (typeof given.nats !== 'string' || given.nats.length === 0) fail(`${what}.nats`, 'a NATS server URL such as "nats://127.0.0.1:4222"', given.nats);
+  return Object.freeze({
+    nats: given.nats as string,
+    claimWaitMs: checkNumber(`${what}.claimWaitMs`, given.claimWaitMs ?? 10_000, 0, 3_600_000),
+    graceMs: checkNumber(`${what}.graceMs`, given.graceMs ?? 250, 0, 600_000),
   });
 }
 

@@ -101,7 +101,7 @@ export function createAdminServer(options: AdminServerOptions): FastifyInstance 
     },
   );
 
-  post<{ model_name: string; model_version: string; model_data_path: string; replicas?: number; batching?: Record<string, unknown>; output_kind?: 'classification' | 'regression' }>(
+  post<{ model_name: string; model_version: string; model_data_path: string; replicas?: number; batching?: Record<string, unknown>; output_kind?: 'classification' | 'regression'; isolation?: 'thread' | 'process' }>(
     'add_model',
     {
       required: ['model_name', 'model_version', 'model_data_path'],
@@ -112,6 +112,7 @@ export function createAdminServer(options: AdminServerOptions): FastifyInstance 
         replicas: { type: 'integer' },
         batching: { type: 'object' },
         output_kind: { type: 'string' },
+        isolation: { type: 'string', enum: ['thread', 'process'] },
       },
       additionalProperties: false,
     },
@@ -123,6 +124,7 @@ export function createAdminServer(options: AdminServerOptions): FastifyInstance 
         replicas: b.replicas ?? options.replicas,
         ...(b.batching === undefined ? {} : { batching: b.batching }),
         ...(b.output_kind === undefined ? {} : { outputKind: b.output_kind }),
+        ...(b.isolation === undefined ? {} : { isolation: b.isolation }),
       });
       return { success: true, model: clipper.getModel(b.model_name) };
     },

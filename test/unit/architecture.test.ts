@@ -17,6 +17,9 @@
  *    actors/ (they may use the edges, src/http and src/load, and the data in src/data).
  * 5. No import cycles (type-only imports count: a cycle of types is still two files that cannot be read
  *    apart).
+ * 6. The cluster folder (src/cluster: model containers, their wire and discovery over NATS) is a library
+ *    under the replicas: it imports the model host and wire of actors/worker, config and paths, never the
+ *    facade, the edges or the actors above the worker (a container runs a model, not a replica).
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -36,6 +39,8 @@ const PURE_MUST_NOT_REACH = ['actors/', 'src/clipper.ts', 'src/index.ts', 'src/h
 const WORKER = 'actors/worker/';
 const WORKER_PACKAGES = ['onnxruntime-node', 'piscina', 'comlink'];
 const FACADE_USERS = ['bench/', 'examples/', 'test/feature/'];
+const CLUSTER = 'src/cluster/';
+const CLUSTER_MUST_NOT_REACH = ['src/clipper.ts', 'src/index.ts', 'src/http/', 'src/load/', 'src/admin-cli/', 'actors/router.ts', 'actors/replica.ts', 'actors/replica-set.ts', 'actors/feedback.ts'];
 const FACADE_USERS_MUST_NOT_REACH = ['src/clipper.ts', 'actors/'];
 
 /**
@@ -47,6 +52,11 @@ const KNOWN_EXCEPTIONS: { from: string; to: string; why: string }[] = [
     from: 'actors/worker/replica-worker.ts',
     to: 'src/kernel/random.ts',
     why: "the worker's fault dice (tests only) use the project's mulberry32; moves with the worker's fault part",
+  },
+  {
+    from: 'actors/worker/model-host.ts',
+    to: 'src/kernel/random.ts',
+    why: "the same fault dice, in the model host shared by child-process workers and containers; moves with it",
   },
 ];
 
@@ -140,6 +150,9 @@ function violations(sources: Map<string, SourceFile>): string[] {
         const allowed = target === undefined ? NODE_BUILTINS.has(pkg) || WORKER_PACKAGES.includes(pkg) : target.startsWith(WORKER);
         if (!allowed) found.push(`rule 3: ${file} imports ${target ?? specifier}; the worker entry imports only model runtimes, its transport and the wire protocol`);
       }
+      if (under(file, [CLUSTER]) && target !== undefined && under(target, CLUSTER_MUST_NOT_REACH)) {
+        found.push(`rule 6: ${file} imports ${target}; src/cluster sits under the replicas: worker, config and paths only`);
+      }
       if (under(file, FACADE_USERS) && target !== undefined && under(target, FACADE_USERS_MUST_NOT_REACH)) {
         found.push(`rule 4: ${file} imports ${target}; benchmarks, examples and feature tests use the facade (src/index.ts)`);
       }
@@ -189,7 +202,7 @@ test('the import walk sees the whole project', (t) => {
   t.true(queryServer.includes('fastify'));
 });
 
-test('every file keeps its folder\'s import rule (rules 1-4, at the top of this file)', (t) => {
+test('every file keeps its folder\'s import rule (rules 1-4 and 6, at the top of this file)', (t) => {
   const broken = violations(sources);
   t.deepEqual(broken, [], `\n${broken.join('\n')}`);
 });
@@ -220,6 +233,8 @@ test('the rules catch what they describe (checked on made-up files)', (t) => {
     [{ 'actors/worker/x.ts': "import { LRUCache } from 'lru-cache';" }, /^rule 3/],
     [{ 'bench/x.ts': "import { Clipper } from '../src/clipper.js';" }, /^rule 4/],
     [{ 'test/feature/x.ts': "const { Replica } = await import('../../actors/replica.js');" }, /^rule 4/],
+    [{ 'src/cluster/x.ts': "import { Clipper } from '../clipper.js';" }, /^rule 6/],
+    [{ 'src/cluster/x.ts': "import { ModelHost } from '../../actors/worker/model-host.js';\nimport { connect } from '@nats-io/transport-node';" }, undefined],
   ];
   for (const [files, rule] of cases) {
     const broken = violations(made(files));

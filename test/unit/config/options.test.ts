@@ -187,6 +187,7 @@ test('resolveDeployModelOptions rejects each bad value, naming the option', (t) 
     ['negative stall', { faults: { 2: { stallMs: -1 } } }, /^model\.faults\[2\]\.stallMs must be a number in \[0, 600000\]/],
     ['fractional seed', { faults: { 0: { seed: 1.5 } } }, /^model\.faults\[0\]\.seed must be an integer in \[0, 4294967295\]/],
     ['batching not an object', { batching: 5 }, /^model\.batching must be an object; got 5$/],
+    ['unknown isolation', { isolation: 'vm' }, /^model\.isolation must be one of/],
   ];
   for (const [name, change, message] of cases) rejects(t, () => resolveDeployModelOptions({ ...model, ...change } as never), message, name);
 });
@@ -213,6 +214,8 @@ test('resolveDeployModelOptions applies defaults and freezes the result, deeply'
       batchTimeoutMs: 10_000,
       scaleToZero: undefined,
       multiplexed: false,
+      isolation: 'thread',
+      remote: undefined,
       resourceLimits: undefined,
       faults: {},
     },
