@@ -16,7 +16,7 @@ export type {
 } from './api.js';
 export * from './errors.js';
 export type { BatchingMode, BatchingOptions, ClipperOptions, DeployModelOptions, FaultOptions, HedgingOptions, RegisterAppOptions } from './config/options.js';
-export { StaticPolicy, type Combined, type ModelOutput, type PolicySnapshot, type QueryContext, type SelectionPolicy } from './selection/selection-policy.js';
+export { StaticPolicy, type Combined, type ModelOutput, type PolicySnapshot, type QueryContext, type Selection, type SelectionPolicy } from './selection/selection-policy.js';
 export { Exp3Policy, type Exp3Options } from './selection/exp3-policy.js';
 export { Exp4Policy, type Exp4Options } from './selection/exp4-policy.js';
 export { AbSplitPolicy } from './selection/ab-policy.js';
