@@ -108,7 +108,8 @@ export interface AppInfo {
   /** The selection policy's name (`static`, `exp3`, `exp4`, `ab`, `perUser(...)`). */
   policy: string;
   counters: AppCounters;
-  cache: { hits: number; misses: number; shared: number; entries: number; bytes: number };
+  /** `bytes`: what the entries count for; `heldBytes`: the slabs and index the cache really holds (<= cacheMaxBytes). */
+  cache: { hits: number; misses: number; shared: number; entries: number; bytes: number; heldBytes: number };
 }
 
 /**

@@ -1,9 +1,12 @@
+import { PerformanceObserver } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Answer, AppInfo, Clipper } from '../index.js';
 
 /** Latency buckets in seconds: dense around Clipper-style SLOs (5-50 ms). */
 const latencyBuckets = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 const batchBuckets = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512];
+/** GC pause buckets in seconds: a scavenge takes well under a millisecond, a mark-compact of a big heap tens. */
+const gcBuckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
 
 /** How a request ended, the `status` label. */
 export type RequestStatus = 'success' | 'default' | 'refused' | 'invalid' | 'error';
@@ -85,6 +88,28 @@ export class ServerMetrics {
     appCounter('clipper_cache_hits_total', 'Prediction cache hits', (a) => a.cache.hits);
     appCounter('clipper_cache_misses_total', 'Prediction cache misses (evaluations started)', (a) => a.cache.misses);
     appCounter('clipper_cache_shared_total', 'Queries that joined an identical evaluation in flight', (a) => a.cache.shared);
+    const appGauge = (name: string, help: string, read: (a: AppInfo) => number): void => {
+      new Gauge({
+        name,
+        help,
+        labelNames: ['app'],
+        registers,
+        collect() {
+          this.reset();
+          for (const app of clipper.getApps()) this.set({ app: app.name }, read(app));
+        },
+      });
+    };
+    appGauge('clipper_cache_entries', 'Predictions held in the cache', (a) => a.cache.entries);
+    appGauge('clipper_cache_held_bytes', "Bytes the cache's slabs and index really hold (bounded by cacheMaxBytes)", (a) => a.cache.heldBytes);
+    // Pauses of the main thread's garbage collector, from perf_hooks' GC entries (issue 15: a long pause
+    // stalls every query in flight).
+    const gcPause = new Histogram({ name: 'clipper_gc_pause_seconds', help: 'Garbage collection pauses of the main thread', labelNames: ['kind'], buckets: gcBuckets, registers });
+    const gcObserver = new PerformanceObserver((list) => {
+      for (const entry of list.getEntries()) gcPause.observe({ kind: gcKind((entry as { detail?: { kind?: number } }).detail?.kind) }, entry.duration / 1000);
+    });
+    gcObserver.observe({ entryTypes: ['gc'] });
+    this.#unsubscribe.push(() => gcObserver.disconnect());
     appCounter('clipper_default_answers_total', 'Queries answered with the default output (SLO misses, failures, low confidence)', (a) => a.counters.defaults);
     this.#unsubscribe.push(
       clipper.onBatch((b) => {
@@ -117,5 +142,21 @@ export class ServerMetrics {
 
   close(): void {
     for (const off of this.#unsubscribe) off();
+  }
+}
+
+/** perf_hooks' GC kind flags (NODE_PERFORMANCE_GC_*), as a label. */
+function gcKind(kind: number | undefined): string {
+  switch (kind) {
+    case 1:
+      return 'major';
+    case 2:
+      return 'minor';
+    case 4:
+      return 'incremental';
+    case 8:
+      return 'weakcb';
+    default:
+      return 'other';
   }
 }

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { PredictionCache, predictionKey, type Prediction } from '../../../src/routing/prediction-cache.js';
+import { inputDigest, PredictionCache, predictionKey, recordBytes, type Prediction } from '../../../src/routing/prediction-cache.js';
 
 const prediction = (model = 'm', version = '1', scores = new Float32Array([0.25, 0.75])): Prediction => ({ scores, model, version });
 
@@ -25,8 +25,8 @@ function counting(p: Prediction = prediction()): { evaluate: () => Promise<Predi
   };
 }
 
-/** What one entry counts for: its scores, its key as UTF-16, 64 bytes of overhead. */
-const entryBytes = (key: string, p: Prediction) => p.scores.byteLength + key.length * 2 + 64;
+/** What one entry's record counts for. */
+const entryBytes = (p: Prediction) => recordBytes(p.scores.length);
 
 test('predictionKey: equal bytes give equal keys, whatever the view type', (t) => {
   const f = new Float32Array([1, 2, 3]);
@@ -36,7 +36,8 @@ test('predictionKey: equal bytes give equal keys, whatever the view type', (t) =
   t.is(predictionKey('m', '1', new Float32Array([1, 2, 3])), key);
   t.is(predictionKey('m', '1', asBytes), key);
   t.is(predictionKey('m', '1', inBigger), key, 'only the view\'s bytes count, not the whole buffer');
-  t.regex(key, /^m@1#/);
+  t.regex(key, /^m@1#[0-9a-f]{32}$/);
+  t.is(predictionKey('m', '1', inputDigest(f)), key, 'a digest computed once builds the same key');
 });
 
 test('predictionKey: model, version and every input byte are in the key', (t) => {
@@ -65,11 +66,14 @@ test('a miss evaluates and caches; the same key then hits without evaluating', a
   t.is(first.prediction, p);
   const second = await cache.getOrEvaluate(key, evaluate);
   t.is(second.outcome, 'hit');
-  t.is(second.prediction, p);
+  t.deepEqual(second.prediction, p, 'a hit answers a copy of the stored scores, with model and version');
+  t.not(second.prediction.scores, p.scores, 'the cache keeps no reference to the evaluated scores');
   t.is(calls(), 1);
   t.deepEqual([cache.hits, cache.misses, cache.shared], [1, 1, 0]);
-  t.is(cache.peek(key), p);
-  t.deepEqual(cache.size, { entries: 1, bytes: entryBytes(key, p) });
+  t.deepEqual(cache.peek(key), p);
+  const { entries, bytes, heldBytes } = cache.size;
+  t.deepEqual({ entries, bytes }, { entries: 1, bytes: entryBytes(p) });
+  t.true(heldBytes >= bytes && heldBytes <= 1 << 20);
 });
 
 test('the same input under another version misses', async (t) => {
@@ -102,7 +106,7 @@ test('concurrent identical lookups share one evaluation', async (t) => {
   const results = await Promise.all(lookups);
   t.is(calls, 1);
   t.deepEqual(results.map((r) => r.outcome), ['miss', 'shared', 'shared']);
-  for (const r of results) t.is(r.prediction, p);
+  for (const r of results) t.is(r.prediction, p, 'everyone who waited gets the evaluated prediction itself');
   t.deepEqual([cache.hits, cache.misses, cache.shared], [0, 1, 2]);
   t.is((await cache.getOrEvaluate(key, evaluate)).outcome, 'hit');
   t.is(calls, 1);
@@ -134,21 +138,23 @@ test('an evaluation that throws synchronously rejects and is not cached', async 
   t.is((await cache.getOrEvaluate(key, counting().evaluate)).outcome, 'miss');
 });
 
-test('the cache stays within maxBytes, evicting least recently used entries', async (t) => {
+test('the cache holds at most maxBytes, evicting least recently used entries', async (t) => {
   const p = prediction('m', '1', new Float32Array(10));
   const keys = Array.from({ length: 6 }, (_, i) => predictionKey('m', '1', new Float32Array([i])));
-  const one = entryBytes(keys[0] as string, p);
+  const one = entryBytes(p);
+  // One record, its index of 2 slots: the smallest bound that caches anything.
   const cases: [maxBytes: number, fits: number][] = [
-    [one, 1],
-    [2 * one + 1, 2],
-    [3 * one - 1, 2],
-    [3 * one, 3],
+    [one + 8 - 1, 0],
+    [one + 8, 1],
+    [2 * one + 16, 2],
+    [3 * one + 32, 3],
+    [4 * one + 32, 4],
   ];
   for (const [maxBytes, fits] of cases) {
     const cache = new PredictionCache(maxBytes);
     for (const key of keys) {
       await cache.getOrEvaluate(key, async () => p);
-      t.true(cache.size.bytes <= maxBytes, `${cache.size.bytes} <= ${maxBytes}`);
+      t.true(cache.size.heldBytes <= maxBytes, `${cache.size.heldBytes} <= ${maxBytes}`);
     }
     t.is(cache.size.entries, fits, `maxBytes ${maxBytes}`);
     t.is(cache.size.bytes, fits * one);
@@ -158,6 +164,56 @@ test('the cache stays within maxBytes, evicting least recently used entries', as
   }
 });
 
+test('many entries through a full cache: exactly an LRU of its capacity (a reference model agrees on every lookup)', async (t) => {
+  const maxBytes = 64 * 1024;
+  const cache = new PredictionCache(maxBytes);
+  const scoresOf = (i: number) => new Float32Array([i, -i, i / 7]);
+  const keyOf = (i: number) => predictionKey(`m${i % 3}`, '1', new Float32Array([i]));
+  // Fill until the first eviction: that is the capacity.
+  let capacity = 0;
+  while (cache.evictions === 0) {
+    await cache.getOrEvaluate(keyOf(capacity), async () => prediction(`m${capacity % 3}`, '1', scoresOf(capacity)));
+    capacity++;
+  }
+  capacity--;
+  t.true(capacity > 500, `capacity ${capacity}`);
+  t.true(capacity * recordBytes(3) > 0.7 * maxBytes, 'records use most of the bound');
+  const reference = new Map<number, true>();
+  for (let i = 1; i <= capacity; i++) reference.set(i, true);
+  let seed = 7;
+  const random = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  for (let step = 0; step < 20_000; step++) {
+    // Mostly recent keys (hits), sometimes new ones (evictions), sometimes evicted ones (misses again).
+    const i = Math.floor(random() * (capacity * 1.5)) + Math.floor(step / 10);
+    const expectHit = reference.has(i);
+    const { prediction: got, outcome } = await cache.getOrEvaluate(keyOf(i), async () => prediction(`m${i % 3}`, '1', scoresOf(i)));
+    if (outcome !== (expectHit ? 'hit' : 'miss')) return t.fail(`step ${step}, key ${i}: ${outcome}, expected ${expectHit ? 'hit' : 'miss'}`);
+    if (got.scores[0] !== i || got.model !== `m${i % 3}`) return t.fail(`step ${step}: key ${i} answered ${got.scores[0]} of ${got.model}`);
+    reference.delete(i);
+    reference.set(i, true);
+    if (reference.size > capacity) reference.delete(reference.keys().next().value as number);
+  }
+  t.is(cache.size.entries, capacity);
+  t.true(cache.size.heldBytes <= maxBytes);
+});
+
+test('outputs of several widths share the bound; chunks left empty are given back to the width that needs them', async (t) => {
+  const maxBytes = 32 * 1024;
+  const cache = new PredictionCache(maxBytes);
+  for (let i = 0; i < 2000; i++) {
+    const width = [1, 10, 100][i % 3] as number;
+    const key = predictionKey(`w${width}`, '1', new Float32Array([i]));
+    const p = prediction(`w${width}`, '1', new Float32Array(width).fill(i));
+    await cache.getOrEvaluate(key, async () => p);
+    t.true(cache.size.heldBytes <= maxBytes);
+    t.deepEqual(cache.peek(key)?.scores, p.scores, 'the entry just stored is held');
+  }
+  // Then only the widest: the others' chunks empty out and their bytes go to it.
+  for (let i = 0; i < 2000; i++) await cache.getOrEvaluate(predictionKey('w100', '1', new Float32Array([-i - 1])), async () => prediction('w100', '1', new Float32Array(100)));
+  t.true(cache.size.bytes > 0.6 * maxBytes, `${cache.size.bytes} of ${maxBytes} in use`);
+  t.true(cache.size.heldBytes <= maxBytes);
+});
+
 test('a prediction larger than maxBytes is answered but not cached', async (t) => {
   const cache = new PredictionCache(64);
   const big = prediction('m', '1', new Float32Array(100));
@@ -165,7 +221,7 @@ test('a prediction larger than maxBytes is answered but not cached', async (t) =
   const { evaluate, calls } = counting(big);
   const first = await cache.getOrEvaluate(key, evaluate);
   t.is(first.prediction, big);
-  t.deepEqual(cache.size, { entries: 0, bytes: 0 });
+  t.deepEqual(cache.size, { entries: 0, bytes: 0, heldBytes: 0 });
   t.is((await cache.getOrEvaluate(key, evaluate)).outcome, 'miss');
   t.is(calls(), 2);
 });
@@ -173,7 +229,7 @@ test('a prediction larger than maxBytes is answered but not cached', async (t) =
 test('a hit refreshes recency, so the entry outlives older ones', async (t) => {
   const p = prediction('m', '1', new Float32Array(10));
   const [a, b, c] = [1, 2, 3].map((i) => predictionKey('m', '1', new Float32Array([i]))) as [string, string, string];
-  const cache = new PredictionCache(2 * entryBytes(a, p));
+  const cache = new PredictionCache(2 * entryBytes(p) + 16);
   await cache.getOrEvaluate(a, async () => p);
   await cache.getOrEvaluate(b, async () => p);
   t.is((await cache.getOrEvaluate(a, async () => p)).outcome, 'hit');
@@ -192,7 +248,7 @@ test('maxBytes 0 disables the cache: every lookup evaluates', async (t) => {
   for (let i = 0; i < 3; i++) outcomes.push((await cache.getOrEvaluate(key, evaluate)).outcome);
   t.deepEqual(outcomes, ['disabled', 'disabled', 'disabled']);
   t.is(calls(), 3);
-  t.deepEqual(cache.size, { entries: 0, bytes: 0 });
+  t.deepEqual(cache.size, { entries: 0, bytes: 0, heldBytes: 0 });
   t.is(cache.peek(key), undefined);
   t.deepEqual([cache.hits, cache.misses, cache.shared], [0, 0, 0]);
   await t.throwsAsync(cache.getOrEvaluate(key, async () => { throw new Error('no'); }), { message: 'no' });
@@ -204,7 +260,7 @@ test('clear empties the cache', async (t) => {
   const key = predictionKey('m', '1', new Float32Array([1]));
   await cache.getOrEvaluate(key, counting().evaluate);
   cache.clear();
-  t.deepEqual(cache.size, { entries: 0, bytes: 0 });
+  t.deepEqual(cache.size, { entries: 0, bytes: 0, heldBytes: 0 });
   t.is((await cache.getOrEvaluate(key, counting().evaluate)).outcome, 'miss');
 });
 
@@ -254,4 +310,13 @@ test('joiners that look again share one new evaluation, led by the first of them
   const results = await Promise.all(joiners);
   t.is(own.calls(), 1);
   t.deepEqual(results.map((r) => r.outcome), ['miss', 'shared']);
+});
+
+test('a key whose digest is not 32 hex digits still works (it is hashed), and never meets a digest key', async (t) => {
+  const cache = new PredictionCache(1 << 20);
+  const p = prediction();
+  await cache.getOrEvaluate('m@1#not-a-digest', async () => p);
+  t.deepEqual(cache.peek('m@1#not-a-digest'), p);
+  t.is(cache.peek('m@1#other'), undefined);
+  t.is(cache.peek(predictionKey('m', '1', new Float32Array([1]))), undefined);
 });
