@@ -5,6 +5,7 @@ import { ClipperError, InvalidInputError, OverloadedError, type Answer, type Cli
 import type { ServerMetrics } from './metrics.js';
 import { requestRows, responseTensor, type ModelSignature, type OipInferRequest } from './oip.js';
 import { installErrorHandling } from './http-errors.js';
+import { queuesBehind } from './lag-guard.js';
 
 export interface QueryServerOptions {
   clipper: Clipper;
@@ -56,12 +57,25 @@ export function createQueryServer(options: QueryServerOptions): FastifyInstance 
   if (options.maxEventLoopDelayMs > 0) {
     // Shedding before the body is even parsed: when the event loop itself is behind, every query queued in
     // front of our own admission control would miss its SLO anyway, and parsing it would only deepen the hole.
+    // But only when the queues are behind too: lag alone is most often one GC pause (issue 15). Their state is
+    // read at most every 50 ms, and only while the loop lags.
+    let behind = false;
+    let behindAt = -Infinity;
+    const queuesAreBehind = (): boolean => {
+      const now = performance.now();
+      if (now - behindAt >= 50) {
+        behind = queuesBehind(clipper.getModels());
+        behindAt = now;
+      }
+      return behind;
+    };
     app.register(underPressure, {
       maxEventLoopDelay: options.maxEventLoopDelayMs,
       sampleInterval: 100,
       retryAfter: 1,
       pressureHandler: (request, reply, _type, value) => {
         if (request.url.startsWith('/v2/health') || request.url === '/metrics') return undefined;
+        if (!queuesAreBehind()) return undefined;
         const error = new OverloadedError(
           // The plugin reports Infinity when the loop was blocked for a whole sample.
           `server overloaded: the event loop is ${Number.isFinite(Number(value)) ? `${Number(value).toFixed(0)} ms` : 'over 100 ms'} behind (limit ${options.maxEventLoopDelayMs} ms); retry later`,

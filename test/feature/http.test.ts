@@ -319,21 +319,16 @@ test.serial('above capacity, refusals are fast 503s with Retry-After and admitte
   t.true(admitted.every((r) => r.ms < 3 * slo), `slowest admitted answer ${Math.max(...admitted.map((r) => r.ms)).toFixed(0)} ms`);
 });
 
-test.serial('while the event loop lags, queries are refused with 503 before their body is read; health still answers', async (t) => {
+test.serial('a lagging event loop alone refuses nothing: with the queues not behind (a GC pause at light load), queries are read and answered', async (t) => {
+  // Issue 15: lag refusals used to come in bursts of hundreds at 15% load, one per GC pause. Refusing on lag
+  // needs the replicas' queues behind too (src/http/lag-guard.ts, unit-tested with backlogged replicas).
   const lagging = await serve({ ...resolveServeSettings(['--port', '0', '--admin-port', '0', '--log-level', 'silent', '--max-event-loop-delay-ms', '25']), bundled: false });
   t.teardown(() => lagging.close());
-  // This test runs in the server's own process: hold its event loop for 400 ms, as a burst of work would.
+  // This test runs in the server's own process: hold its event loop for 400 ms, as a long GC pause would.
   const until = performance.now() + 400;
   while (performance.now() < until);
   await new Promise((r) => setTimeout(r, 20));
-  const refused = await fetch(`${lagging.queryUrl}/nope/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"input": [1]}' });
-  t.is(refused.status, 503);
-  t.is(refused.headers.get('retry-after'), '1');
-  const body = (await refused.json()) as { error: string; code: string };
-  t.is(body.code, 'OVERLOADED');
-  t.regex(body.error, /event loop is (\d+|over 100) ms behind \(limit 25 ms\)/);
+  const read = await fetch(`${lagging.queryUrl}/nope/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"input": [1]}' });
+  t.is(read.status, 404, 'the query was read and routed (an unknown app), not refused');
   t.is((await fetch(`${lagging.queryUrl}/v2/health/live`)).status, 200, 'liveness is never shed');
-  // Once the loop catches up (the next 100 ms sample), queries are read again: an unknown app is a 404, not a 503.
-  await new Promise((r) => setTimeout(r, 300));
-  t.is((await fetch(`${lagging.queryUrl}/nope/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"input": [1]}' })).status, 404);
 });
