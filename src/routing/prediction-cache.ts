@@ -310,7 +310,8 @@ export class PredictionCache {
   /** A free record for `width` scores, making room within the bound; -1 when it cannot be cached at all. */
   #allocate(width: number): number {
     const words = HEADER_WORDS + width;
-    const capacity = Math.max(1, Math.floor(this.#chunkTarget / (words * 4)));
+    // At most 2^17 records per chunk, so that an id (chunk << 17 | record) stays a small integer.
+    const capacity = Math.min(REC_MASK + 1, Math.max(1, Math.floor(this.#chunkTarget / (words * 4))));
     const bytes = capacity * words * 4;
     // Even alone, such a chunk and its index would not fit: answer without caching, evict nothing.
     if (bytes + indexLength(capacity) * 4 > this.maxBytes) return -1;

@@ -320,3 +320,13 @@ test('a key whose digest is not 32 hex digits still works (it is hashed), and ne
   t.is(cache.peek('m@1#other'), undefined);
   t.is(cache.peek(predictionKey('m', '1', new Float32Array([1]))), undefined);
 });
+
+test('outputs with no values still fit a chunk\'s record ids (at most 2^17 records per chunk)', async (t) => {
+  const cache = new PredictionCache(64 * 1024 * 1024);
+  const empty = prediction('m', '1', new Float32Array(0));
+  const count = 140_000;
+  for (let i = 0; i < count; i++) await cache.getOrEvaluate(predictionKey('m', '1', new Float32Array([i])), async () => empty);
+  t.is(cache.size.entries, count);
+  t.is(cache.peek(predictionKey('m', '1', new Float32Array([0])))?.scores.length, 0, 'the first entry is still found');
+  t.is(cache.peek(predictionKey('m', '1', new Float32Array([count - 1])))?.model, 'm');
+});
