@@ -74,7 +74,7 @@ async function main(): Promise<void> {
     let capacity = option('--capacity');
     if (capacity === undefined) {
       const sweep = await httpSweep('capacity (highest rate with p99 <= 20 ms)', http, { sloMs: SLO_MS, durationS: 2, warmupS: 1, rates: [1000, 2000, 3000, 4500, 6000, 8000, 10_000, 13_000] }, log);
-      capacity = sweep.best?.achieved ?? 1000;
+      capacity = Math.round(sweep.best?.achieved ?? 1000);
     }
     const rate = Math.round(share * capacity);
     const baselineRss = process.memoryUsage().rss;
