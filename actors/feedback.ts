@@ -32,7 +32,7 @@ export class FeedbackActor extends Actor<FeedbackMessage> {
   readonly #timeoutMs: number;
   readonly counters = { events: 0, cacheHits: 0, evaluations: 0 };
 
-  constructor(router: FeedbackRouter, models: ModelDirectory, clock: Clock, timeoutMs = 1000) {
+  constructor(router: FeedbackRouter, models: ModelDirectory, clock: Clock, timeoutMs: number) {
     super(`feedback:${router.app.name}`);
     this.#router = router;
     this.#models = models;

@@ -5,17 +5,13 @@ import { ModelLoadError, NoReplicaAvailableError, ReplicaFailedError } from '../
 import { HedgeBudget } from '../src/routing/hedge-budget.js';
 import { LatencyWindow } from '../src/routing/latency-window.js';
 import { CopyTracker, type CopyDecision } from '../src/routing/copy-tracker.js';
-import type { ResolvedDeployModelOptions } from '../src/config/options.js';
+import { replicaSetDefaults, type ResolvedDeployModelOptions } from '../src/config/options.js';
 import type { Supervisor } from '../src/kernel/supervisor.js';
 import type { ModelSpec } from './worker/protocol.js';
 import type { MultiplexPool } from '../src/routing/multiplex-pool.js';
 import { Replica } from './replica.js';
 import type { BatchEvent, ReplicaStatus } from '../src/api.js';
 import type { ReplicaAnswer, ReplicaHandle, ReplicaHost, ReplicaQuery } from './contracts.js';
-
-
-/** Attempts a query gets when replicas die under it: the first, and one retry on another replica. */
-const MAX_ATTEMPTS = 2;
 
 /**
  * The replicas of one model version. It sends each query to the ready replica with the least outstanding
@@ -104,13 +100,13 @@ export class ReplicaSet<R extends ReplicaHandle = Replica> implements ReplicaHos
   }
 
   latencyBudgetMs(): number {
-    return this.options.batching.latencyBudgetMs ?? this.#linkedBudgetMs ?? 10;
+    return this.options.batching.latencyBudgetMs ?? this.#linkedBudgetMs ?? replicaSetDefaults.latencyBudgetMs;
   }
 
   /** Called when the set of linked applications changes, with their tightest SLO. */
   setLinkedSlo(minSloMs: number | undefined): void {
     this.#linkedSloMs = minSloMs;
-    this.#linkedBudgetMs = minSloMs === undefined ? undefined : minSloMs / 2;
+    this.#linkedBudgetMs = minSloMs === undefined ? undefined : minSloMs * replicaSetDefaults.budgetShareOfSlo;
   }
 
   /** The tightest SLO among the applications this model is linked to, if any. */
@@ -273,13 +269,13 @@ export class ReplicaSet<R extends ReplicaHandle = Replica> implements ReplicaHos
     for (const query of queries) {
       const failedOn = (query.failedOn ??= []);
       failedOn.push(from);
-      const retry = failedOn.length < MAX_ATTEMPTS ? this.#choose(failedOn) : undefined;
+      const retry = failedOn.length < replicaSetDefaults.maxAttempts ? this.#choose(failedOn) : undefined;
       if (retry === undefined) {
         const why = error instanceof Error ? ` (${error.message})` : '';
         query.reject(
           new ReplicaFailedError(
             `replica ${from} of model ${this.key} failed while holding the query${why}` +
-              (failedOn.length < MAX_ATTEMPTS ? ' and no other replica was ready to retry it' : `, after ${failedOn.length} attempts`),
+              (failedOn.length < replicaSetDefaults.maxAttempts ? ' and no other replica was ready to retry it' : `, after ${failedOn.length} attempts`),
             { cause: error },
           ),
         );

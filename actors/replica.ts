@@ -6,7 +6,7 @@ import { BatchLatencyModel } from '../src/batching/batch-latency-model.js';
 import { BatchQueue } from '../src/batching/batch-queue.js';
 import type { Clock, TimerHandle } from '../src/kernel/clock.js';
 import { DeadlineExceededError, InvalidOptionError, ModelLoadError, OverloadedError, ReplicaFailedError, ShuttingDownError, withoutStack } from '../src/errors.js';
-import type { FaultOptions, ResolvedBatchingOptions } from '../src/config/options.js';
+import { replicaDefaults, type FaultOptions, type ResolvedBatchingOptions } from '../src/config/options.js';
 import type { Supervised } from '../src/kernel/supervisor.js';
 import type { BatchOutcome, CreateModelWorker, InjectedFault, ModelSpec, ModelWorker } from './worker/model-worker.js';
 import { NatsModelWorker } from '../src/cluster/nats-model-worker.js';
@@ -174,7 +174,7 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
         if (worker.faults === undefined) throw new InvalidOptionError(`faults are configured for replica ${this.name}, and its worker takes no injected faults`);
         await worker.faults.inject({ kind: 'stall', ms: faults.stallMs ?? 0, probability: faults.stallProbability ?? 0, seed: faults.seed ?? 1 });
       }
-      const warm = await worker.warmup(settings.warmupRows ?? 8);
+      const warm = await worker.warmup(settings.warmupRows ?? replicaDefaults.warmupRows);
       this.#outputSize = warm.outputSize;
     } catch (error) {
       throw new ModelLoadError(`replica ${this.name} could not load ${settings.spec.path}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });

@@ -1,3 +1,4 @@
+import { elementCount } from './config/shape.js';
 import path from 'node:path';
 import { ReplicaSet } from '../actors/replica-set.js';
 import { FeedbackActor } from '../actors/feedback.js';
@@ -261,7 +262,7 @@ export class Clipper {
       outputSizes: new Map(),
     };
     entry.versions.set(resolved.version, set);
-    const configured = config?.output.shape?.reduce((a, b) => a * b, 1);
+    const configured = config?.output.shape === undefined ? undefined : elementCount(config.output.shape);
     const outputSize = set.outputSize > 0 ? set.outputSize : configured;
     if (outputSize !== undefined && outputSize > 0) entry.outputSizes.set(resolved.version, outputSize);
     const previous = existing === undefined ? undefined : entry.versions.get(entry.current);
@@ -277,8 +278,8 @@ export class Clipper {
   async linkModel(appName: string, modelName: string): Promise<void> {
     const router = this.#router(appName);
     const set = this.#currentSet(modelName);
-    const appSize = router.app.inputShape.reduce((a, b) => a * b, 1);
-    const modelSize = set.spec.featureShape.reduce((a, b) => a * b, 1);
+    const appSize = elementCount(router.app.inputShape);
+    const modelSize = elementCount(set.spec.featureShape);
     if (appSize !== modelSize || router.app.inputType !== set.spec.inputDtype) {
       throw new InvalidInputError(
         `model ${modelName} takes ${set.spec.inputDtype} [${set.spec.featureShape.join(', ')}]; application ${appName} sends ${router.app.inputType} [${router.app.inputShape.join(', ')}]`,

@@ -27,3 +27,4 @@ export { mulberry32, type Random } from './kernel/random.js';
 export type { SupervisionEvent } from './kernel/supervisor.js';
 export { digit, digitBatch, IMAGE_SIZE, loadMnist, type Digits } from './data/mnist-data.js';
 export { modelsDir, projectRoot } from './paths.js';
+export { elementCount } from './config/shape.js';

@@ -8,6 +8,7 @@
 import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { elementCount, type InputType } from '../index.js';
 import { AdminCallError, adminCall, exitCodes, joinNegativeValues } from './admin-client.js';
 import { adminTarget, UsageError } from './admin-commands.js';
 
@@ -16,7 +17,7 @@ export interface InferredConfig {
   name: string;
   version: string;
   platform: 'onnxruntime' | 'js';
-  input: { name?: string; dtype: 'float32' | 'int32'; shape: number[] };
+  input: { name?: string; dtype: InputType; shape: number[] };
   output: { name?: string; dtype?: string; shape?: number[]; kind: 'classification' | 'regression' };
 }
 
@@ -70,7 +71,7 @@ export async function inferOnnxConfig(file: string, name: string, version: strin
     if (input === undefined || !input.isTensor || output === undefined || !output.isTensor) throw new UsageError(`${file} must have a tensor input and a tensor output`);
     if (input.type !== 'float32' && input.type !== 'int32') throw new UsageError(`${file}'s input ${input.name} is ${input.type}; clipper-ts serves float32 and int32 inputs`);
     const outShape = fixedDims(output.shape, `output ${output.name}`);
-    const width = outShape.reduce((a, b) => a * b, 1);
+    const width = elementCount(outShape);
     return {
       name,
       version,
@@ -164,7 +165,7 @@ export async function deployMain(argv: string[], out: (line: string) => void = c
     await adminCall(target, 'add_model', { model_name: name, model_version: version, model_data_path: file, ...(replicas === undefined ? {} : { replicas }) });
     await adminCall(target, 'add_model_links', { app_name: app, model_names: [name] });
 
-    const size = config.input.shape.reduce((a, b) => a * b, 1);
+    const size = elementCount(config.input.shape);
     const example = path.join(dir, 'example-request.json');
     writeFileSync(example, `${JSON.stringify({ input: new Array(size).fill(0) })}\n`);
     const queryUrl = (flags['query-url'] ?? process.env.CLIPPER_URL ?? 'http://127.0.0.1:1337').replace(/\/+$/, '');

@@ -1,3 +1,4 @@
+import { elementCount } from './shape.js';
 import { InvalidInputError } from '../errors.js';
 import type { QueryContext } from '../selection/selection-policy.js';
 import type { ResolvedAppOptions } from './options.js';
@@ -35,7 +36,7 @@ function flattenNested(input: readonly unknown[], shape: readonly number[], app:
  * ready to batch. Throws {@link InvalidInputError} naming what was wrong and what was expected.
  */
 export function toInputRow(app: ResolvedAppOptions, input: unknown): Float32Array | Int32Array {
-  const expected = app.inputShape.reduce((a, b) => a * b, 1);
+  const expected = elementCount(app.inputShape);
   const wanted = `${expected} ${app.inputType} values (shape [${app.inputShape.join(', ')}])`;
   let flat: ArrayLike<unknown>;
   if (ArrayBuffer.isView(input) && !(input instanceof DataView)) flat = input as unknown as ArrayLike<number>;

@@ -5,6 +5,7 @@
  * used inside the actors (the feedback timeout, a version's budget before any link, retry attempts,
  * warm-up rows) are here too, so a reader finds every number in one file.
  */
+import { elementCount } from './shape.js';
 import type { Clock } from '../kernel/clock.js';
 import type { RestartPolicyOptions } from '../kernel/restart-policy.js';
 import { InvalidOptionError } from '../errors.js';
@@ -312,7 +313,7 @@ function checkShape(what: string, shape: unknown): number[] {
   if (!Array.isArray(shape) || shape.length === 0 || shape.length > 8 || !shape.every((d) => Number.isInteger(d) && d >= 1)) {
     fail(what, 'a non-empty array of positive integers (one query, no batch dimension), e.g. [784]', shape);
   }
-  const elements = (shape as number[]).reduce((a, b) => a * b, 1);
+  const elements = elementCount(shape as number[]);
   if (elements > 16_777_216) fail(what, 'at most 2^24 elements per query', shape);
   return Object.freeze([...(shape as number[])]) as number[];
 }

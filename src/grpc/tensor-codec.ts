@@ -5,7 +5,7 @@
  * grpc_service.proto into with {@link protoLoadOptions}.
  */
 import { endianness } from 'node:os';
-import { InvalidInputError } from '../index.js';
+import { InvalidInputError, elementCount } from '../index.js';
 
 /** One `InferParameter`: proto-loader sets the member that was sent and names it in `parameter_choice`. */
 export interface InferParameter {
@@ -120,7 +120,7 @@ function filledFields(contents: InferTensorContents | null | undefined): [Conten
 }
 
 /** A tensor's element count from its shape; throws unless every dimension is a whole number >= 0. */
-function elementCount(tensor: InferInputTensor): number {
+function checkedElementCount(tensor: InferInputTensor): number {
   let elements = 1;
   for (const d of tensor.shape) {
     if (!Number.isSafeInteger(d) || d < 0) throw new InvalidInputError(`input ${tensor.name} has shape [${tensor.shape.join(', ')}]; each dimension must be a whole number >= 0`);
@@ -164,8 +164,8 @@ export function requestRows(request: ModelInferRequest, model: string, signature
   if (type === undefined) {
     throw new InvalidInputError(`input ${tensor.name} has datatype ${JSON.stringify(tensor.datatype)}; model ${model} takes numeric tensors (${Object.keys(datatypes).join(', ')})`);
   }
-  const elements = elementCount(tensor);
-  const perRow = signature.featureShape.reduce((a, b) => a * b, 1);
+  const elements = checkedElementCount(tensor);
+  const perRow = elementCount(signature.featureShape);
   if (elements === 0 || elements % perRow !== 0) {
     throw new InvalidInputError(
       `input ${tensor.name} has shape [${tensor.shape.join(', ')}]; model ${model} expects [N, ${signature.featureShape.join(', ')}] (a multiple of ${perRow} elements)`,

@@ -3,6 +3,7 @@
  * input tensor into query rows, and model outputs into a response tensor. Pure; the routes are in
  * query-server.ts.
  */
+import { elementCount } from '../index.js';
 import { InvalidInputError } from '../errors.js';
 
 /** OIP element types this server accepts on input (converted to the model's own type). */
@@ -54,8 +55,8 @@ export function requestRows(request: OipInferRequest, model: string, signature: 
     throw new InvalidInputError(`input ${tensor.name} has datatype ${tensor.datatype}; model ${model} takes numeric tensors (${acceptedDatatypes.join(', ')})`);
   }
   const integer = tensor.datatype.startsWith('INT') || tensor.datatype.startsWith('UINT');
-  const elements = tensor.shape.reduce((a, b) => a * b, 1);
-  const perRow = signature.featureShape.reduce((a, b) => a * b, 1);
+  const elements = elementCount(tensor.shape);
+  const perRow = elementCount(signature.featureShape);
   const flat = flatten(tensor.data, tensor.name);
   if (flat.length !== elements) {
     throw new InvalidInputError(`input ${tensor.name} has shape [${tensor.shape.join(', ')}] (${elements} elements) but ${flat.length} data values`);

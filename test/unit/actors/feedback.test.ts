@@ -81,7 +81,7 @@ const digest = inputDigest(input);
 /** Label 1 is right for a row whose argmax is 1. */
 const says = (label: number): Float32Array => (label === 0 ? Float32Array.of(0.9, 0.1) : Float32Array.of(0.1, 0.9));
 
-async function started(router: FeedbackRouter, directory: ModelDirectory, clock = new ManualClock(), timeoutMs?: number): Promise<FeedbackActor> {
+async function started(router: FeedbackRouter, directory: ModelDirectory, clock = new ManualClock(), timeoutMs = 1000): Promise<FeedbackActor> {
   const actor = new FeedbackActor(router, directory, clock, timeoutMs);
   await actor.start();
   return actor;
