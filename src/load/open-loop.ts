@@ -13,7 +13,11 @@ export interface SendOutcome<R> {
   error?: unknown;
 }
 
-/** The driver's time source: real time by default, a fake one in tests. */
+/**
+ * The driver's time source: real time by default, a fake one in tests. Not the kernel's `Clock` on purpose: the
+ * driver awaits a sleep between sends, and a test's fake advances time when it sleeps, which a callback timer
+ * cannot express; and the generator process must not load the server (the public API) to get a clock.
+ */
 export interface LoadClock {
   /** Milliseconds, monotonic. */
   now(): number;
