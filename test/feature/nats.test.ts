@@ -150,7 +150,7 @@ run('SIGKILL a container mid-batch under open-loop load: nothing is lost, a new 
   t.teardown(() => clipper.stop());
   const tally = await underLoad(clipper, 'digits', 300, 1500, async () => {
     await new Promise((r) => setTimeout(r, 1500));
-    // Kill a container a replica holds (one of the three is spare), while batches flow to it.
+    // Kill two of the three containers (one is spare), so at least one that a replica holds dies mid-flow.
     const held = containers.slice(0, 2);
     for (const c of held) c.process.kill('SIGKILL');
     await Promise.all(held.map((c) => c.exited));
@@ -162,8 +162,10 @@ run('SIGKILL a container mid-batch under open-loop load: nothing is lost, a new 
   t.is(tally.model + tally.defaults + tally.refused, 1500);
   // How many a model answers depends on how loaded the machine is (as in reliability.test.ts).
   t.true(tally.model > 400, `${tally.model} answered by a model`);
+  // Two replicas hold two of the three containers, and two containers were killed: at least one held container
+  // died (the facade does not say which two are held, so exactly which is not known).
   const deaths = clipper.describeModel('mnist-mlp').replicas.reduce((n, r) => n + r.counters.workerDeaths, 0);
-  t.true(deaths >= 2, `${deaths} worker deaths`);
+  t.true(deaths >= 1, `${deaths} worker deaths`);
   await waitFor(() => clipper.describeModel('mnist-mlp').readyReplicas === 2, 15_000, 'both replicas on live containers');
   t.false((await clipper.predict('digits', digit(heldOut, 3))).isDefault);
 });

@@ -71,7 +71,9 @@ async function underLoad(clipper: Clipper, app: string, rate: number, count: num
   return tally;
 }
 
-test('workers killed under load (exit and uncaught errors): nothing is lost, and the replicas come back', async (t) => {
+// Serial: each test here puts load on the two cores and asserts what the system does with them (how many
+// queries a model answers while workers die); run side by side, the tests would measure each other.
+test.serial('workers killed under load (exit and uncaught errors): nothing is lost, and the replicas come back', async (t) => {
   const clipper = await Clipper.start({ supervision: { backoffBaseMs: 50, maxRestarts: 20 } });
   t.teardown(() => clipper.stop());
   const events: SupervisionEvent[] = [];
@@ -119,7 +121,7 @@ test('workers killed under load (exit and uncaught errors): nothing is lost, and
   t.is(events.filter((e) => e.type === 'restarted').length, 6);
 });
 
-test('a JS model that hangs is recycled by the batch timeout; one that runs out of memory dies alone', async (t) => {
+test.serial('a JS model that hangs is recycled by the batch timeout; one that runs out of memory dies alone', async (t) => {
   const clipper = await Clipper.start({ modelRepository: fixtureModels, supervision: { backoffBaseMs: 20 } });
   t.teardown(() => clipper.stop());
   await clipper.registerApp({ name: 'hang', inputType: 'float32', inputShape: [2], defaultOutput: -1, latencySloMs: 5000 });
@@ -151,7 +153,7 @@ test('a JS model that hangs is recycled by the batch timeout; one that runs out 
   t.is((await clipper.predict('hang', [0, 9])).output, 9, 'the other model never noticed');
 });
 
-test('an out-of-memory death is explained as out of memory, not as any exit', async (t) => {
+test.serial('an out-of-memory death is explained as out of memory, not as any exit', async (t) => {
   const clipper = await Clipper.start({ modelRepository: fixtureModels, supervision: { backoffBaseMs: 20 } });
   t.teardown(() => clipper.stop());
   await clipper.registerApp({ name: 'hog', inputType: 'float32', inputShape: [2], defaultOutput: -1, latencySloMs: 5000 });
@@ -163,7 +165,7 @@ test('an out-of-memory death is explained as out of memory, not as any exit', as
   await waitFor(() => clipper.describeModel('hog').readyReplicas === 1, 15_000, 'the out-of-memory replica restarted');
 });
 
-test('rolling forward and back under load loses nothing, never mixes versions, and drains the old version', async (t) => {
+test.serial('rolling forward and back under load loses nothing, never mixes versions, and drains the old version', async (t) => {
   const clipper = await Clipper.start();
   t.teardown(() => clipper.stop());
   await clipper.registerApp({ name: 'digits', inputType: 'float32', inputShape: [784], defaultOutput: -1, latencySloMs: 500, cacheMaxBytes: 0 });
@@ -204,7 +206,7 @@ test('rolling forward and back under load loses nothing, never mixes versions, a
   t.true((byVersion.get('1')?.right ?? 0) / 200 > 0.9);
 });
 
-test('a sporadic model scales to zero when idle and loads again on its next query (cold start measured)', async (t) => {
+test.serial('a sporadic model scales to zero when idle and loads again on its next query (cold start measured)', async (t) => {
   const clipper = await Clipper.start();
   t.teardown(() => clipper.stop());
   await clipper.registerApp({ name: 'digits', inputType: 'float32', inputShape: [784], defaultOutput: -1, latencySloMs: 10_000 });
@@ -239,7 +241,7 @@ test('a sporadic model scales to zero when idle and loads again on its next quer
   t.log(`cold starts: cnn ${cnn().coldStartsMs.map((ms) => ms.toFixed(0)).join(', ')} ms, linear ${linear().coldStartsMs.map((ms) => ms.toFixed(0)).join(', ')} ms`);
 });
 
-test('multiplexed models share a bounded number of slots; the least recently used is unloaded and reloads on demand', async (t) => {
+test.serial('multiplexed models share a bounded number of slots; the least recently used is unloaded and reloads on demand', async (t) => {
   const clipper = await Clipper.start({ multiplex: { maxActiveModels: 2 } });
   t.teardown(() => clipper.stop());
   const names = ['mnist-linear', 'mnist-mlp', 'mnist-cnn'];
