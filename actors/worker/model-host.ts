@@ -3,7 +3,7 @@
  * pipe (process-worker-entry.ts) or a model container's NATS subscription (src/cluster/container.ts). It
  * answers request frames with reply or error frames (batch-frame.ts), so a model failure fails only its batch.
  *
- * The worker thread's entry (replica-worker.ts) does the same over Piscina with transferred buffers.
+ * The worker thread's entry (replica-worker.ts) runs its batches here too, over Piscina with transferred buffers.
  */
 import { performance } from 'node:perf_hooks';
 import { mulberry32 } from '../../src/kernel/random.js';
@@ -11,7 +11,7 @@ import { type Frame, ownBuffer, type RequestFrame } from './batch-frame.js';
 import { loadJs } from './js-runtime.js';
 import type { LoadedModel } from './model-runtime.js';
 import { loadOnnx } from './onnx-runtime.js';
-import type { InjectedFault, ModelSpec, WorkerStats } from './protocol.js';
+import type { InjectedFault, ModelSpec, TensorDtype, WireError, WorkerStats } from './protocol.js';
 import { toWireError, workerErrorCodes } from './wire-error.js';
 
 export class ModelHost {
@@ -48,10 +48,24 @@ export class ModelHost {
 
   /** Runs one request frame; resolves with the reply or error frame to send back. */
   async run(request: RequestFrame): Promise<Frame> {
-    const { id, rows, modelKey } = request;
+    const { id, rows } = request;
+    // Aligned copy: a frame's payload may sit at any offset of the bytes received.
+    const result = await this.runBatch(request.modelKey, request.dtype, rows, ownBuffer(request.payload));
+    if (!result.ok) return { kind: 'error', id, computeMs: result.computeMs, error: result.error };
+    const { output, outputSize, computeMs, stalledMs } = result;
+    const payload = new Uint8Array(output.buffer, output.byteOffset, output.byteLength);
+    return { kind: 'reply', id, rows, outputSize, computeMs, stalledMs, payload };
+  }
+
+  /**
+   * Runs one batch, whatever carried it in (a worker thread's task, a pipe's frame, a NATS message): `input` is
+   * rows x features of `dtype`, row-major. A model failure comes back as `ok: false`, never thrown, so it fails
+   * only its batch. An armed `exit` or `throw` fault kills this thread or process mid-batch instead.
+   */
+  async runBatch(modelKey: string, dtype: TensorDtype, rows: number, input: ArrayBuffer): Promise<BatchOutcome> {
     const model = this.#models.get(modelKey);
     if (model === undefined) {
-      return { kind: 'error', id, computeMs: 0, error: { name: 'ModelLoadError', code: workerErrorCodes.load, message: `model ${modelKey} is not loaded here; it holds ${JSON.stringify([...this.#models.keys()])}` } };
+      return { ok: false, computeMs: 0, error: { name: 'ModelLoadError', code: workerErrorCodes.load, message: `model ${modelKey} is not loaded here; it holds ${JSON.stringify([...this.#models.keys()])}` } };
     }
     let stalledMs = 0;
     if (this.#stall !== undefined && this.#stall.random() < this.#stall.probability) {
@@ -59,37 +73,46 @@ export class ModelHost {
       await new Promise((resolve) => setTimeout(resolve, this.#stall?.ms ?? 0));
       stalledMs = performance.now() - t0;
     }
-    // Aligned copy: a frame's payload may sit at any offset of the bytes received.
-    const bytes = ownBuffer(request.payload);
-    const input = request.dtype === 'int32' ? new Int32Array(bytes) : new Float32Array(bytes);
     const started = performance.now();
     try {
-      const running = model.run(input, rows);
+      const running = model.run(dtype === 'int32' ? new Int32Array(input) : new Float32Array(input), rows);
       const fault = this.#armed;
       if (fault !== undefined && fault.kind !== 'stall') {
         this.#armed = undefined;
-        running.catch(() => {});
-        setTimeout(() => {
-          if (fault.kind === 'exit') process.exit(1);
-          throw new Error('injected fault: uncaught exception in a model process');
-        }, 1);
-        await new Promise<never>(() => {});
+        await dieMidBatch(fault, running);
       }
       const output = await running;
       const computeMs = performance.now() - started;
       if (output.length % rows !== 0 || output.length === 0) {
         const message = `model ${modelKey} returned ${output.length} values for ${rows} rows; expected a whole number of values per row`;
-        return { kind: 'error', id, computeMs, error: { name: 'ModelRuntimeError', code: workerErrorCodes.runtime, message } };
+        return { ok: false, computeMs, error: { name: 'ModelRuntimeError', code: workerErrorCodes.runtime, message } };
       }
       this.#stats.batches++;
       this.#stats.rows += rows;
       this.#stats.computeMs += computeMs;
-      const payload = new Uint8Array(output.buffer, output.byteOffset, output.byteLength);
-      return { kind: 'reply', id, rows, outputSize: output.length / rows, computeMs, stalledMs, payload };
+      return { ok: true, output, outputSize: output.length / rows, computeMs, stalledMs };
     } catch (error) {
       const cause = toWireError(error);
       const message = `model ${modelKey} failed on a batch of ${rows}: ${cause.message}`;
-      return { kind: 'error', id, computeMs: performance.now() - started, error: { name: 'ModelRuntimeError', code: workerErrorCodes.runtime, message, cause } };
+      return { ok: false, computeMs: performance.now() - started, error: { name: 'ModelRuntimeError', code: workerErrorCodes.runtime, message, cause } };
     }
   }
+}
+
+/** One batch's outcome, before any transport wraps it. */
+export type BatchOutcome =
+  | { ok: true; output: Float32Array; outputSize: number; computeMs: number; stalledMs: number }
+  | { ok: false; error: WireError; computeMs: number };
+
+/**
+ * Kills this thread or process in the middle of the batch now running, the way a crash would: the model call is
+ * under way (an onnxruntime run is in flight on its own thread), and the batch is held so no answer gets out.
+ */
+async function dieMidBatch(fault: InjectedFault, run: Promise<Float32Array>): Promise<never> {
+  run.catch(() => {});
+  setTimeout(() => {
+    if (fault.kind === 'exit') process.exit(1);
+    throw new Error('injected fault: uncaught exception in a model worker');
+  }, 1);
+  return new Promise<never>(() => {});
 }

@@ -48,11 +48,7 @@ const FACADE_USERS_MUST_NOT_REACH = ['src/clipper.ts', 'actors/'];
  * is a debt, not a permission.
  */
 const KNOWN_EXCEPTIONS: { from: string; to: string; why: string }[] = [
-  {
-    from: 'actors/worker/replica-worker.ts',
-    to: 'src/kernel/random.ts',
-    why: "the worker's fault dice (tests only) use the project's mulberry32; moves with the worker's fault part",
-  },
+
   {
     from: 'actors/worker/model-host.ts',
     to: 'src/kernel/random.ts',
