@@ -119,6 +119,8 @@ browserTest('the status page lists the models and replicas, follows load and a v
   await page.screenshot({ path: path.join(outputDir, 'status-page.png'), fullPage: true });
   // A phone's width: nothing wider than the screen but the scrollable tables.
   await page.setViewportSize({ width: 390, height: 844 });
+  // The charts re-render to the new width on the resize event, asynchronously: wait for that, then measure.
+  await page.waitForFunction(() => document.documentElement.scrollWidth <= document.documentElement.clientWidth, undefined, { timeout: 5000 }).catch(() => {});
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
   t.true(overflow <= 0, `page overflows a phone's width by ${overflow}px`);
   await page.screenshot({ path: path.join(outputDir, 'status-page-phone.png'), fullPage: true });
