@@ -1,3 +1,4 @@
+import { ROOT_CONTEXT, SpanStatusCode, trace, type Context, type Span, type Tracer } from '@opentelemetry/api';
 import { Actor, type FailureSink, type Reply } from '../src/kernel/actor.js';
 import type { Clock, TimerHandle } from '../src/kernel/clock.js';
 import type { Supervised } from '../src/kernel/supervisor.js';
@@ -10,7 +11,7 @@ import { decideAnswer, defaultAnswer, describeError, type AnswerBody, type Answe
 import { StaticPolicy, type QueryContext, type Selection, type SelectionPolicy } from '../src/selection/selection-policy.js';
 import { SelectionLog } from '../src/selection/selection-log.js';
 import type { Answer, AppCounters } from '../src/api.js';
-import type { ModelDirectory } from './contracts.js';
+import type { ModelDirectory, ModelVersion } from './contracts.js';
 
 /** One query from its arrival to its answer. The router's messages about a query carry it. */
 interface PendingQuery {
@@ -23,6 +24,8 @@ interface PendingQuery {
   assembly: QueryAssembly<ModelEvaluation> | undefined;
   timer: TimerHandle | undefined;
   settled: boolean;
+  /** The query's span while tracing (`clipper.route`), ended with its answer. */
+  span: Span | undefined;
 }
 
 /**
@@ -31,7 +34,7 @@ interface PendingQuery {
  * a time, as in {@link Replica}; promise callbacks and timers only post.
  */
 type RouterMessage =
-  | { type: 'predict'; input: Float32Array | Int32Array; context: QueryContext | undefined; reply: Reply<Answer> }
+  | { type: 'predict'; input: Float32Array | Int32Array; context: QueryContext | undefined; trace: Context | undefined; reply: Reply<Answer> }
   | { type: 'arrived'; query: PendingQuery; index: number; value: ModelEvaluation }
   | { type: 'failed'; query: PendingQuery; index: number; error: unknown }
   | { type: 'deadline'; query: PendingQuery };
@@ -59,6 +62,7 @@ export class Router extends Actor<RouterMessage> implements Supervised {
   readonly #clock: Clock;
   readonly #models: ModelDirectory;
   readonly #rules: AnswerRules;
+  readonly #tracer: Tracer | undefined;
   #linked: string[] = [];
   #policy: SelectionPolicy;
   #nextQueryId = 1;
@@ -71,8 +75,9 @@ export class Router extends Actor<RouterMessage> implements Supervised {
   readonly #selections = new SelectionLog();
   readonly counters: AppCounters = { queries: 0, answered: 0, defaults: 0, refused: 0, lowConfidence: 0, policyErrors: 0 };
 
-  constructor(app: ResolvedAppOptions, models: ModelDirectory, clock: Clock, policy: SelectionPolicy = new StaticPolicy(), supervisor?: FailureSink) {
+  constructor(app: ResolvedAppOptions, models: ModelDirectory, clock: Clock, policy: SelectionPolicy = new StaticPolicy(), supervisor?: FailureSink, tracer?: Tracer) {
     super(`router:${app.name}`, supervisor);
+    this.#tracer = tracer;
     this.app = app;
     this.cache = new PredictionCache(app.cacheMaxBytes);
     this.#clock = clock;
@@ -121,11 +126,11 @@ export class Router extends Actor<RouterMessage> implements Supervised {
    * (`checkQueryContext`). Rejects with {@link OverloadedError} when the only selected model's queue refuses
    * it, or a {@link ClipperError} when the router itself failed on it.
    */
-  predict(input: Float32Array | Int32Array, context?: QueryContext): Promise<Answer> {
+  predict(input: Float32Array | Int32Array, context?: QueryContext, traceContext?: Context): Promise<Answer> {
     if (this.#retired !== undefined) {
       return Promise.reject(new ClipperError(`the router of application ${this.app.name} failed too often and was retired`, { cause: this.#retired }));
     }
-    return this.ask((reply) => ({ type: 'predict', input, context, reply }));
+    return this.ask((reply) => ({ type: 'predict', input, context, trace: traceContext, reply }));
   }
 
   async restart(): Promise<void> {
@@ -186,8 +191,9 @@ export class Router extends Actor<RouterMessage> implements Supervised {
   #admit(message: Extract<RouterMessage, { type: 'predict' }>): PendingQuery {
     this.counters.queries++;
     this.#unanswered++;
+    const id = this.#nextQueryId++;
     return {
-      id: this.#nextQueryId++,
+      id,
       started: this.#clock.now(),
       context: message.context,
       reply: message.reply,
@@ -195,6 +201,7 @@ export class Router extends Actor<RouterMessage> implements Supervised {
       assembly: undefined,
       timer: undefined,
       settled: false,
+      span: this.#tracer?.startSpan('clipper.route', { attributes: { 'clipper.app': this.app.name, 'clipper.query_id': id } }, message.trace ?? ROOT_CONTEXT),
     };
   }
 
@@ -218,13 +225,14 @@ export class Router extends Actor<RouterMessage> implements Supervised {
       this.#settle(query, defaultAnswer(this.app.defaultOutput, `application ${this.app.name} has no linked model to answer it (linked: ${JSON.stringify(this.#linked)})`));
       return;
     }
+    query.span?.setAttribute('clipper.models', [...selected]);
     query.assembly = new QueryAssembly<ModelEvaluation>(selected);
     // The guarantee that no query hangs: whatever the models do, the deadline answers it, with the models
     // that made it (stragglers listed) or with the default output.
     // The margin leaves room for the timer's own lateness, so even a default answer arrives inside the SLO.
     query.timer = this.#clock.setTimeout(() => this.post({ type: 'deadline', query }), slo - this.app.deadlineMarginMs);
     for (let index = 0; index < selected.length; index++) {
-      this.#evaluate(selected[index] as string, input, digestOf, deadline).then(
+      this.#evaluate(selected[index] as string, input, digestOf, deadline, query.span).then(
         (value) => this.post({ type: 'arrived', query, index, value }),
         (error: unknown) => this.post({ type: 'failed', query, index, error }),
       );
@@ -251,6 +259,7 @@ export class Router extends Actor<RouterMessage> implements Supervised {
     if (query.settled) return;
     query.settled = true;
     query.timer?.cancel();
+    if (query.span !== undefined) endQuerySpan(query.span, answer);
     if (answer instanceof Error) {
       this.counters.refused++;
       query.reply.reject(answer);
@@ -266,9 +275,29 @@ export class Router extends Actor<RouterMessage> implements Supervised {
     }
   }
 
-  async #evaluate(model: string, input: Float32Array | Int32Array, digestOf: () => string, deadline: number): Promise<ModelEvaluation> {
+  async #evaluate(model: string, input: Float32Array | Int32Array, digestOf: () => string, deadline: number, parent: Span | undefined): Promise<ModelEvaluation> {
     const set = this.#models.current(model);
     if (set === undefined) throw new ClipperError(`model ${model} is linked but has no current version`);
+    if (parent === undefined) return this.#evaluateVersion(set, input, digestOf, deadline, undefined);
+    // One span per model the query asked, under the query's: how long the model took to answer it, from the
+    // cache or a replica.
+    const span = (this.#tracer as Tracer).startSpan('clipper.model', { attributes: { 'clipper.model': set.model, 'clipper.version': set.version } }, trace.setSpan(ROOT_CONTEXT, parent));
+    try {
+      const evaluation = await this.#evaluateVersion(set, input, digestOf, deadline, trace.setSpan(ROOT_CONTEXT, span));
+      span.setAttribute('clipper.cache', evaluation.outcome);
+      if (evaluation.timings !== undefined) {
+        span.setAttributes({ 'clipper.replica': evaluation.timings.replica, 'clipper.queue_ms': evaluation.timings.queueMs, 'clipper.batch_ms': evaluation.timings.batchMs, 'clipper.batch_size': evaluation.timings.batchSize });
+      }
+      return evaluation;
+    } catch (error) {
+      span.setStatus({ code: SpanStatusCode.ERROR, message: describeError(error) });
+      throw error;
+    } finally {
+      span.end();
+    }
+  }
+
+  async #evaluateVersion(set: ModelVersion, input: Float32Array | Int32Array, digestOf: () => string, deadline: number, _trace: Context | undefined): Promise<ModelEvaluation> {
     let timings: Answer['timings'];
     const evaluate = async (): Promise<Prediction> => {
       const answer = await set.predict(input, deadline);
@@ -290,4 +319,16 @@ export class Router extends Actor<RouterMessage> implements Supervised {
     if (this.#models.outputKind(model) === 'classification') return argmax(scores);
     return scores.length === 1 ? (scores[0] as number) : Array.from(scores);
   }
+}
+
+/** Ends a query's span with what it was answered: a model's answer, the default output (and why), or an error. */
+function endQuerySpan(span: Span, answer: AnswerBody | Error): void {
+  if (answer instanceof Error) {
+    span.setStatus({ code: SpanStatusCode.ERROR, message: answer.message });
+  } else {
+    span.setAttribute('clipper.default', answer.isDefault);
+    if (answer.model !== undefined) span.setAttribute('clipper.answered_by', answer.model);
+    if (answer.explanation !== undefined) span.setAttribute('clipper.explanation', answer.explanation);
+  }
+  span.end();
 }

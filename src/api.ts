@@ -2,6 +2,7 @@
  * The public types of clipper-ts: what a caller of {@link Clipper} sends and gets back. Types only; the actors
  * and the HTTP adapter import them from here, so nothing outside the package needs to reach into actors/.
  */
+import type { Context } from '@opentelemetry/api';
 
 /** An application's answer to one query. */
 export interface Answer {
@@ -28,6 +29,18 @@ export interface Answer {
   latencyMs: number;
   /** Where the time went, when a replica ran the query. */
   timings?: { queueMs: number; batchMs: number; batchSize: number; replica: string };
+}
+
+/** What a query carries besides its input. */
+export interface PredictOptions {
+  /** A user key, for policies that learn per user (Clipper personalised per `uid`). */
+  uid?: string;
+  /**
+   * The OpenTelemetry context whose span is the parent of this query's spans, when the system was started with
+   * a `tracer`. Default: the active context (`context.active()`), so a caller inside a span of its own needs
+   * nothing more.
+   */
+  trace?: Context;
 }
 
 /** What one feedback event did. */

@@ -29,6 +29,8 @@ clipper-ts container --nats URL --model NAME --version V   a model container ove
   --infer-timeout-ms N     OIP infer timeout when a request sets none (default ${serveDefaults.inferTimeoutMs})
   --max-event-loop-delay-ms N  refuse queries (503) before reading them while the event loop lags more (default ${serveDefaults.maxEventLoopDelayMs}; 0 = off)
   --shutdown-timeout-ms N  bound on a graceful shutdown (default ${serveDefaults.shutdownTimeoutMs})
+  --otlp-endpoint URL      send OpenTelemetry traces over OTLP/HTTP to this collector (e.g. http://localhost:4318;
+                           also OTEL_EXPORTER_OTLP_ENDPOINT); no traces when unset
   --config FILE            a JSON file of the same settings in camelCase (port, adminToken, ...)
 
 Every flag also reads from the environment as CLIPPER_<NAME> (CLIPPER_PORT, CLIPPER_ADMIN_TOKEN, ...).

@@ -2,7 +2,8 @@ import { elementCount } from './config/shape.js';
 import path from 'node:path';
 import { ReplicaSet } from '../actors/replica-set.js';
 import { FeedbackActor } from '../actors/feedback.js';
-import type { Answer, AppInfo, BatchEvent, ClipperTestingHandle, Fault, FeedbackResult, ModelInfo, ModelVersionInfo, OutputKind } from './api.js';
+import { context as otelContext, SpanStatusCode, type Context, type Tracer } from '@opentelemetry/api';
+import type { Answer, AppInfo, PredictOptions, BatchEvent, ClipperTestingHandle, Fault, FeedbackResult, ModelInfo, ModelVersionInfo, OutputKind } from './api.js';
 import type { ModelDirectory, ModelVersion } from '../actors/contracts.js';
 import { MultiplexPool } from './routing/multiplex-pool.js';
 import { Router } from '../actors/router.js';
@@ -100,12 +101,14 @@ export class Clipper {
   };
   #deploying = 0;
   #stopping = false;
+  readonly #tracer: Tracer | undefined;
 
   private constructor(given: ClipperOptions) {
     const options = resolveClipperOptions(given);
     this.repository = path.resolve(options.modelRepository ?? modelsDir);
     this.clock = options.clock ?? systemClock;
     this.supervision = options.supervision;
+    this.#tracer = options.tracer;
     if (options.multiplex !== undefined) this.#multiplex = new MultiplexPool(options.multiplex.maxActiveModels);
     this.#supervisor = new Supervisor('supervisor', this.supervision, {
       clock: this.clock,
@@ -157,7 +160,7 @@ export class Clipper {
    * Rejects with {@link OverloadedError} when a queue refuses, or {@link DeadlineExceededError} when the
    * model cannot answer in time.
    */
-  async infer(modelName: string, rows: readonly unknown[], options: { version?: string; timeoutMs?: number } = {}): Promise<Float32Array[]> {
+  async infer(modelName: string, rows: readonly unknown[], options: { version?: string; timeoutMs?: number; trace?: Context } = {}): Promise<Float32Array[]> {
     if (this.#stopping) throw new ShuttingDownError('the system is stopping and takes no new queries');
     const set = this.#set(modelName, options.version);
     const shapeApp = { name: `model ${set.key}`, inputType: set.spec.inputDtype, inputShape: set.spec.featureShape } as ResolvedAppOptions;
@@ -168,11 +171,16 @@ export class Clipper {
     const expired = new Promise<never>((_, reject) => {
       timer = this.clock.setTimeout(() => reject(new DeadlineExceededError(`model ${set.key} did not answer within ${timeoutMs} ms`)), timeoutMs);
     });
+    const span = this.#tracer?.startSpan('clipper.infer', { attributes: { 'clipper.model': set.model, 'clipper.version': set.version, 'clipper.rows': typed.length } }, options.trace ?? otelContext.active());
     try {
       const answers = await Promise.race([Promise.all(typed.map((row) => set.predict(row, deadline))), expired]);
       return answers.map((a) => a.scores);
+    } catch (error) {
+      span?.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+      throw error;
     } finally {
       timer?.cancel();
+      span?.end();
     }
   }
 
@@ -195,7 +203,7 @@ export class Clipper {
     const app = resolveAppOptions(appOptions);
     if (this.#apps.has(app.name)) throw new AlreadyExistsError(`application ${app.name} is already registered`);
     // Supervised like replicas: a crash in the router (a bug, not a policy's exception) restarts it with backoff.
-    const router = new Router(app, this.#directory, this.clock, options.policy === undefined ? undefined : createPolicy(options.policy), this.#supervisor);
+    const router = new Router(app, this.#directory, this.clock, options.policy === undefined ? undefined : createPolicy(options.policy), this.#supervisor, this.#tracer);
     await router.start();
     const feedback = new FeedbackActor(router, this.#directory, this.clock, feedbackDefaults.timeoutMs);
     await feedback.start();
@@ -347,10 +355,13 @@ export class Clipper {
    * model could answer within the SLO. Rejects with a typed error for bad input, an unknown application, or
    * overload (a full queue).
    */
-  async predict(appName: string, input: unknown, options: QueryContext = {}): Promise<Answer> {
+  async predict(appName: string, input: unknown, options: PredictOptions = {}): Promise<Answer> {
     const router = this.#router(appName);
     if (this.#stopping) throw new ShuttingDownError('the system is stopping and takes no new queries');
-    return router.predict(toInputRow(router.app, input), checkQueryContext(options));
+    const context = checkQueryContext(options);
+    const traceContext = context.trace;
+    // The trace context is not the policy's business: policies see the uid alone.
+    return router.predict(toInputRow(router.app, input), traceContext === undefined ? context : { uid: context.uid }, this.#tracer === undefined ? undefined : (traceContext ?? otelContext.active()));
   }
 
   /**

@@ -11,6 +11,7 @@ export type {
   ModelInfo,
   ModelVersionInfo,
   OutputKind,
+  PredictOptions,
   ReplicaCounters,
   ReplicaStatus,
 } from './api.js';

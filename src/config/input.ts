@@ -1,6 +1,6 @@
 import { elementCount } from './shape.js';
 import { InvalidInputError } from '../errors.js';
-import type { QueryContext } from '../selection/selection-policy.js';
+import type { PredictOptions } from '../api.js';
 import type { ResolvedAppOptions } from './options.js';
 import { show } from './validate.js';
 
@@ -93,7 +93,7 @@ export const MAX_UID_LENGTH = 256;
  * an empty one would be a user of its own that a client cannot tell from "no user", and a number would reach
  * per-user policies keyed by strings. Throws {@link InvalidInputError}, so only that query fails.
  */
-export function checkQueryContext(context: QueryContext | undefined): QueryContext {
+export function checkQueryContext(context: PredictOptions | undefined): PredictOptions {
   if (context === undefined) return {};
   if (typeof context !== 'object' || context === null || Array.isArray(context)) {
     throw new InvalidInputError(`the query context must be an object such as { uid: "alice" }; got ${show(context)}`);
@@ -101,6 +101,10 @@ export function checkQueryContext(context: QueryContext | undefined): QueryConte
   const uid: unknown = context.uid;
   if (uid !== undefined && (typeof uid !== 'string' || uid.length === 0 || uid.length > MAX_UID_LENGTH)) {
     throw new InvalidInputError(`uid must be a non-empty string of at most ${MAX_UID_LENGTH} characters, or absent for no user; got ${show(uid)}`);
+  }
+  const trace: unknown = context.trace;
+  if (trace !== undefined && (typeof trace !== 'object' || trace === null || typeof (trace as { getValue?: unknown }).getValue !== 'function')) {
+    throw new InvalidInputError(`trace must be an OpenTelemetry Context (from @opentelemetry/api), or absent; got ${show(trace)}`);
   }
   return context;
 }

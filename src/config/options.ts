@@ -5,6 +5,7 @@
  * used inside the actors (the feedback timeout, a version's budget before any link, retry attempts,
  * warm-up rows) are here too, so a reader finds every number in one file.
  */
+import type { Tracer } from '@opentelemetry/api';
 import { elementCount } from './shape.js';
 import type { Clock } from '../kernel/clock.js';
 import type { RestartPolicyOptions } from '../kernel/restart-policy.js';
@@ -287,10 +288,16 @@ export interface ClipperOptions {
   clock?: Clock;
   /** Model multiplexing: at most `maxActiveModels` multiplexed model versions hold workers at once. */
   multiplex?: { maxActiveModels: number };
+  /**
+   * OpenTelemetry traces: spans for each query (`clipper.route`), each model it asks (`clipper.model`), its wait
+   * in a replica's queue and the batch it ran in, made with this tracer (from your TracerProvider; `clipper-ts
+   * serve --otlp-endpoint` makes one). Without it no span is made.
+   */
+  tracer?: Tracer;
 }
 
-/** The system's defaults: the repository is the package's `models/`, time is the system clock, no multiplexing. */
-export const clipperDefaults = Object.freeze({ modelRepository: undefined, supervision: undefined, clock: undefined, multiplex: undefined });
+/** The system's defaults: the repository is the package's `models/`, time is the system clock, no multiplexing, no traces. */
+export const clipperDefaults = Object.freeze({ modelRepository: undefined, supervision: undefined, clock: undefined, multiplex: undefined, tracer: undefined });
 
 /** `maxActiveModels` has no default: multiplexing is asked for by giving it. */
 export const multiplexDefaults = Object.freeze({ maxActiveModels: undefined });
@@ -300,6 +307,7 @@ export interface ResolvedClipperOptions {
   supervision: Readonly<RestartPolicyOptions>;
   clock: Clock | undefined;
   multiplex: Readonly<{ maxActiveModels: number }> | undefined;
+  tracer: Tracer | undefined;
 }
 
 export const supervisionDefaults: Readonly<RestartPolicyOptions> = Object.freeze({
@@ -492,6 +500,10 @@ export function resolveClipperOptions(input: ClipperOptions | undefined): Readon
   if (clock !== undefined && (typeof clock !== 'object' || clock === null || typeof (clock as Clock).now !== 'function' || typeof (clock as Clock).setTimeout !== 'function')) {
     fail('options.clock', 'a Clock (an object with now() and setTimeout())', clock);
   }
+  const tracer = o.tracer as unknown;
+  if (tracer !== undefined && (typeof tracer !== 'object' || tracer === null || typeof (tracer as Tracer).startSpan !== 'function')) {
+    fail('options.tracer', 'an OpenTelemetry Tracer (an object with startSpan())', tracer);
+  }
   let multiplex: ResolvedClipperOptions['multiplex'];
   if (o.multiplex !== undefined) {
     const m = checkObject('options.multiplex', o.multiplex);
@@ -503,5 +515,6 @@ export function resolveClipperOptions(input: ClipperOptions | undefined): Readon
     supervision: resolveSupervisionOptions(o.supervision),
     clock: clock as Clock | undefined,
     multiplex,
+    tracer: tracer as Tracer | undefined,
   });
 }

@@ -1,11 +1,13 @@
 import { performance } from 'node:perf_hooks';
 import underPressure from '@fastify/under-pressure';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import type { Tracer } from '@opentelemetry/api';
 import { ClipperError, InvalidInputError, OverloadedError, type Answer, type Clipper, type ModelVersionInfo } from '../index.js';
 import type { ServerMetrics } from './metrics.js';
 import { requestRows, responseTensor, type ModelSignature, type OipInferRequest } from './oip.js';
 import { installErrorHandling } from './http-errors.js';
 import { queuesBehind } from './lag-guard.js';
+import { requestTraceContext, traceRequests } from './tracing.js';
 
 export interface QueryServerOptions {
   clipper: Clipper;
@@ -22,6 +24,8 @@ export interface QueryServerOptions {
   maxEventLoopDelayMs: number;
   /** Whether the server is ready for queries; default `clipper.ready`. */
   ready?: () => boolean;
+  /** Traces each query request (a server span, W3C `traceparent` in and out); none when absent. */
+  tracer?: Tracer;
 }
 
 const numberArray = { type: 'array' } as const;
@@ -54,6 +58,7 @@ export function createQueryServer(options: QueryServerOptions): FastifyInstance 
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false } },
   });
   installErrorHandling(app);
+  if (options.tracer !== undefined) traceRequests(app, options.tracer);
   if (options.maxEventLoopDelayMs > 0) {
     // Shedding before the body is even parsed: when the event loop itself is behind, every query queued in
     // front of our own admission control would miss its SLO anyway, and parsing it would only deepen the hole.
@@ -103,7 +108,8 @@ export function createQueryServer(options: QueryServerOptions): FastifyInstance 
     },
     async (request, reply) => {
       const name = request.params.app;
-      const context = request.body.uid === undefined ? {} : { uid: request.body.uid };
+      const trace = requestTraceContext(request);
+      const context = { ...(request.body.uid === undefined ? {} : { uid: request.body.uid }), ...(trace === undefined ? {} : { trace }) };
       try {
         if (request.body.input_batch !== undefined) {
           const answers = await Promise.all(request.body.input_batch.map((input) => clipper.predict(name, input, context)));
@@ -205,7 +211,7 @@ export function createQueryServer(options: QueryServerOptions): FastifyInstance 
       },
     },
   };
-  const infer = async (request: { params: { model: string; version?: string }; body: OipInferRequest }) => {
+  const infer = async (request: FastifyRequest<{ Params: { model: string; version?: string }; Body: OipInferRequest }>) => {
     const started = performance.now();
     const info = clipper.describeModel(request.params.model, request.params.version);
     const signature = signatureOf(info);
@@ -217,7 +223,8 @@ export function createQueryServer(options: QueryServerOptions): FastifyInstance 
     const timeoutMs = typeof timeout === 'number' ? timeout / 1000 : (info.linkedSloMs ?? options.inferTimeoutMs);
     let outputs: Float32Array[];
     try {
-      outputs = await clipper.infer(request.params.model, rows, { version, timeoutMs });
+      const trace = requestTraceContext(request);
+      outputs = await clipper.infer(request.params.model, rows, { version, timeoutMs, ...(trace === undefined ? {} : { trace }) });
     } catch (error) {
       metrics.failed('', error instanceof OverloadedError ? 'refused' : error instanceof InvalidInputError ? 'invalid' : 'error', request.params.model);
       throw error;

@@ -7,6 +7,7 @@ import { createAdminServer } from './admin-server.js';
 import { ServerMetrics } from './metrics.js';
 import { createQueryServer } from './query-server.js';
 import type { ServeSettings } from './settings.js';
+import { startTracing, type Tracing } from './tracing.js';
 
 /** The bundled models, in link order (the first is the `digits` application's default choice). */
 export const bundledModels = ['mnist-cnn', 'mnist-mlp', 'mnist-linear'] as const;
@@ -31,7 +32,9 @@ const version = (JSON.parse(readFileSync(path.join(projectRoot, 'package.json'),
  * up), then, with `bundled`, the MNIST models are deployed and the `digits` application is linked to them.
  */
 export async function serve(settings: ServeSettings, options: { clipper?: Clipper } = {}): Promise<RunningServer> {
-  const clipper = options.clipper ?? (await Clipper.start({ modelRepository: settings.modelRepository }));
+  // Traces only when a collector is named; a system passed in keeps the tracer it was started with.
+  const tracing: Tracing | undefined = settings.otlpEndpoint === undefined ? undefined : startTracing(settings.otlpEndpoint, { version });
+  const clipper = options.clipper ?? (await Clipper.start({ modelRepository: settings.modelRepository, ...(tracing === undefined ? {} : { tracer: tracing.tracer }) }));
   const logger = settings.logLevel === 'silent' ? false : { level: settings.logLevel };
   const metrics = new ServerMetrics(clipper);
   // Not ready until the bundled models are all deployed and linked: between two deployments the system alone
@@ -47,6 +50,7 @@ export async function serve(settings: ServeSettings, options: { clipper?: Clippe
     ready: () => !starting && clipper.ready,
     logger,
     version,
+    ...(tracing === undefined ? {} : { tracer: tracing.tracer }),
   });
   const admin = createAdminServer({ clipper, token: settings.adminToken, replicas: settings.replicas, logger, metrics: metrics.registry });
   let closing: Promise<void> | undefined;
@@ -77,6 +81,7 @@ export async function serve(settings: ServeSettings, options: { clipper?: Clippe
       await Promise.all([query.close(), admin.close()]);
       metrics.close();
       if (options.clipper === undefined) await clipper.stop();
+      await tracing?.shutdown();
       throw error;
     }
   }
@@ -94,6 +99,8 @@ export async function serve(settings: ServeSettings, options: { clipper?: Clippe
         await Promise.all([query.close(), admin.close(), grpc?.close()]);
         metrics.close();
         await clipper.stop();
+        // Sends the spans still buffered.
+        await tracing?.shutdown();
       })();
       return closing;
     },

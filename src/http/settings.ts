@@ -39,6 +39,8 @@ export interface ServeSettings {
   maxEventLoopDelayMs: number;
   /** How long a graceful shutdown may take before the process exits anyway, ms. */
   shutdownTimeoutMs: number;
+  /** OpenTelemetry: the OTLP/HTTP collector traces are sent to (`http://host:4318`); none when undefined. */
+  otlpEndpoint: string | undefined;
 }
 
 export const serveDefaults: Readonly<ServeSettings> = Object.freeze({
@@ -59,6 +61,7 @@ export const serveDefaults: Readonly<ServeSettings> = Object.freeze({
   inferTimeoutMs: 1000,
   maxEventLoopDelayMs: 25,
   shutdownTimeoutMs: 10_000,
+  otlpEndpoint: undefined,
 });
 
 type Kind = 'port' | 'int' | 'string' | 'bool' | 'level' | 'policy';
@@ -80,6 +83,8 @@ const spec: Record<keyof ServeSettings, { flag: string; env: string; kind: Kind;
   inferTimeoutMs: { flag: 'infer-timeout-ms', env: 'CLIPPER_INFER_TIMEOUT_MS', kind: 'int', min: 1 },
   maxEventLoopDelayMs: { flag: 'max-event-loop-delay-ms', env: 'CLIPPER_MAX_EVENT_LOOP_DELAY_MS', kind: 'int', min: 0 },
   shutdownTimeoutMs: { flag: 'shutdown-timeout-ms', env: 'CLIPPER_SHUTDOWN_TIMEOUT_MS', kind: 'int', min: 1 },
+  // OpenTelemetry's own variable, as every OTLP exporter reads it.
+  otlpEndpoint: { flag: 'otlp-endpoint', env: 'OTEL_EXPORTER_OTLP_ENDPOINT', kind: 'string' },
 };
 const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -153,6 +158,9 @@ export function resolveServeSettings(argv: readonly string[], env: NodeJS.Proces
   }
   if (!loopback(settings.adminHost) && settings.adminToken === undefined) {
     throw new InvalidOptionError(`adminHost ${settings.adminHost} is not loopback: set adminToken (--admin-token or CLIPPER_ADMIN_TOKEN) so the admin API is not open to the network`);
+  }
+  if (settings.otlpEndpoint !== undefined && !/^https?:\/\/[^/]/.test(settings.otlpEndpoint)) {
+    throw new InvalidOptionError(`otlpEndpoint must be an http:// or https:// URL of an OTLP/HTTP collector (e.g. http://localhost:4318); got ${JSON.stringify(settings.otlpEndpoint)}`);
   }
   if (settings.port !== 0 && settings.port === settings.adminPort) throw new InvalidOptionError(`port and adminPort must differ; both are ${settings.port}`);
   const grpcGiven = values['grpc-port'] !== undefined || (env.CLIPPER_GRPC_PORT ?? '') !== '' || out.grpcPort !== serveDefaults.grpcPort;

@@ -1,3 +1,4 @@
+import { ROOT_CONTEXT } from '@opentelemetry/api';
 import test from 'ava';
 import { InvalidInputError } from '../../../src/errors.js';
 import { checkQueryContext, toInputRow } from '../../../src/config/input.js';
@@ -98,6 +99,7 @@ test('checkQueryContext takes no context, or a uid that is a non-empty string of
   t.deepEqual(checkQueryContext({}), {});
   t.deepEqual(checkQueryContext({ uid: 'alice' }), { uid: 'alice' });
   t.deepEqual(checkQueryContext({ uid: 'x'.repeat(256) }), { uid: 'x'.repeat(256) });
+  t.is(checkQueryContext({ trace: ROOT_CONTEXT }).trace, ROOT_CONTEXT);
   const cases: [unknown, RegExp][] = [
     [{ uid: '' }, /^uid must be a non-empty string of at most 256 characters, or absent for no user; got ""$/],
     [{ uid: 7 }, /got 7$/],
@@ -106,6 +108,8 @@ test('checkQueryContext takes no context, or a uid that is a non-empty string of
     [null, /^the query context must be an object such as \{ uid: "alice" \}; got null$/],
     ['alice', /^the query context must be an object/],
     [[1], /^the query context must be an object/],
+    [{ trace: 'abc' }, /^trace must be an OpenTelemetry Context/],
+    [{ trace: {} }, /^trace must be an OpenTelemetry Context/],
   ];
   for (const [context, message] of cases) t.throws(() => checkQueryContext(context as never), { instanceOf: InvalidInputError, message }, JSON.stringify(context));
 });

@@ -409,7 +409,7 @@ test('the resolved options take their values from the defaults objects', (t) => 
 
 test('resolveClipperOptions validates the system options once and freezes them', (t) => {
   const r = resolveClipperOptions(undefined);
-  t.deepEqual({ ...r, supervision: { ...r.supervision } }, { modelRepository: undefined, supervision: { ...supervisionDefaults }, clock: undefined, multiplex: undefined });
+  t.deepEqual({ ...r, supervision: { ...r.supervision } }, { modelRepository: undefined, supervision: { ...supervisionDefaults }, clock: undefined, multiplex: undefined, tracer: undefined });
   t.true(Object.isFrozen(r));
   const clock = new ManualClock();
   const given = resolveClipperOptions({ modelRepository: '/models', clock, multiplex: { maxActiveModels: 2 }, supervision: { maxRestarts: 1 } });
@@ -423,6 +423,7 @@ test('resolveClipperOptions validates the system options once and freezes them',
     ['multiplex of zero', { multiplex: { maxActiveModels: 0 } }, /^options\.multiplex\.maxActiveModels must be an integer in \[1, 1024\]; got 0$/],
     ['multiplex without a count', { multiplex: {} }, /^options\.multiplex\.maxActiveModels must be an integer/],
     ['bad supervision', { supervision: { maxRestarts: -1 } }, /^supervision\.maxRestarts must be an integer/],
+    ['tracer without startSpan', { tracer: { name: 'x' } }, /^options\.tracer must be an OpenTelemetry Tracer/],
   ];
   for (const [name, value, message] of cases) rejects(t, () => resolveClipperOptions(value as never), message, name);
 });
