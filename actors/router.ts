@@ -275,12 +275,15 @@ export class Router extends Actor<RouterMessage> implements Supervised {
     }
   }
 
-  async #evaluate(model: string, input: Float32Array | Int32Array, digestOf: () => string, deadline: number, parent: Span | undefined): Promise<ModelEvaluation> {
+  #evaluate(model: string, input: Float32Array | Int32Array, digestOf: () => string, deadline: number, parent: Span | undefined): Promise<ModelEvaluation> {
     const set = this.#models.current(model);
-    if (set === undefined) throw new ClipperError(`model ${model} is linked but has no current version`);
-    if (parent === undefined) return this.#evaluateVersion(set, input, digestOf, deadline, undefined);
-    // One span per model the query asked, under the query's: how long the model took to answer it, from the
-    // cache or a replica.
+    if (set === undefined) return Promise.reject(new ClipperError(`model ${model} is linked but has no current version`));
+    // Not traced: no extra promise on the hot path.
+    return parent === undefined ? this.#evaluateVersion(set, input, digestOf, deadline, undefined) : this.#evaluateTraced(set, input, digestOf, deadline, parent);
+  }
+
+  /** One span per model the query asked, under the query's: how long the model took to answer, from the cache or a replica. */
+  async #evaluateTraced(set: ModelVersion, input: Float32Array | Int32Array, digestOf: () => string, deadline: number, parent: Span): Promise<ModelEvaluation> {
     const span = (this.#tracer as Tracer).startSpan('clipper.model', { attributes: { 'clipper.model': set.model, 'clipper.version': set.version } }, trace.setSpan(ROOT_CONTEXT, parent));
     try {
       const evaluation = await this.#evaluateVersion(set, input, digestOf, deadline, trace.setSpan(ROOT_CONTEXT, span));
