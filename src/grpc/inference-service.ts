@@ -1,4 +1,6 @@
-import { status, type handleUnaryCall, type ServerUnaryCall, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { Metadata, status, type handleUnaryCall, type ServerUnaryCall, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Span, type TextMapGetter, type Tracer } from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { DeadlineExceededError, InvalidInputError, type Clipper, type ModelVersionInfo } from '../index.js';
 import { toGrpcFailure } from './grpc-status.js';
 import { parameterValue, replyRaw, requestRows, responseTensor, type ModelInferRequest, type TensorSignature } from './tensor-codec.js';
@@ -17,6 +19,27 @@ export interface InferenceServiceOptions {
   onInternalError?: (error: unknown) => void;
   /** Wall-clock ms (gRPC deadlines are wall-clock times); injectable for tests. */
   now?: () => number;
+  /** Traces each ModelInfer call (a server span, W3C `traceparent` metadata in and out); none when absent. */
+  tracer?: Tracer;
+}
+
+const propagator = new W3CTraceContextPropagator();
+const metadataGetter: TextMapGetter<Metadata> = {
+  get: (carrier, key) => carrier.get(key).map(String),
+  keys: (carrier) => Object.keys(carrier.getMap()),
+};
+
+/**
+ * A server span for one call, child of the caller's `traceparent` metadata when it sends one; its own context
+ * goes back in the response's initial metadata, as the HTTP adapter returns it in a header.
+ */
+function startCallSpan(tracer: Tracer, call: ServerUnaryCall<unknown, unknown>, rpc: string): Span {
+  const parent = propagator.extract(ROOT_CONTEXT, call.metadata, metadataGetter);
+  const span = tracer.startSpan(`inference.GRPCInferenceService/${rpc}`, { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'rpc.service': 'inference.GRPCInferenceService', 'rpc.method': rpc } }, parent);
+  const reply = new Metadata();
+  propagator.inject(trace.setSpan(ROOT_CONTEXT, span), reply, { set: (carrier, key, value) => carrier.set(key, value) });
+  call.sendMetadata(reply);
+  return span;
 }
 
 /** Longest `timeout` parameter accepted, µs (ten minutes, as the HTTP adapter's bound). */
@@ -77,6 +100,19 @@ export function inferenceService(options: InferenceServiceOptions): UntypedServi
   const { clipper } = options;
   const now = options.now ?? Date.now;
   const onInternalError = options.onInternalError ?? (() => {});
+  /** ModelInfer itself; `span` (tracing on) is the parent of the query's spans. */
+  async function modelInfer(call: ServerUnaryCall<ModelInferRequest, unknown>, span: Span | undefined) {
+    const request = call.request;
+    const model = request.model_name;
+    const info = clipper.describeModel(model, versionOf(request.model_version));
+    const signature = signatureOf(info);
+    const { rows, raw } = requestRows(request, model, signature);
+    const rawReply = replyRaw(request, signature, raw);
+    const timeoutMs = inferTimeoutMs(request, call.getDeadline(), info, options.inferTimeoutMs, now());
+    if (timeoutMs <= 0) throw new DeadlineExceededError(`the call's deadline passed before model ${model} could take it`);
+    const outputs = await clipper.infer(model, rows, { version: info.version, timeoutMs, ...(span === undefined ? {} : { trace: trace.setSpan(ROOT_CONTEXT, span) }) });
+    return { model_name: model, model_version: info.version, id: request.id, ...responseTensor(signature, outputs, rawReply) };
+  }
   const handlers = {
     ServerLive: () => ({ live: true }),
     ServerReady: () => ({ ready: clipper.ready }),
@@ -98,16 +134,16 @@ export function inferenceService(options: InferenceServiceOptions): UntypedServi
       };
     },
     ModelInfer: async (call: ServerUnaryCall<ModelInferRequest, unknown>) => {
-      const request = call.request;
-      const model = request.model_name;
-      const info = clipper.describeModel(model, versionOf(request.model_version));
-      const signature = signatureOf(info);
-      const { rows, raw } = requestRows(request, model, signature);
-      const rawReply = replyRaw(request, signature, raw);
-      const timeoutMs = inferTimeoutMs(request, call.getDeadline(), info, options.inferTimeoutMs, now());
-      if (timeoutMs <= 0) throw new DeadlineExceededError(`the call's deadline passed before model ${model} could take it`);
-      const outputs = await clipper.infer(model, rows, { version: info.version, timeoutMs });
-      return { model_name: model, model_version: info.version, id: request.id, ...responseTensor(signature, outputs, rawReply) };
+      if (options.tracer === undefined) return modelInfer(call, undefined);
+      const span = startCallSpan(options.tracer, call as ServerUnaryCall<unknown, unknown>, 'ModelInfer');
+      try {
+        return await modelInfer(call, span);
+      } catch (error) {
+        span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+        throw error;
+      } finally {
+        span.end();
+      }
     },
   };
   return Object.fromEntries(Object.entries(handlers).map(([rpc, work]) => [rpc, unary(work as (call: ServerUnaryCall<unknown, unknown>) => unknown, onInternalError)]));

@@ -75,6 +75,7 @@ export async function serve(settings: ServeSettings, options: { clipper?: Clippe
         port: settings.grpcPort === 'free' ? 0 : settings.grpcPort,
         maxMessageBytes: settings.bodyLimit,
         onInternalError: (error) => query.log.error({ err: error }, 'grpc: unexpected error'),
+        ...(tracing === undefined ? {} : { tracer: tracing.tracer }),
       });
     } catch (error) {
       // A taken gRPC port (Triton's 8001 is a common one) must end `serve`, not leave the HTTP ports open.

@@ -1,6 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { credentials, loadPackageDefinition, Metadata, type Client, type GrpcObject, type ServiceClientConstructor } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
 import test from 'ava';
+import { grpcProtoPath } from '../../src/grpc/grpc-server.js';
 import { digit, loadMnist } from '../../src/data/mnist-data.js';
 import { serve, type RunningServer } from '../../src/http/serve.js';
 import { resolveServeSettings } from '../../src/http/settings.js';
@@ -118,6 +121,36 @@ test.serial('an OIP infer request without a traceparent starts its own trace', a
   t.is(infer?.parentSpanId, spanId);
   t.is(attribute(infer as OtlpSpan, 'clipper.model'), 'mnist-mlp');
   t.is(Number(attribute(infer as OtlpSpan, 'clipper.rows')), 2);
+});
+
+test.serial('a gRPC ModelInfer call continues the traceparent in its metadata and returns its own', async (t) => {
+  const definition = loadPackageDefinition(loadSync(grpcProtoPath, { keepCase: true, longs: Number, defaults: true }));
+  const Service = (definition.inference as GrpcObject).GRPCInferenceService as ServiceClientConstructor;
+  const client: Client = new Service(server.grpcAddress as string, credentials.createInsecure());
+  const traceId = '0af7651916cd43dd8448eb211c80319c';
+  const callerSpan = 'b7ad6b7169203331';
+  const metadata = new Metadata();
+  metadata.set('traceparent', `00-${traceId}-${callerSpan}-01`);
+  let returned = '';
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const call = (client as any).ModelInfer(
+        { model_name: 'mnist-linear', inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 784] }], raw_input_contents: [Buffer.from(Float32Array.from(digit(heldOut, 3)).buffer)] },
+        metadata,
+        { deadline: Date.now() + 60_000 },
+        (error: Error | null) => (error === null ? resolve() : reject(error)),
+      );
+      call.on('metadata', (m: Metadata) => (returned = String(m.get('traceparent')[0] ?? '')));
+    });
+  } finally {
+    client.close();
+  }
+  t.regex(returned, new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
+  const spans = await spansOf(traceId, ['inference.GRPCInferenceService/ModelInfer', 'clipper.infer']);
+  const call = spans.find((s) => s.name === 'inference.GRPCInferenceService/ModelInfer');
+  t.is(call?.parentSpanId, callerSpan);
+  t.is(call?.spanId, returned.split('-')[2]);
+  t.is(spans.find((s) => s.name === 'clipper.infer')?.parentSpanId, call?.spanId);
 });
 
 test.serial('probes and scrapes are not traced', async (t) => {
