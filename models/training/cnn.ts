@@ -19,6 +19,11 @@ export interface CnnConfig {
   readonly learningRate: number;
   readonly lrDecay: number;
   readonly seed: number;
+  /**
+   * Data augmentation: each time a digit is drawn, it is moved by a random shift of -shift..shift pixels in y and
+   * in x (zero fill), drawn from its own seeded stream (seed + 1), so it never changes the other draws.
+   */
+  readonly shift?: number;
 }
 
 const S0 = IMAGE_SIDE; // 28
@@ -46,7 +51,9 @@ export function trainCnn(train: Digits, labels: Uint8Array, cfg: CnnConfig, log:
   const d2B = new Param(new Float32Array(NUM_CLASSES));
   const opt = new Adam([conv1W, conv1B, conv2W, conv2B, d1W, d1B, d2W, d2B], cfg.learningRate);
 
-  const in0 = new Float32Array(P0 * P0); // zero border stays zero
+  const in0 = new Float32Array(P0 * P0); // zero border stays zero (unshifted)
+  const shift = cfg.shift ?? 0;
+  const shiftRng = new Rng(cfg.seed + 1);
   // Conv outputs are stored with the padded row stride (P0 / P1) so each kernel tap is one long contiguous loop;
   // the last two columns of every row are scratch and never read.
   const c1 = new Float32Array(C1 * S0 * P0);
@@ -79,10 +86,21 @@ export function trainCnn(train: Digits, labels: Uint8Array, cfg: CnnConfig, log:
         const n = order[s];
         const label = labels[n];
         const img = n * S0 * S0;
-        for (let y = 0; y < S0; y++) {
-          const src = img + y * S0;
-          const dst = (y + 1) * P0 + 1;
-          for (let x = 0; x < S0; x++) in0[dst + x] = train.images[src + x];
+        if (shift === 0) {
+          for (let y = 0; y < S0; y++) {
+            const src = img + y * S0;
+            const dst = (y + 1) * P0 + 1;
+            for (let x = 0; x < S0; x++) in0[dst + x] = train.images[src + x];
+          }
+        } else {
+          const dy = Math.floor(shiftRng.uniform() * (2 * shift + 1)) - shift;
+          const dx = Math.floor(shiftRng.uniform() * (2 * shift + 1)) - shift;
+          in0.fill(0);
+          for (let y = Math.max(0, -dy); y < Math.min(S0, S0 - dy); y++) {
+            const src = img + y * S0;
+            const dst = (y + dy + 1) * P0 + 1 + dx;
+            for (let x = Math.max(0, -dx); x < Math.min(S0, S0 - dx); x++) in0[dst + x] = train.images[src + x];
+          }
         }
 
         // conv 1 (single input channel).

@@ -21,15 +21,43 @@ export type Layer =
   | { readonly kind: 'relu' }
   | { readonly kind: 'maxpool'; readonly size: number } // kernel = stride = size
   | { readonly kind: 'flatten' }
+  /**
+   * Test-time augmentation, part 1: after `image`, every digit becomes the (2r+1)^2 copies of itself shifted by
+   * -r..r pixels in y and x (zero fill), stacked along the batch: [N, 1, s, s] -> [N * (2r+1)^2, 1, s, s].
+   * No parameters (ONNX Pad, Slice, Concat, Reshape).
+   */
+  | { readonly kind: 'shifts'; readonly radius: number; readonly side: number }
+  /** Test-time augmentation, part 2: the mean of each digit's `copies` logit rows: [N * copies, C] -> [N, C]. */
+  | { readonly kind: 'mean'; readonly copies: number; readonly classes: number }
+  /**
+   * k nearest neighbours over stored prototypes: `w` is [dim][count] (-2 * prototype, transposed) and `b` is [count]
+   * (squared prototype norms), so `x w + b` is each prototype's squared distance to x minus |x|^2 (the same for all
+   * prototypes, so the ranking is the distance ranking). The `k` smallest pick rows of `votes` ([count][classes]:
+   * the prototype's one-hot label times `scale`), weighted by `rankWeights` ([k], nearest first), summed.
+   */
+  | {
+      readonly kind: 'nearest';
+      readonly dim: number;
+      readonly count: number;
+      readonly k: number;
+      readonly classes: number;
+      readonly w: Float32Array;
+      readonly b: Float32Array;
+      readonly votes: Float32Array;
+      readonly rankWeights: Float32Array;
+    }
   | { readonly kind: 'softmax' };
 
 export interface TrainedNet {
   readonly layers: readonly Layer[];
 }
 
-/** Number of trainable scalars. */
+/** Number of stored float scalars (weights, biases; for `nearest`, the prototypes, their norms, votes and rank weights). */
 export function parameterCount(net: TrainedNet): number {
   let n = 0;
-  for (const l of net.layers) if (l.kind === 'dense' || l.kind === 'conv') n += l.w.length + l.b.length;
+  for (const l of net.layers) {
+    if (l.kind === 'dense' || l.kind === 'conv') n += l.w.length + l.b.length;
+    else if (l.kind === 'nearest') n += l.w.length + l.b.length + l.votes.length + l.rankWeights.length;
+  }
   return n;
 }

@@ -13,7 +13,7 @@ export const IR_VERSION = 8;
 
 const FLOAT = onnx.TensorProto.DataType.FLOAT;
 const INT64 = onnx.TensorProto.DataType.INT64;
-const { INT, INTS } = onnx.AttributeProto.AttributeType;
+const { INT, INTS, STRING } = onnx.AttributeProto.AttributeType;
 
 function floatTensor(name: string, dims: number[], data: Float32Array): P.ITensorProto {
   if (dims.reduce((a, b) => a * b, 1) !== data.length) throw new Error(`tensor ${name}: dims ${dims} vs ${data.length} values`);
@@ -148,6 +148,59 @@ export function buildModel(net: TrainedNet, meta: GraphMeta): P.ModelProto {
       case 'flatten': {
         const node = fresh('flatten');
         nodes.push({ name: node, opType: 'Flatten', input: [current], output: [`${node}_out`], attribute: [intAttr('axis', 1)] });
+        current = `${node}_out`;
+        break;
+      }
+      case 'shifts': {
+        // Pad by r, then slice the (2r+1)^2 windows: window (dy, dx) is the digit moved by (r - dy, r - dx).
+        const { radius: r, side } = layer;
+        const node = fresh('shifts');
+        initializers.push(int64Tensor(`${node}_pads`, [0, 0, r, r, 0, 0, r, r]));
+        nodes.push({ name: `${node}_pad`, opType: 'Pad', input: [current, `${node}_pads`], output: [`${node}_padded`], attribute: [{ name: 'mode', type: STRING, s: new TextEncoder().encode('constant') }] });
+        initializers.push(int64Tensor(`${node}_axes`, [2, 3]));
+        const copies: string[] = [];
+        for (let dy = 0; dy <= 2 * r; dy++) {
+          for (let dx = 0; dx <= 2 * r; dx++) {
+            const id = `${node}_${dy}_${dx}`;
+            initializers.push(int64Tensor(`${id}_starts`, [dy, dx]));
+            initializers.push(int64Tensor(`${id}_ends`, [dy + side, dx + side]));
+            nodes.push({ name: id, opType: 'Slice', input: [`${node}_padded`, `${id}_starts`, `${id}_ends`, `${node}_axes`], output: [`${id}_out`] });
+            copies.push(`${id}_out`);
+          }
+        }
+        nodes.push({ name: `${node}_concat`, opType: 'Concat', input: copies, output: [`${node}_stacked`], attribute: [intAttr('axis', 1)] });
+        initializers.push(int64Tensor(`${node}_shape`, [-1, 1, side, side]));
+        nodes.push({ name: `${node}_reshape`, opType: 'Reshape', input: [`${node}_stacked`, `${node}_shape`], output: [`${node}_out`] });
+        current = `${node}_out`;
+        break;
+      }
+      case 'mean': {
+        const node = fresh('mean');
+        initializers.push(int64Tensor(`${node}_shape`, [-1, layer.copies, layer.classes]));
+        nodes.push({ name: `${node}_reshape`, opType: 'Reshape', input: [current, `${node}_shape`], output: [`${node}_grouped`] });
+        nodes.push({ name: node, opType: 'ReduceMean', input: [`${node}_grouped`], output: [`${node}_out`], attribute: [intsAttr('axes', [1]), intAttr('keepdims', 0)] });
+        current = `${node}_out`;
+        break;
+      }
+      case 'nearest': {
+        const node = fresh('nearest');
+        initializers.push(floatTensor(`${node}_W`, [layer.dim, layer.count], layer.w));
+        initializers.push(floatTensor(`${node}_B`, [layer.count], layer.b));
+        nodes.push({ name: `${node}_distance`, opType: 'Gemm', input: [current, `${node}_W`, `${node}_B`], output: [`${node}_d`], attribute: [intAttr('transA', 0), intAttr('transB', 0)] });
+        initializers.push(int64Tensor(`${node}_k`, [layer.k]));
+        nodes.push({
+          name: `${node}_topk`,
+          opType: 'TopK',
+          input: [`${node}_d`, `${node}_k`],
+          output: [`${node}_dk`, `${node}_idx`],
+          attribute: [intAttr('axis', 1), intAttr('largest', 0), intAttr('sorted', 1)],
+        });
+        initializers.push(floatTensor(`${node}_votes`, [layer.count, layer.classes], layer.votes));
+        nodes.push({ name: `${node}_gather`, opType: 'Gather', input: [`${node}_votes`, `${node}_idx`], output: [`${node}_v`], attribute: [intAttr('axis', 0)] });
+        initializers.push(floatTensor(`${node}_rank`, [layer.k, 1], layer.rankWeights));
+        nodes.push({ name: `${node}_weigh`, opType: 'Mul', input: [`${node}_v`, `${node}_rank`], output: [`${node}_wv`] });
+        initializers.push(int64Tensor(`${node}_axes`, [1]));
+        nodes.push({ name: `${node}_sum`, opType: 'ReduceSum', input: [`${node}_wv`, `${node}_axes`], output: [`${node}_out`], attribute: [intAttr('keepdims', 0)] });
         current = `${node}_out`;
         break;
       }

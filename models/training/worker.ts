@@ -5,8 +5,10 @@
 import { parentPort } from 'node:worker_threads';
 import { loadMnist } from '../../src/data/mnist-data.js';
 import { trainCnn } from './cnn.js';
+import { ONE_PIXEL_SHIFTS, withShiftedCopies } from './augment.js';
 import { trainDense } from './dense.js';
-import type { TrainedNet } from './layers.js';
+import { trainKnn } from './knn.js';
+import type { Layer, TrainedNet } from './layers.js';
 import { Rng } from './rng.js';
 import type { ModelSpec } from './specs.js';
 
@@ -29,9 +31,35 @@ export function trainingLabels(labels: Uint8Array, spec: ModelSpec): Uint8Array 
 }
 
 export function trainSpec(spec: ModelSpec, log: (message: string) => void): TrainedNet {
-  const { train } = loadMnist();
-  const labels = trainingLabels(train.labels, spec);
-  return spec.trainer === 'cnn' ? trainCnn(train, labels, spec.config, log) : trainDense(train, labels, spec.config, log);
+  const { train: digits } = loadMnist();
+  const plain = { set: digits, labels: trainingLabels(digits.labels, spec) };
+  const { set: train, labels } = spec.shiftedCopies ? withShiftedCopies(plain.set, plain.labels, ONE_PIXEL_SHIFTS) : plain;
+  let net: TrainedNet;
+  switch (spec.trainer) {
+    case 'cnn':
+      net = trainCnn(train, labels, spec.config, log);
+      break;
+    case 'dense':
+      net = trainDense(train, labels, spec.config, log);
+      break;
+    case 'knn':
+      net = trainKnn(train, labels, spec.config, log);
+      break;
+  }
+  return spec.testTimeShifts === undefined ? net : withTestTimeShifts(net, spec.testTimeShifts);
+}
+
+/** The net run on every shift of -r..r pixels of its input image, its logits averaged (see ModelSpec.testTimeShifts). */
+function withTestTimeShifts(net: TrainedNet, radius: number): TrainedNet {
+  const [image, ...rest] = net.layers;
+  const softmax = rest.pop();
+  const logits = [...rest].reverse().find((l) => l.kind === 'dense');
+  if (image?.kind !== 'image' || softmax?.kind !== 'softmax' || logits?.kind !== 'dense') {
+    throw new Error('test-time shifts need a net that starts with an image and ends in dense + softmax');
+  }
+  const copies = (2 * radius + 1) ** 2;
+  const layers: Layer[] = [image, { kind: 'shifts', radius, side: image.side }, ...rest, { kind: 'mean', copies, classes: logits.outSize }, softmax];
+  return { layers };
 }
 
 const port = parentPort;

@@ -1,12 +1,32 @@
 import test from 'ava';
-import { degradation, stationary } from '../../bench/eval-selection.js';
+import { COMPARABLE, degradation, stationary } from '../../bench/eval-selection.js';
 import { runStragglers } from '../../bench/stragglers.js';
 
 // A small, fast run of `npm run eval:selection` and `npm run bench:stragglers`: the same code on few digits,
 // asserting the effects the full runs measure. Latency bounds are liveness bounds, far from the effect sizes.
 
-test('Exp4 on 300 digits with feedback is no worse than the mean single model; all members agreeing means fewer errors', async (t) => {
-  const r = await stationary({ digits: 300 });
+test('on the comparable models, Exp4 over all 2,000 held-out digits makes at most 0.85 of the best single model\'s errors', async (t) => {
+  const r = await stationary({ digits: 2000 });
+  const shown = JSON.stringify({ single: r.single, exp4: r.exp4.exp4, bestSingle: r.bestSingle, exp4OverBest: r.exp4OverBest, hindsight: r.hindsightBestMixture });
+  t.deepEqual(r.members, [...COMPARABLE]);
+  t.is(r.defaults, 0);
+  // Comparable: every member within 1.5 points of the best (measured: 0.0205-0.034).
+  for (const e of Object.values(r.single)) t.true(e - r.bestSingle.error <= 0.015, shown);
+  // The issue's target, 0.85 (Clipper's CIFAR-10 ensemble: 0.92). Measured 0.707 (0.0145 / 0.0205, mnist-mlp-aug
+  // the best single model); deterministic for fixed model bytes (Exp4 draws nothing): the bound leaves 5 digits of
+  // 2,000 for another machine's ONNX numerics.
+  t.is(r.exp4OverBest, (r.exp4.exp4?.error as number) / r.bestSingle.error);
+  t.true(r.exp4OverBest <= 0.85, shown);
+  // The best fixed weighting chosen in hindsight with every label (measured 0.012) is at least as good as the
+  // online ensemble, and both beat the best single model.
+  t.true(r.hindsightBestMixture.error <= (r.exp4.exp4?.error as number) && r.hindsightBestMixture.overBest < 1, shown);
+  // Members agreeing: fewer errors.
+  t.true(r.confidence.confident.share > 0.9, JSON.stringify(r.confidence));
+  t.true(r.confidence.confident.error < r.confidence.unsure.error, JSON.stringify(r.confidence));
+});
+
+test('the bundled three on 300 digits: Exp4 is no worse than the mean single model; all members agreeing means fewer errors', async (t) => {
+  const r = await stationary({ digits: 300, members: ['mnist-linear', 'mnist-mlp', 'mnist-cnn'] });
   const singles = Object.values(r.single);
   const mean = singles.reduce((a, b) => a + b, 0) / singles.length;
   const exp4 = r.exp4.exp4?.error as number;
