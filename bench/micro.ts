@@ -5,6 +5,8 @@
  *   64-row batch to a Piscina worker and back (transferred buffer, trivial echo worker), and parsing one
  *   784-float JSON body. Means are per operation; compare them with each other, not with another machine.
  */
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Piscina, move } from 'piscina';
 import { Bench } from 'tinybench';
@@ -15,9 +17,70 @@ import { Exp4Policy } from '../src/selection/exp4-policy.js';
 import { digit, IMAGE_SIZE, loadMnist } from '../src/data/mnist-data.js';
 import { PredictionCache, predictionKey } from '../src/routing/prediction-cache.js';
 import { measureJsonParse } from './lib/json-parse-bench.js';
+import { Clipper, OverloadedError } from '../src/index.js';
+import { modelsDir } from '../src/paths.js';
 
 const json = process.argv.includes('--json');
+const quick = process.argv.includes('--quick');
+/** Only the predict measurement (for profiling it: `node --cpu-prof dist/bench/micro.js --predict-only`). */
+const predictOnly = process.argv.includes('--predict-only');
 const BATCH = 64;
+const CALLERS = 128;
+
+interface MainThreadCost {
+  /** Main-thread busy µs per answered query. */
+  perQueryMicroseconds: number;
+  queriesPerSecond: number;
+  /** Event-loop utilisation over the measured window (1 = the main thread never idled). */
+  utilisation: number;
+  queries: number;
+  /** Refused in the measured window (none expected once warm). */
+  refused: number;
+}
+
+/** See the file comment: main-thread µs per query of in-process `predict` at saturation. */
+async function mainThreadCost(cache: boolean, seconds: number): Promise<MainThreadCost> {
+  const clipper = await Clipper.start();
+  try {
+    await clipper.registerApp({ name: 'micro', inputType: 'float32', inputShape: [IMAGE_SIZE], defaultOutput: -1, latencySloMs: 1000, cacheMaxBytes: cache ? 64 * 1024 * 1024 : 0 });
+    await clipper.deployModel({ name: 'mnist-linear', version: '1', path: path.join(modelsDir, 'mnist-linear', '1', 'model.onnx'), replicas: 1 });
+    await clipper.linkModel('micro', 'mnist-linear');
+    const { test } = loadMnist();
+    let stopAt = 0;
+    let answered = 0;
+    let refused = 0;
+    let counter = 0;
+    const caller = async (i: number): Promise<void> => {
+      const input = Float32Array.from(digit(test, i));
+      while (performance.now() < stopAt) {
+        // A new input every call (a cache miss); predict copies it before its first await.
+        input[0] = counter++ / 1e9;
+        try {
+          await clipper.predict('micro', input);
+          answered++;
+        } catch (error) {
+          // A refusal (a cold replica's admission) costs main-thread time too, but answers nothing.
+          if (!(error instanceof OverloadedError)) throw error;
+          refused++;
+        }
+      }
+    };
+    // Warm-up: AIMD finds its batch size, the JIT settles.
+    stopAt = performance.now() + 1000;
+    await Promise.all(Array.from({ length: CALLERS }, (_, i) => caller(i)));
+    answered = 0;
+    refused = 0;
+    const started = performance.now();
+    const elu = performance.eventLoopUtilization();
+    stopAt = started + seconds * 1000;
+    await Promise.all(Array.from({ length: CALLERS }, (_, i) => caller(i)));
+    const elapsed = performance.now() - started;
+    const utilisation = performance.eventLoopUtilization(elu).utilization;
+    return { perQueryMicroseconds: (utilisation * elapsed * 1000) / answered, queriesPerSecond: (answered * 1000) / elapsed, utilisation, queries: answered, refused };
+  } finally {
+    await clipper.stop();
+  }
+}
 
 interface Queued {
   enqueuedAt: number;
@@ -26,6 +89,11 @@ interface Queued {
 }
 
 async function main(): Promise<void> {
+  if (predictOnly) {
+    const cost = await mainThreadCost(process.argv.includes('--cache'), quick ? 2 : 5);
+    console.log(JSON.stringify(cost));
+    return;
+  }
   const { test } = loadMnist();
   const input = digit(test, 3);
   const rows = Array.from({ length: BATCH }, (_, i) => digit(test, i));
@@ -90,13 +158,21 @@ async function main(): Promise<void> {
   });
   results.push({ name: 'JSON.parse of a 784-float body', meanMicroseconds: parse.jsonParse, p99Microseconds: Number.NaN });
   results.push({ name: "fastify's JSON parser, same body", meanMicroseconds: parse.fastifyParser, p99Microseconds: Number.NaN });
+  const seconds = quick ? 2 : 5;
+  const cacheOff = await mainThreadCost(false, seconds);
+  const cacheOnMiss = await mainThreadCost(true, seconds);
+  const perQueryMainThreadMicroseconds = { cacheOff: cacheOff.perQueryMicroseconds, cacheOnMiss: cacheOnMiss.perQueryMicroseconds };
   if (json) {
-    console.log(JSON.stringify({ date: new Date().toISOString(), node: process.version, results }, null, 2));
+    console.log(JSON.stringify({ date: new Date().toISOString(), node: process.version, results, perQueryMainThreadMicroseconds, predict: { cacheOff, cacheOnMiss } }, null, 2));
     return;
   }
   console.log('operation                                      mean µs     p99 µs');
   for (const r of results) {
     console.log(`${r.name.padEnd(44)} ${r.meanMicroseconds.toFixed(2).padStart(9)}  ${Number.isNaN(r.p99Microseconds) ? '        -' : r.p99Microseconds.toFixed(2).padStart(9)}`);
+  }
+  console.log(`\nin-process predict at saturation (${CALLERS} callers, one linear-model replica), main-thread µs per query:`);
+  for (const [name, c] of [['cache off', cacheOff], ['cache on (miss)', cacheOnMiss]] as const) {
+    console.log(`  ${name.padEnd(16)} ${c.perQueryMicroseconds.toFixed(2).padStart(6)} µs  (${Math.round(c.queriesPerSecond).toLocaleString('en-US')} queries/s, event loop ${(100 * c.utilisation).toFixed(0)}% busy)`);
   }
 }
 

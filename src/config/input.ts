@@ -4,6 +4,31 @@ import type { PredictOptions } from '../api.js';
 import type { ResolvedAppOptions } from './options.js';
 import { show } from './validate.js';
 
+/**
+ * Where query rows live: views carved in turn out of shared 1 MiB buffers, instead of one new ArrayBuffer per
+ * query. A row of 784 floats as its own ArrayBuffer is a separate off-heap allocation that the garbage
+ * collector must track and free (at ~100k queries/s, a quarter of the main thread's time went to collection);
+ * a view is one small heap object. Nothing is reused by hand: a buffer is freed by the collector once every row
+ * cut from it is gone, and a query's row lives only until its answer (the cache keeps hashes, not inputs), so
+ * a buffer outlives its last query by at most one SLO. Rows larger than a sixteenth of a buffer get their own.
+ * Nothing may transfer or detach a row's `.buffer` (it is shared): the replica copies rows into its batch.
+ */
+const ARENA_BYTES = 1 << 20;
+let arena = new ArrayBuffer(ARENA_BYTES);
+let arenaUsed = 0;
+
+function newRow(type: 'float32' | 'int32', length: number): Float32Array | Int32Array {
+  const bytes = length * 4;
+  if (bytes > ARENA_BYTES / 16) return type === 'int32' ? new Int32Array(length) : new Float32Array(length);
+  if (arenaUsed + bytes > ARENA_BYTES) {
+    arena = new ArrayBuffer(ARENA_BYTES);
+    arenaUsed = 0;
+  }
+  const row = type === 'int32' ? new Int32Array(arena, arenaUsed, length) : new Float32Array(arena, arenaUsed, length);
+  arenaUsed += bytes;
+  return row;
+}
+
 /** What a query's input may be: a flat array or typed array, or arrays nested to the application's shape. */
 export type QueryInput = ArrayLike<number> | readonly unknown[];
 
@@ -54,7 +79,8 @@ export function toInputRow(app: ResolvedAppOptions, input: unknown): Float32Arra
   }
   if (app.inputType === 'float32' && input instanceof Float32Array) {
     // Fast path: a Float32Array holds only float32 numbers, so NaN and Infinity are all there is to check.
-    const row = input.slice();
+    const row = newRow('float32', expected) as Float32Array;
+    row.set(input);
     // x * 0 is 0 for every finite x and NaN for NaN and ±Infinity, so one sum checks the row without a branch
     // per element; only a bad row pays for finding which value it was.
     let probe = 0;
@@ -65,7 +91,7 @@ export function toInputRow(app: ResolvedAppOptions, input: unknown): Float32Arra
     }
     return row;
   }
-  const row = app.inputType === 'int32' ? new Int32Array(expected) : new Float32Array(expected);
+  const row = newRow(app.inputType, expected);
   for (let i = 0; i < expected; i++) {
     const v = flat[i];
     if (typeof v !== 'number') {

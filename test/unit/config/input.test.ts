@@ -46,6 +46,26 @@ test('the row is a copy: changing the input afterwards changes nothing', (t) => 
   t.is(row[0], 1);
 });
 
+test('rows of many queries never overlap, and keep their values while later rows are made', (t) => {
+  // Rows are views into shared buffers (no ArrayBuffer per query): each must be its own slice of one.
+  const image = app('image', 'float32', [784]);
+  const rows = Array.from({ length: 2000 }, (_, q) => toInputRow(image, Float32Array.from({ length: 784 }, (_, i) => q * 1000 + i)));
+  for (let q = 0; q < rows.length; q += 97) {
+    const row = rows[q] as Float32Array;
+    t.is(row.length, 784);
+    t.is(row[0], q * 1000);
+    t.is(row[783], q * 1000 + 783);
+  }
+  const ints = toInputRow(apps.ints, [7, 8, 9]);
+  t.true(ints instanceof Int32Array);
+  t.deepEqual(Array.from(ints), [7, 8, 9]);
+  t.is((rows[1999] as Float32Array)[5], 1999 * 1000 + 5, 'an int row made afterwards does not overwrite a float row');
+  // A row too large to share a buffer has one of its own.
+  const large = toInputRow(app('large', 'float32', [100_000]), new Float32Array(100_000).fill(1));
+  t.is(large.byteOffset, 0);
+  t.is(large.buffer.byteLength, 400_000);
+});
+
 test('bad inputs throw InvalidInputError naming what was wrong and what was expected', (t) => {
   const arrayLike = { length: 4, 0: 1, 1: 2, 2: 3, 3: 4 };
   const cases: [name: string, app: keyof typeof apps, input: unknown, message: RegExp][] = [
