@@ -50,7 +50,7 @@ test.serial('health, server and model metadata', async (t) => {
   t.deepEqual(ready.json, { ready: true });
   const meta = await call('query', '/v2');
   t.is(meta.json.name, 'clipper-ts');
-  t.deepEqual(meta.json.extensions, ['model_repository']);
+  t.deepEqual(meta.json.extensions, ['model_repository', 'binary_tensor_data']);
   const model = await call('query', '/v2/models/mnist-mlp');
   t.deepEqual(model.json.inputs, [{ name: 'input', datatype: 'FP32', shape: [-1, 784] }]);
   t.deepEqual(model.json.outputs, [{ name: 'probabilities', datatype: 'FP32', shape: [-1, 10] }]);
