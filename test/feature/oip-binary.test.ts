@@ -1,12 +1,18 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import test from 'ava';
 import fc from 'fast-check';
-import { digit, loadMnist } from '../../src/index.js';
+import { digit, loadMnist, projectRoot } from '../../src/index.js';
 import { serve, type RunningServer } from '../../src/http/serve.js';
 import { resolveServeSettings } from '../../src/http/settings.js';
 
 // The OIP binary tensor data extension over a real socket (Node's fetch) against a real server on the bundled
 // mnist-mlp (onnxruntime on worker threads), with real held-out MNIST digits.
 
+const run = promisify(execFile);
 const { test: heldOut } = loadMnist();
 let server: RunningServer;
 const BODY_LIMIT = 256 * 1024;
@@ -224,4 +230,32 @@ test.serial('malformed binary bodies (fast-check): only 400s come back, and the 
   const after = await post(body, binaryHeaders(headerLength));
   t.is(after.status, 200, 'the server still answers');
   t.is(argmax(outputValues(after).values), heldOut.labels[9]);
+});
+
+/** The code block right after an `<!-- example: name -->` marker in the README. */
+function readmeExample(name: string): string {
+  const readme = readFileSync(path.join(projectRoot, 'README.md'), 'utf8');
+  const at = readme.indexOf(`<!-- example: ${name} -->`);
+  const match = /```[a-z]*\n([\s\S]*?)```/.exec(readme.slice(at));
+  if (at < 0 || match === null) throw new Error(`README has no example ${name}`);
+  return match[1] as string;
+}
+
+test.serial('the README\'s binary examples run as written: curl with a blank image, Node with a real digit', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'clipper-binary-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const env = { ...process.env, CLIPPER_URL: server.queryUrl };
+  const curl = await run('bash', ['-c', readmeExample('curl-binary')], { cwd: dir, env, timeout: 30_000 });
+  const blank = JSON.parse(curl.stdout);
+  t.is(blank.model_name, 'mnist-mlp');
+  t.deepEqual(blank.outputs[0].shape, [1, 10]);
+  t.is(blank.outputs[0].data.length, 10);
+  // Written inside the project, so `import ... from 'clipper-ts'` resolves to this package as it does for users.
+  const file = path.join(projectRoot, '.readme-binary-example.mjs');
+  writeFileSync(file, readmeExample('node-binary'));
+  t.teardown(() => rmSync(file, { force: true }));
+  const node = await run(process.execPath, [file], { cwd: projectRoot, env, timeout: 60_000 });
+  const answer = JSON.parse(node.stdout.trim());
+  t.is(answer.predicted, answer.label, 'the MLP reads the first held-out digit right');
+  t.deepEqual(answer.output, { name: 'probabilities', datatype: 'FP32', shape: [1, 10], parameters: { binary_data_size: 40 } });
 });
