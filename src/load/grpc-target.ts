@@ -18,6 +18,8 @@ export interface GrpcTargetOptions {
    * call, to tell the server's limit from the client's.
    */
   client?: 'grpc-js' | 'http2';
+  /** HTTP/2 connections the http2 client spreads its calls over, round robin. Default 1. */
+  connections?: number;
 }
 
 const METHOD = '/inference.GRPCInferenceService/ModelInfer';
@@ -42,7 +44,8 @@ function varint(n: number): number[] {
 export class GrpcTarget implements LoadTarget {
   readonly description: string;
   readonly #client: Client | undefined;
-  readonly #session: ClientHttp2Session | undefined;
+  readonly #sessions: ClientHttp2Session[] = [];
+  #next = 0;
   readonly #inputs: InputSource;
   readonly #prefix: Buffer;
   readonly #timeoutMs: number;
@@ -58,8 +61,11 @@ export class GrpcTarget implements LoadTarget {
     // raw_input_contents (field 7, length-delimited): tag 7 << 3 | 2, then the length.
     this.#prefix = Buffer.concat([fixed, Buffer.from([(7 << 3) | 2, ...varint(bytes)])]);
     if (options.client === 'http2') {
-      this.#session = connect(`http://${options.address}`);
-      this.#session.on('error', () => {});
+      for (let i = 0; i < (options.connections ?? 1); i++) {
+        const session = connect(`http://${options.address}`);
+        session.on('error', () => {});
+        this.#sessions.push(session);
+      }
     } else {
       const Raw = makeGenericClientConstructor({}, 'inference.GRPCInferenceService') as ServiceClientConstructor;
       this.#client = new Raw(options.address, credentials.createInsecure());
@@ -73,7 +79,7 @@ export class GrpcTarget implements LoadTarget {
     const row = this.#inputs.floats(this.#inputs.next());
     const length = this.#prefix.length + row.byteLength;
     // gRPC's length-prefixed message: a compression flag byte and the length (big-endian), for the http2 client.
-    const framed = this.#session !== undefined;
+    const framed = this.#sessions.length > 0;
     const at = framed ? 5 : 0;
     const message = Buffer.allocUnsafe(at + length);
     if (framed) {
@@ -82,7 +88,7 @@ export class GrpcTarget implements LoadTarget {
     }
     this.#prefix.copy(message, at);
     Buffer.from(row.buffer, row.byteOffset, row.byteLength).copy(message, at + this.#prefix.length);
-    if (this.#session !== undefined) return this.#sendHttp2(this.#session, message);
+    if (framed) return this.#sendHttp2(this.#sessions[this.#next++ % this.#sessions.length] as ClientHttp2Session, message);
     const client = this.#client as Client;
     return new Promise((resolve) => {
       client.makeUnaryRequest(
@@ -128,6 +134,6 @@ export class GrpcTarget implements LoadTarget {
 
   async close(): Promise<void> {
     this.#client?.close();
-    this.#session?.close();
+    for (const session of this.#sessions) session.close();
   }
 }
