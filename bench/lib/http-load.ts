@@ -1,20 +1,21 @@
 import { runGeneratorProcess } from '../../src/load/fork-generator.js';
+import type { GrpcTargetOptions } from '../../src/load/grpc-target.js';
 import type { HttpTargetOptions } from '../../src/load/http-target.js';
 import { formatMs, formatRate } from '../../src/load/format.js';
 import { LOAD_RUN_FORMAT, machineInfo, type LoadRun } from '../../src/load/load-run.js';
 import { resolveLoadSettings, type LoadSettings } from '../../src/load/load-runner.js';
 
 /**
- * One open-loop sweep over HTTP from the load generator's own process: rising rates until three in a row miss
+ * One open-loop sweep over HTTP (or the OIP gRPC service, with `grpc`) from the load generator's own process: rising rates until three in a row miss
  * the SLO (a missed rate is measured once more first: this machine stalls now and then). Returns the run as
  * `clipper-ts loadtest --json` would print it, so reports and `--compare` read it.
  */
-export async function httpSweep(label: string, http: HttpTargetOptions, load: Partial<LoadSettings>, log: (line: string) => void): Promise<LoadRun> {
+export async function httpSweep(label: string, http: HttpTargetOptions, load: Partial<LoadSettings>, log: (line: string) => void, grpc?: GrpcTargetOptions): Promise<LoadRun> {
   const settings = resolveLoadSettings({ stopAfterMisses: 3, retries: 1, ...load });
   const startedAt = new Date().toISOString();
   log(`${label}:`);
   const { outcome, target } = await runGeneratorProcess(
-    { http, inputs: { repeatShare: 0, seed: settings.seed }, load: settings },
+    { http, ...(grpc === undefined ? {} : { grpc }), inputs: { repeatShare: 0, seed: settings.seed }, load: settings },
     {
       onRate: (r) =>
         log(

@@ -4,8 +4,8 @@
  * handlers are in inference-service.ts. The message shapes are what @grpc/proto-loader decodes
  * grpc_service.proto into with {@link protoLoadOptions}.
  */
-import { endianness } from 'node:os';
 import { InvalidInputError, elementCount } from '../index.js';
+import { checkRawSize, rawDatatypes, rawValues, rowsToBytes, shapeElements, type RawDatatype } from '../wire/raw-tensor.js';
 
 /** One `InferParameter`: proto-loader sets the member that was sent and names it in `parameter_choice`. */
 export interface InferParameter {
@@ -67,44 +67,31 @@ export const protoLoadOptions = Object.freeze({ keepCase: true, longs: Number, e
 
 type ContentsField = keyof InferTensorContents;
 
-interface Datatype {
-  bytes: number;
+interface Datatype extends RawDatatype {
   /** Where typed contents of this type go; FP16 has none (raw only, as the specification says). */
   field: ContentsField | undefined;
-  /** Reads element `i` of raw little-endian bytes. */
-  read(view: DataView, i: number): number;
-  /** The range typed contents must stay in (the field is wider than the type for INT8/16, UINT8/16). */
-  min?: number;
-  max?: number;
 }
 
-/** IEEE 754 half precision to a number (sign, 5-bit exponent, 10-bit fraction). */
-function halfToNumber(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exponent = (h >> 10) & 0x1f;
-  const fraction = h & 0x3ff;
-  if (exponent === 0) return sign * 2 ** -14 * (fraction / 1024);
-  if (exponent === 0x1f) return fraction === 0 ? sign * Infinity : Number.NaN;
-  return sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
-}
+const contentsFieldOf: Readonly<Record<string, ContentsField | undefined>> = {
+  FP32: 'fp32_contents',
+  FP64: 'fp64_contents',
+  FP16: undefined,
+  INT8: 'int_contents',
+  INT16: 'int_contents',
+  INT32: 'int_contents',
+  INT64: 'int64_contents',
+  UINT8: 'uint_contents',
+  UINT16: 'uint_contents',
+  UINT32: 'uint_contents',
+  UINT64: 'uint64_contents',
+};
 
-/** The numeric datatypes ModelInfer accepts (BOOL and BYTES are not numbers a model here takes). */
-export const datatypes: Readonly<Record<string, Datatype>> = Object.freeze({
-  FP32: { bytes: 4, field: 'fp32_contents', read: (v, i) => v.getFloat32(i * 4, true) },
-  FP64: { bytes: 8, field: 'fp64_contents', read: (v, i) => v.getFloat64(i * 8, true) },
-  FP16: { bytes: 2, field: undefined, read: (v, i) => halfToNumber(v.getUint16(i * 2, true)) },
-  INT8: { bytes: 1, field: 'int_contents', read: (v, i) => v.getInt8(i), min: -128, max: 127 },
-  INT16: { bytes: 2, field: 'int_contents', read: (v, i) => v.getInt16(i * 2, true), min: -32768, max: 32767 },
-  INT32: { bytes: 4, field: 'int_contents', read: (v, i) => v.getInt32(i * 4, true) },
-  INT64: { bytes: 8, field: 'int64_contents', read: (v, i) => Number(v.getBigInt64(i * 8, true)) },
-  UINT8: { bytes: 1, field: 'uint_contents', read: (v, i) => v.getUint8(i), min: 0, max: 255 },
-  UINT16: { bytes: 2, field: 'uint_contents', read: (v, i) => v.getUint16(i * 2, true), min: 0, max: 65535 },
-  UINT32: { bytes: 4, field: 'uint_contents', read: (v, i) => v.getUint32(i * 4, true) },
-  UINT64: { bytes: 8, field: 'uint64_contents', read: (v, i) => Number(v.getBigUint64(i * 8, true)) },
-});
+/** The numeric datatypes ModelInfer accepts (BOOL and BYTES are not numbers a model here takes), with their contents field. */
+export const datatypes: Readonly<Record<string, Datatype>> = Object.freeze(
+  Object.fromEntries(Object.entries(rawDatatypes).map(([name, type]) => [name, { ...type, field: contentsFieldOf[name] }])),
+);
 
 const contentsFields: readonly ContentsField[] = ['bool_contents', 'int_contents', 'int64_contents', 'uint_contents', 'uint64_contents', 'fp32_contents', 'fp64_contents', 'bytes_contents'];
-const littleEndian = endianness() === 'LE';
 
 /** The value of a parameter, whichever member carries it; undefined when absent or empty. */
 export function parameterValue(parameter: InferParameter | undefined): boolean | number | string | undefined {
@@ -117,30 +104,6 @@ export function parameterValue(parameter: InferParameter | undefined): boolean |
 function filledFields(contents: InferTensorContents | null | undefined): [ContentsField, number][] {
   if (contents === undefined || contents === null) return [];
   return contentsFields.map((f): [ContentsField, number] => [f, contents[f]?.length ?? 0]).filter(([, n]) => n > 0);
-}
-
-/** A tensor's element count from its shape; throws unless every dimension is a whole number >= 0. */
-function checkedElementCount(tensor: InferInputTensor): number {
-  let elements = 1;
-  for (const d of tensor.shape) {
-    if (!Number.isSafeInteger(d) || d < 0) throw new InvalidInputError(`input ${tensor.name} has shape [${tensor.shape.join(', ')}]; each dimension must be a whole number >= 0`);
-    elements *= d;
-  }
-  if (!Number.isSafeInteger(elements)) throw new InvalidInputError(`input ${tensor.name} has shape [${tensor.shape.join(', ')}]: too many elements`);
-  return elements;
-}
-
-/** Raw bytes as one flat array of the element values (FP32 on a little-endian machine: a copy, no conversion). */
-function readRaw(bytes: Uint8Array, type: Datatype, datatype: string, elements: number): ArrayLike<number> {
-  if (datatype === 'FP32' && littleEndian) {
-    const out = new Float32Array(elements);
-    new Uint8Array(out.buffer).set(bytes);
-    return out;
-  }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const out = new Float64Array(elements);
-  for (let i = 0; i < elements; i++) out[i] = type.read(view, i);
-  return out;
 }
 
 /**
@@ -164,7 +127,7 @@ export function requestRows(request: ModelInferRequest, model: string, signature
   if (type === undefined) {
     throw new InvalidInputError(`input ${tensor.name} has datatype ${JSON.stringify(tensor.datatype)}; model ${model} takes numeric tensors (${Object.keys(datatypes).join(', ')})`);
   }
-  const elements = checkedElementCount(tensor);
+  const elements = shapeElements(tensor.name, tensor.shape);
   const perRow = elementCount(signature.featureShape);
   if (elements === 0 || elements % perRow !== 0) {
     throw new InvalidInputError(
@@ -182,13 +145,8 @@ export function requestRows(request: ModelInferRequest, model: string, signature
       throw new InvalidInputError(`the request has ${rawContents.length} raw_input_contents for 1 input; send one per input, in the order of inputs`);
     }
     const bytes = rawContents[0] as Uint8Array;
-    const expected = elements * type.bytes;
-    if (bytes.byteLength !== expected) {
-      throw new InvalidInputError(
-        `input ${tensor.name}: raw_input_contents[0] has ${bytes.byteLength} bytes; shape [${tensor.shape.join(', ')}] of ${tensor.datatype} needs ${elements} x ${type.bytes} = ${expected}`,
-      );
-    }
-    flat = readRaw(bytes, type, tensor.datatype, elements);
+    checkRawSize(`input ${tensor.name}: raw_input_contents[0]`, bytes.byteLength, tensor.datatype, tensor.shape, elements);
+    flat = rawValues(bytes, tensor.datatype, elements);
   } else {
     if (type.field === undefined) throw new InvalidInputError(`input ${tensor.name} is ${tensor.datatype}, which has no typed contents field; send it in raw_input_contents`);
     const stray = filled.filter(([f]) => f !== type.field);
@@ -243,11 +201,7 @@ export function responseTensor(
   const width = outputs[0]?.length ?? signature.outputSize;
   const tensor: InferOutputTensor = { name: signature.outputName, datatype: 'FP32', shape: [outputs.length, width] };
   if (raw) {
-    const all = new Float32Array(outputs.length * width);
-    outputs.forEach((row, r) => all.set(row, r * width));
-    const bytes = Buffer.from(all.buffer);
-    if (!littleEndian) bytes.swap32();
-    return { outputs: [tensor], raw_output_contents: [bytes] };
+    return { outputs: [tensor], raw_output_contents: [rowsToBytes(outputs, width)] };
   }
   const values: number[] = [];
   for (const row of outputs) for (const v of row) values.push(v);

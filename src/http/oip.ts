@@ -5,15 +5,17 @@
  */
 import { elementCount } from '../index.js';
 import { InvalidInputError } from '../errors.js';
+import { checkRawSize, rawDatatypes, rawValues, shapeElements } from '../wire/raw-tensor.js';
 
 /** OIP element types this server accepts on input (converted to the model's own type). */
-export const acceptedDatatypes = ['FP32', 'FP64', 'FP16', 'INT64', 'INT32', 'INT16', 'INT8', 'UINT8', 'UINT16', 'UINT32', 'UINT64'] as const;
+export const acceptedDatatypes: readonly string[] = Object.keys(rawDatatypes);
 
 export interface OipTensor {
   name: string;
   shape: number[];
   datatype: string;
-  data: unknown;
+  /** Absent when the tensor travels as binary data after the JSON header (`parameters.binary_data_size`). */
+  data?: unknown;
   parameters?: Record<string, unknown>;
 }
 
@@ -41,9 +43,11 @@ function flatten(data: unknown, tensor: string): unknown[] {
 /**
  * Splits an infer request's one input tensor into rows, one query each. The shape may carry a batch
  * dimension (`[N, 784]`, `[N, 1, 28, 28]`: N queries) or not (`[784]`: one query); either way its element
- * count must equal `data`'s length and be a whole number of the model's rows.
+ * count must be a whole number of the model's rows and match the data: JSON `data` (flat or nested) of that
+ * many values, or, for a tensor sent as binary data (`binary`, cut from the body by oip-binary.ts), exactly
+ * that many elements' bytes, which become the rows with no per-element conversion for FP32.
  */
-export function requestRows(request: OipInferRequest, model: string, signature: ModelSignature): number[][] {
+export function requestRows(request: OipInferRequest, model: string, signature: ModelSignature, binary?: readonly (Uint8Array | undefined)[]): ArrayLike<number>[] {
   if (request.inputs.length !== 1) {
     throw new InvalidInputError(`model ${model} takes exactly one input (${signature.inputName}); the request has ${request.inputs.length}`);
   }
@@ -51,20 +55,30 @@ export function requestRows(request: OipInferRequest, model: string, signature: 
   if (tensor.name !== signature.inputName) {
     throw new InvalidInputError(`unexpected inference input '${tensor.name}' for model '${model}'; expected '${signature.inputName}'`);
   }
-  if (!(acceptedDatatypes as readonly string[]).includes(tensor.datatype)) {
-    throw new InvalidInputError(`input ${tensor.name} has datatype ${tensor.datatype}; model ${model} takes numeric tensors (${acceptedDatatypes.join(', ')})`);
+  if (!acceptedDatatypes.includes(tensor.datatype)) {
+    throw new InvalidInputError(`input ${tensor.name} has datatype ${JSON.stringify(tensor.datatype)}; model ${model} takes numeric tensors (${acceptedDatatypes.join(', ')})`);
   }
-  const integer = tensor.datatype.startsWith('INT') || tensor.datatype.startsWith('UINT');
-  const elements = elementCount(tensor.shape);
+  const elements = shapeElements(tensor.name, tensor.shape);
   const perRow = elementCount(signature.featureShape);
-  const flat = flatten(tensor.data, tensor.name);
-  if (flat.length !== elements) {
-    throw new InvalidInputError(`input ${tensor.name} has shape [${tensor.shape.join(', ')}] (${elements} elements) but ${flat.length} data values`);
-  }
   if (elements === 0 || elements % perRow !== 0) {
     throw new InvalidInputError(
       `input ${tensor.name} has shape [${tensor.shape.join(', ')}]; model ${model} expects [N, ${signature.featureShape.join(', ')}] (a multiple of ${perRow} elements)`,
     );
+  }
+  const bytes = binary?.[0];
+  if (bytes !== undefined) {
+    if (tensor.data !== undefined) throw new InvalidInputError(`input ${tensor.name} has both data and parameters.binary_data_size; send one or the other`);
+    checkRawSize(`input ${tensor.name}: binary data (binary_data_size)`, bytes.byteLength, tensor.datatype, tensor.shape, elements);
+    const flat = rawValues(bytes, tensor.datatype, elements) as Float32Array | Float64Array;
+    const rows: ArrayLike<number>[] = [];
+    for (let start = 0; start < elements; start += perRow) rows.push(flat.subarray(start, start + perRow));
+    return rows;
+  }
+  if (tensor.data === undefined) throw new InvalidInputError(`input ${tensor.name} has no data; send data, or binary data after the JSON header with parameters.binary_data_size`);
+  const integer = tensor.datatype.startsWith('INT') || tensor.datatype.startsWith('UINT');
+  const flat = flatten(tensor.data, tensor.name);
+  if (flat.length !== elements) {
+    throw new InvalidInputError(`input ${tensor.name} has shape [${tensor.shape.join(', ')}] (${elements} elements) but ${flat.length} data values`);
   }
   for (let i = 0; i < flat.length; i++) {
     const v = flat[i];

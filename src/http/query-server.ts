@@ -1,10 +1,11 @@
 import { performance } from 'node:perf_hooks';
 import underPressure from '@fastify/under-pressure';
-import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions, type HookHandlerDoneFunction } from 'fastify';
 import type { Tracer } from '@opentelemetry/api';
 import { ClipperError, InvalidInputError, OverloadedError, type Answer, type Clipper, type ModelVersionInfo } from '../index.js';
 import type { ServerMetrics } from './metrics.js';
 import { requestRows, responseTensor, type ModelSignature, type OipInferRequest } from './oip.js';
+import { binaryInputs, binaryResponse, HEADER_LENGTH, splitBinaryBody, wantsBinaryOutput } from './oip-binary.js';
 import { installErrorHandling } from './http-errors.js';
 import { queuesBehind } from './lag-guard.js';
 import { requestTraceContext, traceRequests } from './tracing.js';
@@ -145,7 +146,7 @@ export function createQueryServer(options: QueryServerOptions): FastifyInstance 
   );
 
   // ---- Open Inference Protocol ----
-  app.get('/v2', async () => ({ name: 'clipper-ts', version: options.version, extensions: ['model_repository'] }));
+  app.get('/v2', async () => ({ name: 'clipper-ts', version: options.version, extensions: ['model_repository', 'binary_tensor_data'] }));
   app.get('/v2/health/live', async () => ({ live: true }));
   const isReady = options.ready ?? (() => clipper.ready);
   app.get('/v2/health/ready', async (_request, reply) => {
@@ -196,7 +197,8 @@ export function createQueryServer(options: QueryServerOptions): FastifyInstance 
           maxItems: 16,
           items: {
             type: 'object',
-            required: ['name', 'shape', 'datatype', 'data'],
+            // `data` or, for a tensor sent as binary data, parameters.binary_data_size (checked by requestRows).
+            required: ['name', 'shape', 'datatype'],
             properties: {
               name: { type: 'string', maxLength: 256 },
               shape: { type: 'array', maxItems: 8, items: { type: 'integer', minimum: 0 } },
@@ -206,17 +208,44 @@ export function createQueryServer(options: QueryServerOptions): FastifyInstance 
             },
           },
         },
-        outputs: { type: 'array', maxItems: 16, items: { type: 'object', required: ['name'], properties: { name: { type: 'string' } } } },
+        outputs: { type: 'array', maxItems: 16, items: { type: 'object', required: ['name'], properties: { name: { type: 'string' }, parameters: { type: 'object' } } } },
         parameters: { type: 'object', properties: { timeout: { type: 'integer', minimum: 1, maximum: 600_000_000 } } },
       },
     },
   };
-  const infer = async (request: FastifyRequest<{ Params: { model: string; version?: string }; Body: OipInferRequest }>) => {
+  // The binary tensor data extension: a body with an Inference-Header-Content-Length header is a JSON header
+  // followed by tensor bytes, whatever its Content-Type says (Triton's clients send none, or JSON, or
+  // octet-stream); it is read as one Buffer (under the body limit), its JSON header validated by the route's
+  // schema as a JSON body is, and its bytes kept aside for requestRows.
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+  const binaryBodies = new WeakMap<FastifyRequest, Buffer>();
+  const binaryHooks = {
+    onRequest: (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
+      if (request.headers[HEADER_LENGTH] !== undefined) request.raw.headers['content-type'] = 'application/octet-stream';
+      done();
+    },
+    preValidation: (request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction) => {
+      if (Buffer.isBuffer(request.body)) {
+        try {
+          const { header, binary } = splitBinaryBody(request.body, request.headers[HEADER_LENGTH]);
+          request.body = header;
+          binaryBodies.set(request, binary);
+        } catch (error) {
+          done(error as Error);
+          return;
+        }
+      }
+      done();
+    },
+  };
+  const infer = async (request: FastifyRequest<{ Params: { model: string; version?: string }; Body: OipInferRequest }>, reply: FastifyReply) => {
     const started = performance.now();
     const info = clipper.describeModel(request.params.model, request.params.version);
     const signature = signatureOf(info);
     const version = info.version;
-    const rows = requestRows(request.body, request.params.model, signature);
+    const binary = binaryBodies.get(request);
+    const rows = requestRows(request.body, request.params.model, signature, binary === undefined ? undefined : binaryInputs(request.body, binary));
+    const binaryOutput = wantsBinaryOutput(request.body, signature);
     const timeout = request.body.parameters?.timeout;
     // Without a per-request timeout, a model answers under the tightest SLO of the applications it serves
     // (so admission control applies to OIP traffic too), or under the server's default timeout if it serves none.
@@ -230,15 +259,16 @@ export function createQueryServer(options: QueryServerOptions): FastifyInstance 
       throw error;
     }
     metrics.inferred(request.params.model, (performance.now() - started) / 1000);
-    return {
-      model_name: request.params.model,
-      model_version: version,
-      ...(request.body.id === undefined ? {} : { id: request.body.id }),
-      outputs: responseTensor(signature, outputs, request.body.outputs),
-    };
+    const fields = { model_name: request.params.model, model_version: version, ...(request.body.id === undefined ? {} : { id: request.body.id }) };
+    if (binaryOutput) {
+      const { body, headerLength } = binaryResponse(signature, outputs, fields);
+      reply.header(HEADER_LENGTH, String(headerLength)).type('application/octet-stream');
+      return body;
+    }
+    return { ...fields, outputs: responseTensor(signature, outputs, request.body.outputs) };
   };
-  app.post<{ Params: { model: string }; Body: OipInferRequest }>('/v2/models/:model/infer', { schema: inferSchema }, infer);
-  app.post<{ Params: { model: string; version: string }; Body: OipInferRequest }>('/v2/models/:model/versions/:version/infer', { schema: inferSchema }, infer);
+  app.post<{ Params: { model: string; version?: string }; Body: OipInferRequest }>('/v2/models/:model/infer', { schema: inferSchema, ...binaryHooks }, infer);
+  app.post<{ Params: { model: string; version?: string }; Body: OipInferRequest }>('/v2/models/:model/versions/:version/infer', { schema: inferSchema, ...binaryHooks }, infer);
 
   // ---- Prometheus ----
   app.get('/metrics', async (_request, reply) => {

@@ -3,6 +3,7 @@
  * generator never competes with the server for one event loop. Told what to do over the IPC channel; reports
  * progress, each rate, and the outcome the same way, then exits.
  */
+import { GrpcTarget } from './grpc-target.js';
 import { HttpTarget } from './http-target.js';
 import { InputSource } from './input-source.js';
 import { runLoad } from './load-runner.js';
@@ -26,7 +27,7 @@ async function run(config: GeneratorConfig): Promise<void> {
       : file !== undefined
         ? InputSource.fromFile(file, options)
         : InputSource.mnist(options);
-  const target = new HttpTarget(config.http, inputs);
+  const target = config.grpc === undefined ? new HttpTarget(config.http, inputs) : new GrpcTarget(config.grpc, inputs);
   try {
     const outcome = await runLoad(target, config.load, {
       onProgress: (progress) => void post({ type: 'progress', progress }),

@@ -1,3 +1,4 @@
+import type { GrpcTargetOptions } from './grpc-target.js';
 import type { HttpTargetOptions } from './http-target.js';
 import type { LoadOutcome, LoadProgress, LoadSettings } from './load-runner.js';
 import type { RateResult } from './load-run.js';
@@ -5,6 +6,8 @@ import type { RateResult } from './load-run.js';
 /** What the generator process is told to do: the target, the inputs and the schedule. */
 export interface GeneratorConfig {
   http: HttpTargetOptions;
+  /** When given, the load goes to the OIP gRPC service instead of `http` (which then only names the server). */
+  grpc?: GrpcTargetOptions;
   inputs: {
     /** A JSON file of inputs. */
     file?: string;

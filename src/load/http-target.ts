@@ -3,8 +3,11 @@ import type { InputRef, InputSource } from './input-source.js';
 import type { LoadTarget, QueryOutcome, ServerCounters } from './load-target.js';
 import { parseServerCounters } from './metrics-scrape.js';
 
-/** Which API the queries speak. */
-export type HttpProtocol = 'oip' | 'predict';
+/**
+ * Which API the queries speak: OIP infer with a JSON body, OIP infer with the binary tensor data extension
+ * (a JSON header, the row's FP32 bytes after it, the output asked back as binary), or Clipper's predict.
+ */
+export type HttpProtocol = 'oip' | 'oip-binary' | 'predict';
 
 export interface HttpTargetOptions {
   /** The server's origin, e.g. `http://127.0.0.1:1337`. */
@@ -34,6 +37,7 @@ export class HttpTarget implements LoadTarget {
   readonly #protocol: HttpProtocol;
   readonly #inputs: InputSource;
   readonly #body: (ref: InputRef) => Buffer;
+  readonly #headers: Record<string, string>;
   readonly #options: HttpTargetOptions;
   readonly #timeoutMs: number;
   #metricsAvailable = true;
@@ -44,16 +48,35 @@ export class HttpTarget implements LoadTarget {
     this.#protocol = options.protocol;
     this.#inputs = inputs;
     this.#timeoutMs = options.timeoutMs ?? 30_000;
-    if (options.protocol === 'oip') {
+    if (options.protocol === 'oip' || options.protocol === 'oip-binary') {
       const model = options.model ?? 'mnist-mlp';
       this.#path = `/v2/models/${encodeURIComponent(model)}/infer`;
     } else {
       this.#path = `/${encodeURIComponent(options.app ?? 'digits')}/predict`;
     }
-    this.#body =
-      options.protocol === 'predict'
-        ? inputs.bodies('{"input":', '}')
-        : inputs.bodies(`{"inputs":[{"name":"input","shape":[1,${inputs.width}],"datatype":"FP32","data":`, '}]}');
+    this.#headers = { 'content-type': 'application/json' };
+    if (options.protocol === 'oip-binary') {
+      const bytes = inputs.width * 4;
+      const header = Buffer.from(
+        JSON.stringify({
+          inputs: [{ name: 'input', shape: [1, inputs.width], datatype: 'FP32', parameters: { binary_data_size: bytes } }],
+          parameters: { binary_data_output: true },
+        }),
+      );
+      this.#headers = { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) };
+      this.#body = (ref) => {
+        const body = Buffer.allocUnsafe(header.length + bytes);
+        header.copy(body);
+        const row = inputs.floats(ref);
+        Buffer.from(row.buffer, row.byteOffset, row.byteLength).copy(body, header.length);
+        return body;
+      };
+    } else {
+      this.#body =
+        options.protocol === 'predict'
+          ? inputs.bodies('{"input":', '}')
+          : inputs.bodies(`{"inputs":[{"name":"input","shape":[1,${inputs.width}],"datatype":"FP32","data":`, '}]}');
+    }
     this.description = `${origin}${this.#path}`;
     this.#pool = new Pool(origin, { connections: options.connections ?? 128, pipelining: 1, keepAliveTimeout: 60_000 });
     this.#metricsPool = new Pool(origin, { connections: 1, pipelining: 1 });
@@ -66,7 +89,7 @@ export class HttpTarget implements LoadTarget {
       response = await this.#pool.request({
         path: this.#path,
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: this.#headers,
         body: this.#body(this.#inputs.next()),
         headersTimeout: this.#timeoutMs,
         bodyTimeout: this.#timeoutMs,
@@ -104,7 +127,7 @@ export class HttpTarget implements LoadTarget {
       }
       // OIP: batches of the model queried. Clipper REST: the application's cache, and batches of the model
       // named with --model (of every model otherwise: the application's policy picks them).
-      const model = this.#protocol === 'oip' ? (this.#options.model ?? 'mnist-mlp') : this.#options.model;
+      const model = this.#protocol === 'predict' ? this.#options.model : (this.#options.model ?? 'mnist-mlp');
       const parsed = parseServerCounters(await response.body.text(), {
         ...(model === undefined ? {} : { model }),
         ...(this.#protocol === 'predict' ? { app: this.#options.app ?? 'digits' } : {}),

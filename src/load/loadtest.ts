@@ -18,7 +18,8 @@ export const loadtestHelp = `clipper-ts loadtest [flags]      open-loop load tes
 Target
   --target URL|api         a server's origin (default http://127.0.0.1:1337, where clipper-ts serve listens),
                            or "api": the programmatic API in this process (starts its own system)
-  --protocol oip|predict   OIP: POST /v2/models/MODEL/infer; predict: Clipper REST POST /APP/predict (default predict)
+  --protocol oip|oip-binary|predict   OIP: POST /v2/models/MODEL/infer (JSON, or oip-binary: the binary tensor data extension);
+                           predict: Clipper REST POST /APP/predict (default predict)
   --model NAME             OIP model; with --target api the model to deploy (default mnist-mlp)
   --app NAME               Clipper REST application (default digits)
   --connections N          keep-alive HTTP connections (default 128)
@@ -151,7 +152,7 @@ async function runCommand(values: Values): Promise<number> {
   const arrivals = str('arrivals');
   if (arrivals !== undefined && arrivals !== 'fixed' && arrivals !== 'poisson') fail(`--arrivals must be fixed or poisson; got ${JSON.stringify(arrivals)}`);
   const protocol = (str('protocol') ?? 'predict') as HttpProtocol;
-  if (protocol !== 'oip' && protocol !== 'predict') fail(`--protocol must be oip or predict; got ${JSON.stringify(protocol)}`);
+  if (protocol !== 'oip' && protocol !== 'oip-binary' && protocol !== 'predict') fail(`--protocol must be oip, oip-binary or predict; got ${JSON.stringify(protocol)}`);
   const repeatShare = number('repeat-share', str('repeat-share'), 0) ?? 0;
   if (repeatShare > 1) fail(`--repeat-share must be in [0, 1]; got ${repeatShare}`);
   const settings: LoadSettings = resolveLoadSettings({

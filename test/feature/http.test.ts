@@ -50,7 +50,7 @@ test.serial('health, server and model metadata', async (t) => {
   t.deepEqual(ready.json, { ready: true });
   const meta = await call('query', '/v2');
   t.is(meta.json.name, 'clipper-ts');
-  t.deepEqual(meta.json.extensions, ['model_repository']);
+  t.deepEqual(meta.json.extensions, ['model_repository', 'binary_tensor_data']);
   const model = await call('query', '/v2/models/mnist-mlp');
   t.deepEqual(model.json.inputs, [{ name: 'input', datatype: 'FP32', shape: [-1, 784] }]);
   t.deepEqual(model.json.outputs, [{ name: 'probabilities', datatype: 'FP32', shape: [-1, 10] }]);
@@ -113,7 +113,7 @@ test.serial('every bad request gets a 4xx with a JSON error naming the problem',
     ['OIP wrong input name', '/v2/models/mnist-mlp/infer', { body: { inputs: [{ name: 'x', shape: [784], datatype: 'FP32', data: row(0) }] } }, 400, /unexpected inference input 'x'/],
     ['OIP shape and data disagree', '/v2/models/mnist-mlp/infer', { body: { inputs: [{ name: 'input', shape: [2, 784], datatype: 'FP32', data: row(0) }] } }, 400, /1568 elements\) but 784 data values/],
     ['OIP wrong row size', '/v2/models/mnist-mlp/infer', { body: { inputs: [{ name: 'input', shape: [783], datatype: 'FP32', data: row(0).slice(1) }] } }, 400, /expects \[N, 784\]/],
-    ['OIP BYTES', '/v2/models/mnist-mlp/infer', { body: { inputs: [{ name: 'input', shape: [1], datatype: 'BYTES', data: ['a'] }] } }, 400, /datatype BYTES/],
+    ['OIP BYTES', '/v2/models/mnist-mlp/infer', { body: { inputs: [{ name: 'input', shape: [1], datatype: 'BYTES', data: ['a'] }] } }, 400, /datatype "BYTES"/],
     ['OIP INT64 with fractions', '/v2/models/mnist-mlp/infer', { body: { inputs: [{ name: 'input', shape: [784], datatype: 'INT64', data: row(0) }] } }, 400, /must be integers/],
     ['OIP unknown output', '/v2/models/mnist-mlp/infer', { body: { inputs: [{ name: 'input', shape: [784], datatype: 'FP32', data: row(0) }], outputs: [{ name: 'logits' }] } }, 400, /unknown output 'logits'/],
     ['OIP unknown model', '/v2/models/nope/infer', { body: { inputs: [{ name: 'input', shape: [784], datatype: 'FP32', data: row(0) }] } }, 404, /no model named "nope"/],

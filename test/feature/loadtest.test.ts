@@ -162,7 +162,7 @@ test.serial('bad flags are refused with exit code 2 and a message naming the fla
   const cases: [string[], RegExp][] = [
     [['--rates', '1000..10x2'], /must not fall/],
     [['--arrivals', 'bursty'], /--arrivals must be fixed or poisson/],
-    [['--protocol', 'grpc'], /--protocol must be oip or predict/],
+    [['--protocol', 'grpc'], /--protocol must be oip, oip-binary or predict/],
     [['--duration', 'abc'], /--duration must be a number/],
     [['--report', 'out.png'], /--report must name an \.html or \.svg file/],
     [['--target', 'ftp://x'], /--target must be an http:\/\/ URL or "api"/],

@@ -5,6 +5,8 @@
  * 1. The edges use clipper-ts as any other program would. The HTTP adapter (src/http), the gRPC adapter
  *    (src/grpc), the load harness (src/load) and the admin command line (src/admin-cli) import only the public API (src/index.ts, src/api.ts, src/errors.ts), files of their own
  *    folder, and packages (node built-ins, npm); src/http/serve.ts also starts the gRPC server (its entry point only).
+ *    The wire folder (src/wire: tensor bytes both binary protocols carry) is shared by the edges and keeps
+ *    their rule itself.
  * 2. The pure folders decide; they run nothing. src/kernel, src/batching, src/selection and src/routing
  *    import no threads (worker_threads, piscina), no model runtime (onnxruntime-node), no RPC (comlink), and
  *    call no timers (setTimeout, setInterval, setImmediate, node:timers): time comes from an injected Clock.
@@ -28,7 +30,9 @@ import { projectRoot } from '../../src/paths.js';
 
 /** The public API: what src/http and src/load may import from outside their own folder. */
 const PUBLIC_API = ['src/index.ts', 'src/api.ts', 'src/errors.ts'];
-const EDGES = ['src/http/', 'src/load/', 'src/admin-cli/', 'src/grpc/'];
+const EDGES = ['src/http/', 'src/load/', 'src/admin-cli/', 'src/grpc/', 'src/wire/'];
+/** What every edge may import besides the public API and its own folder. */
+const SHARED_BY_EDGES = 'src/wire/';
 /** An edge's entry point, which another edge may start (src/http/serve.ts starts the gRPC server beside the HTTP ones). */
 const EDGE_ENTRIES = ['src/grpc/grpc-server.ts'];
 const PURE = ['src/kernel/', 'src/batching/', 'src/selection/', 'src/routing/'];
@@ -129,7 +133,7 @@ function violations(sources: Map<string, SourceFile>): string[] {
       if (target !== undefined && excused(file, target)) continue;
       if (under(file, EDGES)) {
         const ownFolder = EDGES.find((edge) => file.startsWith(edge)) as string;
-        if (target !== undefined && !target.startsWith(ownFolder) && !PUBLIC_API.includes(target) && !EDGE_ENTRIES.includes(target)) {
+        if (target !== undefined && !target.startsWith(ownFolder) && !target.startsWith(SHARED_BY_EDGES) && !PUBLIC_API.includes(target) && !EDGE_ENTRIES.includes(target)) {
           found.push(`rule 1: ${file} imports ${target}; the edges import only the public API (${PUBLIC_API.join(', ')}) and their own folder`);
         }
       }
@@ -217,6 +221,8 @@ test('the rules catch what they describe (checked on made-up files)', (t) => {
     [{ 'src/grpc/x.ts': "import { ReplicaSet } from '../../actors/replica-set.js';" }, /^rule 1: src\/grpc\/x.ts/],
     [{ 'src/http/x.ts': "import { startGrpcServer } from '../grpc/grpc-server.js';" }, undefined],
     [{ 'src/http/x.ts': "import { requestRows } from '../grpc/tensor-codec.js';" }, /^rule 1/],
+    [{ 'src/http/x.ts': "import { rawValues } from '../wire/raw-tensor.js';" }, undefined],
+    [{ 'src/wire/x.ts': "import { Clipper } from '../clipper.js';" }, /^rule 1: src\/wire\/x.ts/],
     [{ 'src/load/x.ts': "import {\n  a,\n  b,\n} from '../kernel/random.js';" }, /^rule 1: src\/load\/x.ts imports src\/kernel\/random.ts/],
     [{ 'src/load/x.ts': "import { Clipper } from '../index.js';\nimport { y } from './y.js';\nimport { Pool } from 'undici';" }, undefined],
     [{ 'src/routing/x.ts': "import { Piscina } from 'piscina';" }, /^rule 2: .* imports piscina/],
