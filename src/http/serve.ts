@@ -7,6 +7,7 @@ import { createAdminServer } from './admin-server.js';
 import { ServerMetrics } from './metrics.js';
 import { createQueryServer } from './query-server.js';
 import type { ServeSettings } from './settings.js';
+import { Gauge, type Registry } from 'prom-client';
 
 /** The bundled models, in link order (the first is the `digits` application's default choice). */
 export const bundledModels = ['mnist-cnn', 'mnist-mlp', 'mnist-linear'] as const;
@@ -34,6 +35,7 @@ export async function serve(settings: ServeSettings, options: { clipper?: Clippe
   const clipper = options.clipper ?? (await Clipper.start({ modelRepository: settings.modelRepository }));
   const logger = settings.logLevel === 'silent' ? false : { level: settings.logLevel };
   const metrics = new ServerMetrics(clipper);
+  registerQueueDepth(metrics.registry, clipper);
   // Not ready until the bundled models are all deployed and linked: between two deployments the system alone
   // would report ready with only the first model linked.
   let starting = settings.bundled;
@@ -107,4 +109,23 @@ export async function serve(settings: ServeSettings, options: { clipper?: Clippe
     starting = false;
   }
   return running;
+}
+
+/**
+ * `clipper_queue_depth{model,version}`: queries a model version's replicas hold (waiting in their queues or in the
+ * batch being run), summed over them: the autoscaling signal of deploy/k8s/hpa.yaml.
+ */
+function registerQueueDepth(registry: Registry, clipper: Clipper): void {
+  new Gauge({
+    name: 'clipper_queue_depth',
+    help: "Queries held by a model version's replicas (queued or in the running batch)",
+    labelNames: ['model', 'version'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const m of clipper.getModels()) {
+        for (const v of m.versions) this.set({ model: m.name, version: v.version }, v.replicas.reduce((sum, r) => sum + r.outstanding, 0));
+      }
+    },
+  });
 }
