@@ -11,6 +11,7 @@ import { Gauge, type Registry } from 'prom-client';
 import { ControlPlane } from './control/control-plane.js';
 import { emptyState, STATE_FORMAT, type ControlState } from './control/control-state.js';
 import { FileStateStore, MemoryStateStore, type StateStore } from './control/state-store.js';
+import type { KvStateStore } from './control/kv-state-store.js';
 
 /** The bundled models, in link order (the first is the `digits` application's default choice). */
 export const bundledModels = ['mnist-cnn', 'mnist-mlp', 'mnist-linear'] as const;
@@ -90,6 +91,7 @@ export async function serve(settings: ServeSettings, options: { clipper?: Clippe
     ...(settings.nats === undefined ? {} : { remote: { nats: settings.nats, byDefault: settings.remote } }),
   });
   let closing: Promise<void> | undefined;
+  let stopReplicas = (): void => {};
   // A keep-alive connection busy when close() starts would stay open after its answer and hold close() until
   // its idle timeout (72 s), past the CLI's shutdown timeout: answers sent while closing close their connection.
   for (const server of [query, admin]) {
@@ -133,6 +135,7 @@ export async function serve(settings: ServeSettings, options: { clipper?: Clippe
       // Fastify answers 503 to new requests while it closes, and waits for those in flight; then the
       // workers drain and stop.
       closing ??= (async () => {
+        stopReplicas();
         await Promise.all([query.close(), admin.close(), grpc?.close()]);
         metrics.close();
         await control.close();
@@ -145,6 +148,11 @@ export async function serve(settings: ServeSettings, options: { clipper?: Clippe
   // bundled models (or nothing), which become the stored state.
   try {
     await control.start(settings.bundled ? bundledState(settings) : emptyState());
+    if ('nc' in store) {
+      const { ContainerReplicas } = await import('./control/container-replicas.js');
+      const replicas = new ContainerReplicas(store.nc as KvStateStore['nc'], clipper, control, (message) => admin.log.info(message));
+      stopReplicas = () => replicas.close();
+    }
   } catch (error) {
     await running.close();
     throw error;

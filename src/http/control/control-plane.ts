@@ -88,6 +88,11 @@ export class ControlPlane implements AdminActions {
     });
   }
 
+  /** Runs `task` in turn with the admin calls and the stored changes (never beside one). */
+  exclusive<T>(task: () => Promise<T>): Promise<T> {
+    return this.#serial(task);
+  }
+
   /** Calls `listener` after each stored revision is applied here (tests, readiness). */
   onApplied(listener: (revision: number) => void): () => void {
     this.#appliedListeners.add(listener);
@@ -198,7 +203,9 @@ export class ControlPlane implements AdminActions {
       const was = findModel(before, model.name);
       const target = currentVersion(model).replicas;
       const previous = was === undefined || was.current !== model.current ? undefined : currentVersion(was).replicas;
-      if (!fresh && target !== undefined && target !== previous) await step(`scaling ${model.name} to ${target}`, () => clipper.setNumReplicas(model.name, target));
+      // A version in model containers has one replica per live container instead (container-replicas.ts).
+      const remote = currentVersion(model).remote !== undefined;
+      if (!fresh && !remote && target !== undefined && target !== previous) await step(`scaling ${model.name} to ${target}`, () => clipper.setNumReplicas(model.name, target));
     }
     for (const name of deployed.keys()) {
       if (findModel(desired, name) === undefined) await step(`removing ${name}`, () => clipper.removeModel(name));
