@@ -6,12 +6,14 @@ export type {
   BatchEvent,
   ClipperTestingHandle,
   Fault,
+  FeedbackRelay,
   FeedbackResult,
   InputType,
   ModelInfo,
   ModelVersionInfo,
   OutputKind,
   ReplicaCounters,
+  RelayedFeedback,
   ReplicaStatus,
 } from './api.js';
 export * from './errors.js';

@@ -11,7 +11,9 @@ import { Gauge, type Registry } from 'prom-client';
 import { ControlPlane } from './control/control-plane.js';
 import { emptyState, STATE_FORMAT, type ControlState } from './control/control-state.js';
 import { FileStateStore, MemoryStateStore, type StateStore } from './control/state-store.js';
-import type { KvStateStore } from './control/kv-state-store.js';
+import { KvStateStore } from './control/kv-state-store.js';
+import { ContainerReplicas } from './control/container-replicas.js';
+import { FeedbackStream } from './control/feedback-stream.js';
 
 /** The bundled models, in link order (the first is the `digits` application's default choice). */
 export const bundledModels = ['mnist-cnn', 'mnist-mlp', 'mnist-linear'] as const;
@@ -44,7 +46,7 @@ export function bundledState(settings: ServeSettings): ControlState {
 
 /** Where the control-plane state lives: the shared bucket (`nats`), the state file (`state`), or memory. */
 async function openStateStore(settings: ServeSettings): Promise<StateStore> {
-  if (settings.nats !== undefined) return (await import('./control/kv-state-store.js')).KvStateStore.open(settings.nats);
+  if (settings.nats !== undefined) return KvStateStore.open(settings.nats);
   if (settings.state !== undefined) return new FileStateStore(settings.state);
   return new MemoryStateStore();
 }
@@ -91,7 +93,8 @@ export async function serve(settings: ServeSettings, options: { clipper?: Clippe
     ...(settings.nats === undefined ? {} : { remote: { nats: settings.nats, byDefault: settings.remote } }),
   });
   let closing: Promise<void> | undefined;
-  let stopReplicas = (): void => {};
+  /** Stops following the containers and the feedback stream (with --nats). */
+  let stopShared = async (): Promise<void> => {};
   // A keep-alive connection busy when close() starts would stay open after its answer and hold close() until
   // its idle timeout (72 s), past the CLI's shutdown timeout: answers sent while closing close their connection.
   for (const server of [query, admin]) {
@@ -135,8 +138,8 @@ export async function serve(settings: ServeSettings, options: { clipper?: Clippe
       // Fastify answers 503 to new requests while it closes, and waits for those in flight; then the
       // workers drain and stop.
       closing ??= (async () => {
-        stopReplicas();
         await Promise.all([query.close(), admin.close(), grpc?.close()]);
+        await stopShared();
         metrics.close();
         await control.close();
         await clipper.stop();
@@ -148,10 +151,14 @@ export async function serve(settings: ServeSettings, options: { clipper?: Clippe
   // bundled models (or nothing), which become the stored state.
   try {
     await control.start(settings.bundled ? bundledState(settings) : emptyState());
-    if ('nc' in store) {
-      const { ContainerReplicas } = await import('./control/container-replicas.js');
-      const replicas = new ContainerReplicas(store.nc as KvStateStore['nc'], clipper, control, (message) => admin.log.info(message));
-      stopReplicas = () => replicas.close();
+    if (store instanceof KvStateStore) {
+      const log = (message: string): void => admin.log.info(message);
+      const replicas = new ContainerReplicas(store.nc, clipper, control, log);
+      const feedback = await FeedbackStream.start(store.nc, store.kv, clipper, log);
+      stopShared = async () => {
+        replicas.close();
+        await feedback.close();
+      };
     }
   } catch (error) {
     await running.close();

@@ -56,6 +56,8 @@ export class ContainerReplicas {
     if (this.#running || this.#closed) return;
     this.#running = true;
     try {
+      // Nothing to count until a version runs in containers (the bucket may not even exist before).
+      if (!this.#control.state.models.some((m) => currentVersion(m).remote !== undefined)) return;
       this.#kv ??= await new Kvm(this.#nc).open(CONTAINERS_BUCKET);
       const counts = await countContainers(this.#kv);
       await this.#control.exclusive(async () => {

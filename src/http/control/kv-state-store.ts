@@ -52,6 +52,11 @@ export class KvStateStore implements StateStore {
     }
   }
 
+  /** The clipper-config bucket (the feedback stream keeps its policy snapshots there too). */
+  get kv(): KV {
+    return this.#kv;
+  }
+
   async read(): Promise<StoredState> {
     const entry = await this.#kv.get(STATE_KEY);
     if (entry === null || entry.operation !== 'PUT') return { state: undefined, revision: entry?.revision ?? 0 };
