@@ -78,7 +78,9 @@ export class ControlPlane implements AdminActions {
           stored = await this.store.read();
         }
       }
-      await this.#reconcile(stored.state ?? initial, stored.revision);
+      const failures = await this.#reconcile(stored.state ?? initial, stored.revision);
+      // A server that cannot set itself up as its state says does not start half set up.
+      if (failures.length > 0) throw failures[0];
     });
     this.store.watch?.((stored) => {
       if (stored.revision <= this.#revision) return;
@@ -176,15 +178,18 @@ export class ControlPlane implements AdminActions {
    * Makes the system match `desired`: deploys missing versions, sets current versions and replica targets,
    * removes models no longer there, registers applications, sets policies and links. A step that fails (a
    * model file missing on this host) is logged and the rest still applied; the next change tries it again.
+   * Returns the failures (at start they stop the server).
    */
-  async #reconcile(desired: ControlState, revision: number): Promise<void> {
-    if (this.#closed) return;
+  async #reconcile(desired: ControlState, revision: number): Promise<Error[]> {
+    const failures: Error[] = [];
+    if (this.#closed) return failures;
     const clipper = this.#clipper;
     const before = this.#applied;
     const step = async (what: string, run: () => Promise<void> | void): Promise<void> => {
       try {
         await run();
       } catch (error) {
+        failures.push(error as Error);
         this.#log('warn', `control plane: ${what} failed: ${(error as Error).message}`);
       }
     };
@@ -230,5 +235,6 @@ export class ControlPlane implements AdminActions {
     this.#applied = copyState(desired);
     this.#revision = revision;
     for (const listener of this.#appliedListeners) listener(revision);
+    return failures;
   }
 }
