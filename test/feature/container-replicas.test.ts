@@ -5,8 +5,10 @@
  * being one. Queries through either frontend are answered by the model.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import path from 'node:path';
 import test from 'ava';
-import { loadMnist, digit } from '../../src/index.js';
+import * as ort from 'onnxruntime-node';
+import { loadMnist, digit, type Answer } from '../../src/index.js';
 import { projectRoot } from '../../src/paths.js';
 import { serve, type RunningServer } from '../../src/http/serve.js';
 import { resolveServeSettings } from '../../src/http/settings.js';
@@ -81,4 +83,46 @@ run('containers announced for a version become its replicas in every frontend, a
   await until('one replica on A and B', async () => (await replicasOf(a)) === 1 && (await replicasOf(b)) === 1);
   const answer = await post(`${b.queryUrl}/remote/predict`, { input: Array.from(digit(heldOut, 7)) });
   t.false(answer.body.default, JSON.stringify(answer.body));
+});
+
+run('1,000 real digits through two frontends and three containers equal direct onnxruntime results', async (t) => {
+  const nats = await TestNatsServer.start();
+  t.teardown(() => nats.close());
+  const containers = await Promise.all(['c1', 'c2', 'c3'].map((id) => container(nats.url, id)));
+  t.teardown(() => {
+    for (const c of containers) c.kill('SIGKILL');
+  });
+  const a = await frontend(nats.url);
+  t.teardown(() => a.close());
+  const onA = (route: string, body: unknown) => post(`${a.adminUrl}/admin/${route}`, body);
+  // A generous SLO: this test is about equal answers, and the two cores are shared.
+  t.is((await onA('add_app', { name: 'digits3', input_type: 'float32', input_shape: [784], default_output: -1, latency_slo_ms: 5000 })).status, 200);
+  t.is((await onA('add_model', { model_name: 'mnist-mlp', model_version: '1', model_data_path: 'mnist-mlp/1/model.onnx' })).status, 200);
+  t.is((await onA('add_model_links', { app_name: 'digits3', model_names: ['mnist-mlp'] })).status, 200);
+  const b = await frontend(nats.url);
+  t.teardown(() => b.close());
+  await until('three replicas on A and B', async () => (await replicasOf(a)) === 3 && (await replicasOf(b)) === 3);
+
+  const n = 1000;
+  const session = await ort.InferenceSession.create(path.join(projectRoot, 'models/mnist-mlp/1/model.onnx'));
+  const direct = (await session.run({ input: new ort.Tensor('float32', heldOut.images.slice(0, n * 784), [n, 784]) })).probabilities?.data as Float32Array;
+  // Even digits through A, odd through B, all at once.
+  const answers = await Promise.all(Array.from({ length: n }, (_, i) => (i % 2 === 0 ? a : b).clipper.predict('digits3', digit(heldOut, i))));
+  let equal = 0;
+  let defaults = 0;
+  for (let i = 0; i < n; i++) {
+    const answer = answers[i] as Answer;
+    if (answer.isDefault) {
+      defaults++;
+      continue;
+    }
+    if (answer.scores?.every((v, k) => v === direct[i * 10 + k]) === true) equal++;
+  }
+  t.is(defaults, 0);
+  t.is(equal, n);
+  // Each frontend used all three containers.
+  for (const s of [a, b]) {
+    const busy = s.clipper.describeModel('mnist-mlp').replicas.filter((r) => r.counters.batches > 0);
+    t.is(busy.length, 3, JSON.stringify(s.clipper.describeModel('mnist-mlp').replicas.map((r) => r.counters)));
+  }
 });
