@@ -81,3 +81,37 @@ run('an admin change on frontend A is applied on frontend B; a conflicting concu
   t.deepEqual((await post(`${c.adminUrl}/admin/get_linked_models`, { app_name: 'shared' })).body, ['mnist-linear']);
   t.is((await post(`${c.adminUrl}/admin/get_application`, { name: 'shared' })).body.policy, 'exp3');
 });
+
+run('nats-server stopped for 3 s and started again: the state is intact, admin calls work again within 5 s and reach the other frontend', async (t) => {
+  const nats = await TestNatsServer.start();
+  t.teardown(() => nats.close());
+  const a = await frontend(nats.url);
+  const b = await frontend(nats.url);
+  t.teardown(async () => {
+    await Promise.all([a.close(), b.close()]);
+  });
+  const onA = (route: string, body: unknown) => post(`${a.adminUrl}/admin/${route}`, body);
+  t.is((await onA('add_app', { name: 'kept', input_type: 'float32', input_shape: [784], default_output: -1, latency_slo_ms: 2000 })).status, 200);
+  t.is((await onA('add_model', { model_name: 'mnist-linear', model_version: '1', model_data_path: 'mnist-linear/1/model.onnx' })).status, 200);
+  t.is((await onA('add_model_links', { app_name: 'kept', model_names: ['mnist-linear'] })).status, 200);
+  await until('B links it', async () => (await post(`${b.adminUrl}/admin/get_linked_models`, { app_name: 'kept' })).body, (v) => Array.isArray(v) && v[0] === 'mnist-linear');
+
+  await nats.stop();
+  await new Promise((r) => setTimeout(r, 3_000));
+  // Queries do not need NATS (the models run here): B still answers while it is down.
+  const during = await post(`${b.queryUrl}/kept/predict`, { input: Array.from(digit(heldOut, 1)) });
+  t.is(during.status, 200);
+  t.false(during.body.default);
+  await nats.resume();
+  const back = Date.now();
+  // The first admin call that succeeds after the restart: within 5 s.
+  const linked = await until('an admin call succeeds', () => onA('set_policy', { app_name: 'kept', policy: { kind: 'exp3', eta: 0.4 } }), (r) => r.status === 200, 5_000);
+  t.log(`admin calls work again ${Date.now() - back} ms after nats-server came back`);
+  t.is(linked.value.status, 200);
+  await until('B applies the change made after the restart', async () => (await post(`${b.adminUrl}/admin/get_policy_state`, { app_name: 'kept' })).body, (v) => v?.state?.eta === 0.4, 5_000);
+  // The state from before the outage is intact on both.
+  for (const s of [a, b]) {
+    t.deepEqual(await models(s), ['mnist-linear:1']);
+    t.deepEqual((await post(`${s.adminUrl}/admin/get_linked_models`, { app_name: 'kept' })).body, ['mnist-linear']);
+  }
+});

@@ -6,6 +6,7 @@
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Kvm, type KV } from '@nats-io/kv';
+import { jetstream } from '@nats-io/jetstream';
 import { decodeState, encodeState, type ControlState } from './control-state.js';
 import { StateConflictError, type StateStore, type StoredState } from './state-store.js';
 
@@ -19,8 +20,14 @@ function isConflict(error: unknown): boolean {
   return e?.code === 10071 || e?.api_error?.err_code === 10071 || /wrong last sequence/i.test(e?.message ?? '');
 }
 
+/**
+ * Bucket calls give up after this, ms (the client's default is 5 s): a call sent while the connection is being
+ * re-established is lost, and the admin call that made it should fail soon and be retried, not hang.
+ */
+const CALL_TIMEOUT_MS = 1_500;
+
 export async function openConfigBucket(nc: NatsConnection): Promise<KV> {
-  const kvm = new Kvm(nc);
+  const kvm = new Kvm(jetstream(nc, { timeout: CALL_TIMEOUT_MS }));
   try {
     return await kvm.create(CONFIG_BUCKET, { history: 5 });
   } catch {
