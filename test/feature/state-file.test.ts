@@ -7,7 +7,10 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import test from 'ava';
-import { digit, loadMnist } from '../../src/index.js';
+import { Clipper, digit, loadMnist } from '../../src/index.js';
+import { serve } from '../../src/http/serve.js';
+import { resolveServeSettings } from '../../src/http/settings.js';
+import { fixtureModels } from '../helpers/fixtures.js';
 import { exitOf, post, startCliServer } from '../helpers/cli-server.js';
 
 test('admin changes survive a restart through the state file', async (t) => {
@@ -57,4 +60,21 @@ test('a state file that is not a state stops the start, naming the file', async 
   const file = path.join(dir, 'state.json');
   writeFileSync(file, '{"apps": ');
   await t.throwsAsync(startCliServer(['--no-bundled', '--state', file]), { message: new RegExp(`state file ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is not JSON`) });
+});
+
+test('serve() on a system a program set up keeps its models and links; admin changes apply on top', async (t) => {
+  const clipper = await Clipper.start({ modelRepository: fixtureModels });
+  await clipper.registerApp({ name: 'sums', inputType: 'float32', inputShape: [4], defaultOutput: -1, latencySloMs: 2000 });
+  await clipper.deployModel({ name: 'sum', version: '1', path: 'sum/1/model.mjs' });
+  await clipper.linkModel('sums', 'sum');
+  const dir = mkdtempSync(path.join(tmpdir(), 'clipper-state-'));
+  const server = await serve({ ...resolveServeSettings(['--port', '0', '--admin-port', '0', '--grpc-port', '0', '--log-level', 'silent', '--state', path.join(dir, 's.json')], {}), bundled: false }, { clipper });
+  t.teardown(async () => {
+    await server.close();
+    await clipper.stop();
+  });
+  t.deepEqual(clipper.getLinkedModels('sums'), ['sum']);
+  t.is((await post(`${server.adminUrl}/admin/add_model`, { model_name: 'sum', model_version: '2', model_data_path: 'sum/2/model.mjs' })).status, 200);
+  t.deepEqual(clipper.getModels().map((m) => [m.name, m.currentVersion]), [['sum', '2']]);
+  t.deepEqual(clipper.getLinkedModels('sums'), ['sum']);
 });

@@ -42,7 +42,6 @@ export class ControlPlane implements AdminActions {
   #revision = 0;
   #tail: Promise<unknown> = Promise.resolve();
   #closed = false;
-  readonly #appliedListeners = new Set<(revision: number) => void>();
 
   constructor(options: ControlPlaneOptions) {
     this.#clipper = options.clipper;
@@ -93,12 +92,6 @@ export class ControlPlane implements AdminActions {
   /** Runs `task` in turn with the admin calls and the stored changes (never beside one). */
   exclusive<T>(task: () => Promise<T>): Promise<T> {
     return this.#serial(task);
-  }
-
-  /** Calls `listener` after each stored revision is applied here (tests, readiness). */
-  onApplied(listener: (revision: number) => void): () => void {
-    this.#appliedListeners.add(listener);
-    return () => this.#appliedListeners.delete(listener);
   }
 
   async close(): Promise<void> {
@@ -212,8 +205,10 @@ export class ControlPlane implements AdminActions {
       const remote = currentVersion(model).remote !== undefined;
       if (!fresh && !remote && target !== undefined && target !== previous) await step(`scaling ${model.name} to ${target}`, () => clipper.setNumReplicas(model.name, target));
     }
+    // Only what the control plane itself applied is taken away: models and links a program set up on the system
+    // before handing it to serve() stay.
     for (const name of deployed.keys()) {
-      if (findModel(desired, name) === undefined) await step(`removing ${name}`, () => clipper.removeModel(name));
+      if (findModel(before, name) !== undefined && findModel(desired, name) === undefined) await step(`removing ${name}`, () => clipper.removeModel(name));
     }
     const registered = new Set(clipper.getApps().map((a) => a.name));
     for (const app of desired.apps) {
@@ -228,13 +223,13 @@ export class ControlPlane implements AdminActions {
       }
       if (!clipper.getApps().some((a) => a.name === name)) continue;
       const linked = clipper.getLinkedModels(name);
-      for (const model of linked) if (!app.links.includes(model)) await step(`unlinking ${model} from ${name}`, () => clipper.unlinkModel(name, model));
+      const wasLinked = findApp(before, name)?.links ?? [];
+      for (const model of linked) if (wasLinked.includes(model) && !app.links.includes(model)) await step(`unlinking ${model} from ${name}`, () => clipper.unlinkModel(name, model));
       for (const model of app.links) if (!linked.includes(model)) await step(`linking ${model} to ${name}`, () => clipper.linkModel(name, model));
     }
     for (const name of registered) if (findApp(desired, name) === undefined) this.#log('warn', `control plane: application ${name} is not in the stored state; applications are never removed`);
     this.#applied = copyState(desired);
     this.#revision = revision;
-    for (const listener of this.#appliedListeners) listener(revision);
     return failures;
   }
 }
