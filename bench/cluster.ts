@@ -10,6 +10,8 @@
  *    batch (so that the frontend's two cores are not the limit either), open-loop load at rising rates; a
  *    container count's throughput is the highest rate answered with p99 within the SLO (50 ms) and under 1%
  *    defaults or refusals. `scaling.efficiency8` = throughput(8) / (8 x throughput(1)).
+ * 3. twoFrontends: the same 8 containers shared by two frontends (two systems, each with a replica per
+ *    container; queries alternate between them).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import os from 'node:os';
@@ -101,20 +103,28 @@ const SLO_MS = 50;
 const MAX_BATCH = 1;
 const SLEEP_MS = 5;
 
-/** Throughput of `n` containers of the sleeping model: the highest rate meeting the SLO, of rising rates. */
-async function scale(url: string, n: number, seconds: number): Promise<{ containers: number; throughput: number; runs: RateRun[] }> {
+/**
+ * Throughput of `n` containers of the sleeping model behind `frontends` frontends (each its own system with one
+ * replica per container, queries alternating between them): the highest rate meeting the SLO, of rising rates.
+ */
+async function scale(url: string, n: number, seconds: number, frontends = 1): Promise<{ containers: number; frontends: number; throughput: number; runs: RateRun[] }> {
   const children: ChildProcess[] = [];
-  const clipper = await Clipper.start({ modelRepository: fixtures });
+  const systems: Clipper[] = [];
   try {
     for (let i = 0; i < n; i++) children.push(await container(url, 'sleep', '1', fixtures, 'sleep/1/model.mjs'));
-    await clipper.registerApp({ name: 'bench', inputType: 'float32', inputShape: [2], defaultOutput: -1, latencySloMs: SLO_MS, cacheMaxBytes: 0 });
-    await clipper.deployModel({ name: 'sleep', version: '1', path: 'sleep/1/model.mjs', replicas: n, remote: { nats: url }, batching: { mode: 'aimd', maxBatchSize: MAX_BATCH } });
-    await clipper.linkModel('bench', 'sleep');
+    for (let f = 0; f < frontends; f++) {
+      const clipper = await Clipper.start({ modelRepository: fixtures });
+      systems.push(clipper);
+      await clipper.registerApp({ name: 'bench', inputType: 'float32', inputShape: [2], defaultOutput: -1, latencySloMs: SLO_MS, cacheMaxBytes: 0 });
+      await clipper.deployModel({ name: 'sleep', version: '1', path: 'sleep/1/model.mjs', replicas: n, remote: { nats: url }, batching: { mode: 'aimd', maxBatchSize: MAX_BATCH } });
+      await clipper.linkModel('bench', 'sleep');
+    }
+    const send = (i: number): Promise<Answer> => (systems[i % systems.length] as Clipper).predict('bench', [i, i]);
     // The containers' ceiling: MAX_BATCH rows per sleep each (no hop, no timer lateness); the search climbs past
     // it in case batches run faster, and stops at the first rate over the SLO.
     const ceiling = (n * MAX_BATCH * 1000) / SLEEP_MS;
     // Warm-up: connections, JIT, each replica's first batches.
-    await runOpenLoop<Answer>({ rate: ceiling / 4, count: Math.round(ceiling / 8), send: (i) => clipper.predict('bench', [i, i]), onOutcome: () => {} });
+    await runOpenLoop<Answer>({ rate: ceiling / 4, count: Math.round(ceiling / 8), send, onOutcome: () => {} });
     const runs: RateRun[] = [];
     let best = 0;
     for (const share of [0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0, 1.1]) {
@@ -125,7 +135,7 @@ async function scale(url: string, n: number, seconds: number): Promise<{ contain
       const report = await runOpenLoop<Answer>({
         rate,
         count: Math.round(rate * seconds),
-        send: (i) => clipper.predict('bench', [i, i]),
+        send,
         onOutcome: (o) => {
           recorder.record(o.latencyMs);
           if (o.error !== undefined || o.result?.isDefault === true) bad++;
@@ -137,13 +147,13 @@ async function scale(url: string, n: number, seconds: number): Promise<{ contain
       const ok = p99 <= SLO_MS && badShare < 0.01;
       const achieved = answered / (report.durationMs / 1000);
       runs.push({ rate, answered: Math.round(achieved), p99: Math.round(p99 * 10) / 10, badShare: Math.round(badShare * 1000) / 1000, ok });
-      log(`  ${n} container(s), offered ${rate}/s: answered ${Math.round(achieved)}/s, p99 ${p99.toFixed(1)} ms, defaults+refused ${(badShare * 100).toFixed(1)}%${ok ? '' : '  (over the SLO)'}`);
+      log(`  ${n} container(s), ${frontends} frontend(s), offered ${rate}/s: answered ${Math.round(achieved)}/s, p99 ${p99.toFixed(1)} ms, defaults+refused ${(badShare * 100).toFixed(1)}%${ok ? '' : '  (over the SLO)'}`);
       if (ok) best = Math.max(best, achieved);
       else break;
     }
-    return { containers: n, throughput: Math.round(best), runs };
+    return { containers: n, frontends, throughput: Math.round(best), runs };
   } finally {
-    await clipper.stop();
+    await Promise.all(systems.map((c) => c.stop()));
     await stopAll(children);
   }
 }
@@ -166,10 +176,13 @@ async function main(): Promise<void> {
     const t8 = points[3]?.throughput ?? 0;
     const efficiency8 = t1 > 0 ? Math.round((t8 / (8 * t1)) * 1000) / 1000 : 0;
     log(`scaling: ${points.map((p) => `${p.containers}: ${p.throughput}/s`).join(', ')}; efficiency8 ${efficiency8} (target >= 0.9)`);
+    const shared = await scale(nats.url, 8, seconds, 2);
+    log(`two frontends sharing 8 containers: ${shared.throughput}/s`);
     const result = {
       machine: { cores: os.cpus().length, node: process.version },
       hopMicroseconds,
       scaling: { sloMs: SLO_MS, maxBatchSize: MAX_BATCH, sleepMs: SLEEP_MS, throughput: Object.fromEntries(points.map((p) => [p.containers, p.throughput])), efficiency8, runs: points },
+      twoFrontends: { containers: 8, throughput: shared.throughput, runs: shared.runs },
     };
     if (json) console.log(JSON.stringify(result, null, 2));
   } finally {
