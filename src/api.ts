@@ -53,6 +53,22 @@ export interface FeedbackResult {
   skipped: string[];
 }
 
+/**
+ * One feedback event as a relay carries it (`Clipper.relayFeedback`): the application, the input row, the label,
+ * the query context, and the bandit draw it answers, taken by the frontend that received it (undefined when that
+ * frontend holds none, or the policy learns from every model).
+ */
+export interface RelayedFeedback {
+  app: string;
+  input: Float32Array | Int32Array;
+  label: number;
+  context: { uid?: string };
+  selection: { models: readonly string[]; probability: number } | undefined;
+}
+
+/** Carries feedback to where it is applied in one order for every frontend, and answers with its result there. */
+export type FeedbackRelay = (feedback: RelayedFeedback) => Promise<FeedbackResult>;
+
 /** A replica's counters since it was created. */
 export interface ReplicaCounters {
   batches: number;

@@ -31,6 +31,12 @@ clipper-ts container --nats URL --model NAME --version V   a model container ove
   --shutdown-timeout-ms N  bound on a graceful shutdown (default ${serveDefaults.shutdownTimeoutMs})
   --otlp-endpoint URL      send OpenTelemetry traces over OTLP/HTTP to this collector (e.g. http://localhost:4318;
                            also OTEL_EXPORTER_OTLP_ENDPOINT); no traces when unset
+  --state FILE             keep the control-plane state (apps, models, links, replicas, policies) in FILE, written
+                           atomically and read back at start (default ./${serveDefaults.state}; none on --port 0; off = none)
+  --nats URL               share the control plane with every frontend on this NATS (JetStream bucket clipper-config,
+                           feedback stream CLIPPER_FEEDBACK) instead of a state file
+  --remote                 with --nats: run models in model containers (clipper-ts container); each container
+                           announced for a version becomes one of its replicas
   --config FILE            a JSON file of the same settings in camelCase (port, adminToken, ...)
 
 Every flag also reads from the environment as CLIPPER_<NAME> (CLIPPER_PORT, CLIPPER_ADMIN_TOKEN, ...).
@@ -42,7 +48,7 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'admin') return (await import('./admin-cli/admin-commands.js')).adminMain(rest);
   if (command === 'deploy') return (await import('./admin-cli/deploy-command.js')).deployMain(rest);
   if (command === 'container') return (await import('./cluster/container-command.js')).containerMain(rest);
-  if (command === '--help' || command === '-h' || command === 'help' || rest.includes('--help')) {
+  if (command === '--help' || command === '-h' || command === 'help') {
     console.log(help);
     return 0;
   }
@@ -50,11 +56,13 @@ async function main(argv: string[]): Promise<number> {
     console.error(`unknown command ${JSON.stringify(command)}\n\n${help}`);
     return 2;
   }
-  const args = rest.map((a) => (a === '--no-bundled' ? '--bundled=false' : a));
+  if (rest.includes('--help')) {
+    console.log(help);
+    return 0;
+  }
   let settings;
   try {
-    settings = resolveServeSettings(args.filter((a) => !a.startsWith('--bundled=')));
-    if (args.includes('--bundled=false')) settings = { ...settings, bundled: false };
+    settings = resolveServeSettings(rest);
   } catch (error) {
     console.error(`clipper-ts: ${(error as Error).message}`);
     return 2;

@@ -3,7 +3,8 @@ import path from 'node:path';
 import { ReplicaSet } from '../actors/replica-set.js';
 import { FeedbackActor } from '../actors/feedback.js';
 import { context as otelContext, SpanStatusCode, type Context, type Tracer } from '@opentelemetry/api';
-import type { Answer, AppInfo, PredictOptions, BatchEvent, ClipperTestingHandle, Fault, FeedbackResult, ModelInfo, ModelVersionInfo, OutputKind } from './api.js';
+import type { Answer, AppInfo, BatchEvent, ClipperTestingHandle, Fault, FeedbackRelay, FeedbackResult, ModelInfo, ModelVersionInfo, OutputKind, PredictOptions, RelayedFeedback } from './api.js';
+import { inputDigest } from './routing/prediction-cache.js';
 import type { ModelDirectory, ModelVersion } from '../actors/contracts.js';
 import { MultiplexPool } from './routing/multiplex-pool.js';
 import { Router } from '../actors/router.js';
@@ -102,6 +103,10 @@ export class Clipper {
   #deploying = 0;
   #stopping = false;
   readonly #tracer: Tracer | undefined;
+  /** Where feedback goes instead of the local actors (relayFeedback); undefined: applied here. */
+  #feedbackRelay: FeedbackRelay | undefined;
+  /** Per application: the draw a relayed feedback being applied carries, and the relayed feedback applied in turn. */
+  readonly #relayed = new Map<string, { selection: RelayedFeedback['selection'] | null; tail: Promise<unknown> }>();
 
   private constructor(given: ClipperOptions) {
     const options = resolveClipperOptions(given);
@@ -205,7 +210,17 @@ export class Clipper {
     // Supervised like replicas: a crash in the router (a bug, not a policy's exception) restarts it with backoff.
     const router = new Router(app, this.#directory, this.clock, options.policy === undefined ? undefined : createPolicy(options.policy), this.#supervisor, this.#tracer);
     await router.start();
-    const feedback = new FeedbackActor(router, this.#directory, this.clock, feedbackDefaults.timeoutMs);
+    // Feedback relayed from another frontend learns from the draw it carries, not from this router's log.
+    const relayed = { selection: null as RelayedFeedback['selection'] | null, tail: Promise.resolve() as Promise<unknown> };
+    this.#relayed.set(app.name, relayed);
+    const feedbackRouter = {
+      get app() { return router.app; },
+      get cache() { return router.cache; },
+      get linkedModels() { return router.linkedModels; },
+      get policy() { return router.policy; },
+      takeSelection: (digest: string, context: QueryContext | undefined) => (relayed.selection === null ? router.takeSelection(digest, context) : relayed.selection),
+    };
+    const feedback = new FeedbackActor(feedbackRouter, this.#directory, this.clock, feedbackDefaults.timeoutMs);
     await feedback.start();
     this.#apps.set(app.name, router);
     this.#feedback.set(app.name, feedback);
@@ -385,7 +400,48 @@ export class Clipper {
         throw new InvalidInputError(`label ${label} is not a class of application ${appName}; expected an integer in [0, ${classes > 0 ? classes - 1 : 'classes - 1'}]`);
       }
     }
-    return actor.feedback(toInputRow(router.app, input), label, checkQueryContext(context));
+    const row = toInputRow(router.app, input);
+    const checked = checkQueryContext(context);
+    const relay = this.#feedbackRelay;
+    if (relay === undefined) return actor.feedback(row, label, checked);
+    // The draw this feedback answers is in this frontend's log: taken here, once, and carried with it.
+    const selection = router.policy.learnsFrom === 'selected' ? router.takeSelection(inputDigest(row), checked) : undefined;
+    return relay({ app: appName, input: row, label, context: { ...checked }, selection: selection === undefined ? undefined : { models: [...selection.models], probability: selection.probability } });
+  }
+
+  /**
+   * Sends every feedback event through `relay` (a log every frontend applies in one order, so that their
+   * policies learn the same weights) instead of applying it here; the relay applies each with
+   * {@link applyRelayedFeedback}. `undefined` applies feedback here again.
+   */
+  relayFeedback(relay: FeedbackRelay | undefined): void {
+    this.#feedbackRelay = relay;
+  }
+
+  /**
+   * Applies one relayed feedback event here, with the draw it carries; events of one application are applied
+   * one at a time, in the order of the calls.
+   */
+  applyRelayedFeedback(feedback: RelayedFeedback): Promise<FeedbackResult> {
+    const router = this.#router(feedback.app);
+    const actor = this.#feedback.get(feedback.app) as FeedbackActor;
+    const relayed = this.#relayed.get(feedback.app) as { selection: RelayedFeedback['selection'] | null; tail: Promise<unknown> };
+    const row = toInputRow(router.app, feedback.input);
+    const run = relayed.tail.then(async () => {
+      const context = checkQueryContext(feedback.context);
+      // A bandit meets its linked models when it draws among them: on the frontend that answered the query it
+      // has; here it may not have, and would learn from a table that lacks them. A draw (its result unused)
+      // makes the tables the same everywhere.
+      if (router.policy.learnsFrom === 'selected') router.policy.select(router.linkedModels, context);
+      relayed.selection = feedback.selection;
+      try {
+        return await actor.feedback(row, feedback.label, context);
+      } finally {
+        relayed.selection = null;
+      }
+    });
+    relayed.tail = run.catch(() => {});
+    return run;
   }
 
   /** Every registered application, with its links, policy, counters and cache figures. */

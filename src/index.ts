@@ -6,6 +6,7 @@ export type {
   BatchEvent,
   ClipperTestingHandle,
   Fault,
+  FeedbackRelay,
   FeedbackResult,
   InputType,
   ModelInfo,
@@ -13,6 +14,7 @@ export type {
   OutputKind,
   PredictOptions,
   ReplicaCounters,
+  RelayedFeedback,
   ReplicaStatus,
 } from './api.js';
 export * from './errors.js';

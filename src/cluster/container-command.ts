@@ -3,6 +3,7 @@
  * runs one model container (container.ts) until SIGTERM or SIGINT, then drains and exits 0.
  */
 import { parseArgs } from 'node:util';
+import { InvalidOptionError } from '../errors.js';
 import { modelsDir } from '../paths.js';
 import { startContainer } from './container.js';
 
@@ -19,44 +20,66 @@ const usage = `clipper-ts container --nats URL --model NAME --version V [--path 
 Answers batches on clipper.v1.infer.<model>.<version>.<id> and announces itself in the JetStream key-value
 bucket clipper-containers; drains on SIGTERM (README, "Running on more than one machine").`;
 
-export async function containerMain(argv: string[]): Promise<number> {
+/** The flags `clipper-ts container` takes (node:util parseArgs options); the deploy/ manifests are checked against them. */
+export const containerOptions = {
+  nats: { type: 'string' },
+  model: { type: 'string' },
+  version: { type: 'string' },
+  path: { type: 'string' },
+  threads: { type: 'string' },
+  id: { type: 'string' },
+  models: { type: 'string' },
+  help: { type: 'boolean' },
+} as const;
+
+export interface ContainerArgs {
+  nats: string;
+  model: string;
+  version: string;
+  path: string | undefined;
+  threads: number;
+  id: string | undefined;
+  models: string;
+  help: boolean;
+}
+
+/** Parses `clipper-ts container` flags; throws {@link InvalidOptionError} naming what was wrong. */
+export function parseContainerArgs(argv: readonly string[]): ContainerArgs {
   let values;
   try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        nats: { type: 'string' },
-        model: { type: 'string' },
-        version: { type: 'string' },
-        path: { type: 'string' },
-        threads: { type: 'string' },
-        id: { type: 'string' },
-        models: { type: 'string' },
-        help: { type: 'boolean' },
-      },
-    }));
+    ({ values } = parseArgs({ args: [...argv], options: containerOptions, strict: true, allowPositionals: false }));
+  } catch (error) {
+    throw new InvalidOptionError((error as Error).message);
+  }
+  if (values.help === true) return { nats: '', model: '', version: '', path: undefined, threads: 1, id: undefined, models: modelsDir, help: true };
+  if (values.nats === undefined || values.model === undefined || values.version === undefined) {
+    throw new InvalidOptionError('--nats, --model and --version are required');
+  }
+  const threads = values.threads === undefined ? 1 : Number(values.threads);
+  if (!Number.isInteger(threads) || threads < 1 || threads > 64) {
+    throw new InvalidOptionError(`--threads must be an integer in [1, 64]; got ${JSON.stringify(values.threads)}`);
+  }
+  return { nats: values.nats, model: values.model, version: values.version, path: values.path, threads, id: values.id, models: values.models ?? modelsDir, help: false };
+}
+
+export async function containerMain(argv: string[]): Promise<number> {
+  let values: ContainerArgs;
+  try {
+    values = parseContainerArgs(argv);
   } catch (error) {
     console.error(`clipper-ts container: ${(error as Error).message}\n\n${usage}`);
     return 2;
   }
-  if (values.help === true) {
+  if (values.help) {
     console.log(usage);
     return 0;
   }
-  if (values.nats === undefined || values.model === undefined || values.version === undefined) {
-    console.error(`clipper-ts container: --nats, --model and --version are required\n\n${usage}`);
-    return 2;
-  }
-  const threads = values.threads === undefined ? 1 : Number(values.threads);
-  if (!Number.isInteger(threads) || threads < 1 || threads > 64) {
-    console.error(`clipper-ts container: --threads must be an integer in [1, 64]; got ${JSON.stringify(values.threads)}`);
-    return 2;
-  }
+  const threads = values.threads;
   const container = await startContainer({
     nats: values.nats,
     model: values.model,
     version: values.version,
-    repository: values.models ?? modelsDir,
+    repository: values.models,
     threads,
     ...(values.path === undefined ? {} : { path: values.path }),
     ...(values.id === undefined ? {} : { id: values.id }),

@@ -7,6 +7,7 @@ import { InvalidOptionError, UnauthorizedError, UnknownModelError, UnknownVersio
 import { installErrorHandling } from './http-errors.js';
 import { registerStatusPage } from './status/status-page.js';
 import type { Registry } from 'prom-client';
+import type { AdminActions } from './control/control-plane.js';
 
 export interface AdminServerOptions {
   clipper: Clipper;
@@ -16,6 +17,13 @@ export interface AdminServerOptions {
   logger: FastifyServerOptions['logger'];
   /** The query server's metrics, for the status page's latency percentiles. */
   metrics?: Registry;
+  /**
+   * What the admin calls change through: the control plane (which records them in the state file or the
+   * shared bucket; a lost compare-and-set race is a 409 STATE_CONFLICT). Default: the system itself.
+   */
+  actions?: AdminActions;
+  /** Models added here run in model containers on this NATS: always with `byDefault`, else when add_model says `remote: true`. */
+  remote?: { nats: string; byDefault: boolean };
 }
 
 const inputTypes: Record<string, InputType> = { float32: 'float32', floats: 'float32', int32: 'int32', ints: 'int32' };
@@ -47,6 +55,7 @@ function repositoryVersions(repository: string, model: string): { version: strin
  */
 export function createAdminServer(options: AdminServerOptions): FastifyInstance {
   const { clipper } = options;
+  const actions: AdminActions = options.actions ?? clipper;
   const app = Fastify({ logger: options.logger, bodyLimit: 1024 * 1024, requestIdHeader: 'x-request-id', ajv: { customOptions: { coerceTypes: false } } });
   installErrorHandling(app);
   const token = options.token;
@@ -63,6 +72,14 @@ export function createAdminServer(options: AdminServerOptions): FastifyInstance 
     });
   }
 
+  const remoteFor = (asked: boolean | undefined): string | undefined => {
+    if (asked === true && options.remote === undefined) throw new InvalidOptionError('remote: true needs a server started with --nats URL (model containers are reached over NATS)');
+    return (asked ?? options.remote?.byDefault === true) ? options.remote?.nats : undefined;
+  };
+  const remoteOption = (asked: boolean | undefined): { remote?: { nats: string } } => {
+    const nats = remoteFor(asked);
+    return nats === undefined ? {} : { remote: { nats } };
+  };
   const name = { type: 'string', minLength: 1, maxLength: 64 } as const;
   const post = <B>(route: string, schema: object, handler: (body: B) => Promise<unknown> | unknown): void => {
     app.post<{ Body: B }>(`/admin/${route}`, { schema: { body: { type: 'object', ...schema } } }, async (request) => handler((request.body ?? {}) as B));
@@ -88,7 +105,7 @@ export function createAdminServer(options: AdminServerOptions): FastifyInstance 
       const inputType = inputTypes[b.input_type];
       if (inputType === undefined) throw new InvalidOptionError(`input_type must be one of ${Object.keys(inputTypes).join(', ')}; got ${JSON.stringify(b.input_type)}`);
       const slo = b.latency_slo_ms ?? (b.latency_slo_micros === undefined ? undefined : b.latency_slo_micros / 1000);
-      await clipper.registerApp({
+      await actions.registerApp({
         name: b.name,
         inputType,
         inputShape: b.input_shape,
@@ -101,7 +118,7 @@ export function createAdminServer(options: AdminServerOptions): FastifyInstance 
     },
   );
 
-  post<{ model_name: string; model_version: string; model_data_path: string; replicas?: number; batching?: Record<string, unknown>; output_kind?: 'classification' | 'regression'; isolation?: 'thread' | 'process' }>(
+  post<{ model_name: string; model_version: string; model_data_path: string; replicas?: number; batching?: Record<string, unknown>; output_kind?: 'classification' | 'regression'; isolation?: 'thread' | 'process'; remote?: boolean }>(
     'add_model',
     {
       required: ['model_name', 'model_version', 'model_data_path'],
@@ -113,11 +130,12 @@ export function createAdminServer(options: AdminServerOptions): FastifyInstance 
         batching: { type: 'object' },
         output_kind: { type: 'string' },
         isolation: { type: 'string', enum: ['thread', 'process'] },
+        remote: { type: 'boolean' },
       },
       additionalProperties: false,
     },
     async (b) => {
-      await clipper.deployModel({
+      await actions.deployModel({
         name: b.model_name,
         version: b.model_version,
         path: b.model_data_path,
@@ -125,6 +143,7 @@ export function createAdminServer(options: AdminServerOptions): FastifyInstance 
         ...(b.batching === undefined ? {} : { batching: b.batching }),
         ...(b.output_kind === undefined ? {} : { outputKind: b.output_kind }),
         ...(b.isolation === undefined ? {} : { isolation: b.isolation }),
+        ...remoteOption(b.remote),
       });
       return { success: true, model: clipper.getModel(b.model_name) };
     },
@@ -132,11 +151,11 @@ export function createAdminServer(options: AdminServerOptions): FastifyInstance 
 
   const links = { required: ['app_name', 'model_names'], properties: { app_name: name, model_names: { type: 'array', items: name, minItems: 1, maxItems: 64 } }, additionalProperties: false };
   post<{ app_name: string; model_names: string[] }>('add_model_links', links, async (b) => {
-    for (const model of b.model_names) await clipper.linkModel(b.app_name, model);
+    for (const model of b.model_names) await actions.linkModel(b.app_name, model);
     return { success: true, linked_models: clipper.getLinkedModels(b.app_name) };
   });
   post<{ app_name: string; model_names: string[] }>('remove_model_links', links, async (b) => {
-    for (const model of b.model_names) await clipper.unlinkModel(b.app_name, model);
+    for (const model of b.model_names) await actions.unlinkModel(b.app_name, model);
     return { success: true, linked_models: clipper.getLinkedModels(b.app_name) };
   });
 
@@ -144,7 +163,7 @@ export function createAdminServer(options: AdminServerOptions): FastifyInstance 
     'set_model_version',
     { required: ['model_name', 'model_version'], properties: { model_name: name, model_version: name }, additionalProperties: false },
     async (b) => {
-      await clipper.setModelVersion(b.model_name, b.model_version);
+      await actions.setModelVersion(b.model_name, b.model_version);
       return { success: true, model_name: b.model_name, current_version: b.model_version };
     },
   );
@@ -153,7 +172,7 @@ export function createAdminServer(options: AdminServerOptions): FastifyInstance 
     'set_num_replicas',
     { required: ['model_name', 'num_replicas'], properties: { model_name: name, num_replicas: { type: 'integer' } }, additionalProperties: false },
     async (b) => {
-      await clipper.setNumReplicas(b.model_name, b.num_replicas);
+      await actions.setNumReplicas(b.model_name, b.num_replicas);
       return { success: true, model: clipper.getModel(b.model_name) };
     },
   );
@@ -161,8 +180,8 @@ export function createAdminServer(options: AdminServerOptions): FastifyInstance 
   post<{ app_name: string; policy: PolicySpec }>(
     'set_policy',
     { required: ['app_name', 'policy'], properties: { app_name: name, policy: { type: 'object', required: ['kind'], properties: { kind: { type: 'string' } } } }, additionalProperties: false },
-    (b) => {
-      clipper.setPolicy(b.app_name, b.policy);
+    async (b) => {
+      await actions.setPolicy(b.app_name, b.policy);
       return { success: true, app_name: b.app_name, policy: clipper.getApp(b.app_name).policy, state: clipper.getPolicyState(b.app_name) };
     },
   );
@@ -220,13 +239,13 @@ export function createAdminServer(options: AdminServerOptions): FastifyInstance 
       const chosen = wanted === undefined ? versions[versions.length - 1] : versions.find((v) => v.version === wanted);
       if (chosen === undefined) throw new UnknownVersionError(`the repository has no version ${JSON.stringify(wanted)} of ${model}; it has ${versions.map((v) => v.version).join(', ')}`);
       const already = clipper.getModels().find((m) => m.name === model)?.versions.some((v) => v.version === chosen.version);
-      if (already === true) await clipper.setModelVersion(model, chosen.version);
-      else await clipper.deployModel({ name: model, version: chosen.version, path: chosen.file, replicas: request.body?.parameters?.replicas ?? options.replicas });
+      if (already === true) await actions.setModelVersion(model, chosen.version);
+      else await actions.deployModel({ name: model, version: chosen.version, path: chosen.file, replicas: request.body?.parameters?.replicas ?? options.replicas });
       return { name: model, version: chosen.version, state: 'READY' };
     },
   );
   app.post<{ Params: { model: string } }>('/v2/repository/models/:model/unload', async (request) => {
-    await clipper.removeModel(request.params.model);
+    await actions.removeModel(request.params.model);
     return { name: request.params.model, state: 'UNAVAILABLE' };
   });
 

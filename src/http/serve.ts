@@ -8,6 +8,13 @@ import { ServerMetrics } from './metrics.js';
 import { createQueryServer } from './query-server.js';
 import type { ServeSettings } from './settings.js';
 import { startTracing, type Tracing } from './tracing.js';
+import { Gauge, type Registry } from 'prom-client';
+import { ControlPlane } from './control/control-plane.js';
+import { emptyState, STATE_FORMAT, type ControlState } from './control/control-state.js';
+import { FileStateStore, MemoryStateStore, type StateStore } from './control/state-store.js';
+import { KvStateStore } from './control/kv-state-store.js';
+import { ContainerReplicas } from './control/container-replicas.js';
+import { FeedbackStream } from './control/feedback-stream.js';
 
 /** The bundled models, in link order (the first is the `digits` application's default choice). */
 export const bundledModels = ['mnist-cnn', 'mnist-mlp', 'mnist-linear'] as const;
@@ -21,8 +28,28 @@ export interface RunningServer {
   adminUrl: string;
   /** The OIP gRPC service's `host:port`, unless `grpcPort` is 0. */
   grpcAddress: string | undefined;
+  /** The control plane: admin changes go through it into the state file, the shared bucket or memory. */
+  control: ControlPlane;
   /** Stops admitting (503), drains in-flight queries, stops the workers. */
   close(): Promise<void>;
+}
+
+/** The bundled MNIST models and the `digits` application linked to them, as a control-plane state. */
+export function bundledState(settings: ServeSettings): ControlState {
+  const remote = settings.remote && settings.nats !== undefined ? { remote: { nats: settings.nats } } : {};
+  return {
+    format: STATE_FORMAT,
+    version: 1,
+    apps: [{ options: { name: 'digits', inputType: 'float32', inputShape: [784], defaultOutput: -1, latencySloMs: settings.sloMs }, policy: { kind: settings.policy }, links: [...bundledModels] }],
+    models: bundledModels.map((name) => ({ name, current: '1', versions: [{ name, version: '1', path: `${name}/1/model.onnx`, replicas: settings.replicas, ...remote }] })),
+  };
+}
+
+/** Where the control-plane state lives: the shared bucket (`nats`), the state file (`state`), or memory. */
+async function openStateStore(settings: ServeSettings): Promise<StateStore> {
+  if (settings.nats !== undefined) return KvStateStore.open(settings.nats);
+  if (settings.state !== undefined) return new FileStateStore(settings.state);
+  return new MemoryStateStore();
 }
 
 const version = (JSON.parse(readFileSync(path.join(projectRoot, 'package.json'), 'utf8')) as { version: string }).version;
@@ -37,9 +64,10 @@ export async function serve(settings: ServeSettings, options: { clipper?: Clippe
   const clipper = options.clipper ?? (await Clipper.start({ modelRepository: settings.modelRepository, ...(tracing === undefined ? {} : { tracer: tracing.tracer }) }));
   const logger = settings.logLevel === 'silent' ? false : { level: settings.logLevel };
   const metrics = new ServerMetrics(clipper);
+  registerQueueDepth(metrics.registry, clipper);
   // Not ready until the bundled models are all deployed and linked: between two deployments the system alone
   // would report ready with only the first model linked.
-  let starting = settings.bundled;
+  let starting = true;
   const query = createQueryServer({
     clipper,
     metrics,
@@ -52,8 +80,25 @@ export async function serve(settings: ServeSettings, options: { clipper?: Clippe
     version,
     ...(tracing === undefined ? {} : { tracer: tracing.tracer }),
   });
-  const admin = createAdminServer({ clipper, token: settings.adminToken, replicas: settings.replicas, logger, metrics: metrics.registry });
+  const store = await openStateStore(settings);
+  const control = new ControlPlane({
+    clipper,
+    store,
+    ...(settings.nats === undefined ? {} : { nats: settings.nats }),
+    log: (level, message) => admin.log[level](message),
+  });
+  const admin = createAdminServer({
+    clipper,
+    token: settings.adminToken,
+    replicas: settings.replicas,
+    logger,
+    metrics: metrics.registry,
+    actions: control,
+    ...(settings.nats === undefined ? {} : { remote: { nats: settings.nats, byDefault: settings.remote } }),
+  });
   let closing: Promise<void> | undefined;
+  /** Stops following the containers and the feedback stream (with --nats). */
+  let stopShared = async (): Promise<void> => {};
   // A keep-alive connection busy when close() starts would stay open after its answer and hold close() until
   // its idle timeout (72 s), past the CLI's shutdown timeout: answers sent while closing close their connection.
   for (const server of [query, admin]) {
@@ -81,6 +126,7 @@ export async function serve(settings: ServeSettings, options: { clipper?: Clippe
       // A taken gRPC port (Triton's 8001 is a common one) must end `serve`, not leave the HTTP ports open.
       await Promise.all([query.close(), admin.close()]);
       metrics.close();
+      await control.close();
       if (options.clipper === undefined) await clipper.stop();
       await tracing?.shutdown();
       throw error;
@@ -93,12 +139,15 @@ export async function serve(settings: ServeSettings, options: { clipper?: Clippe
     queryUrl: queryAddress.replace('0.0.0.0', '127.0.0.1'),
     adminUrl: adminAddress,
     grpcAddress: grpc?.address,
+    control,
     close() {
       // Fastify answers 503 to new requests while it closes, and waits for those in flight; then the
       // workers drain and stop.
       closing ??= (async () => {
         await Promise.all([query.close(), admin.close(), grpc?.close()]);
+        await stopShared();
         metrics.close();
+        await control.close();
         await clipper.stop();
         // Sends the spans still buffered.
         await tracing?.shutdown();
@@ -106,13 +155,42 @@ export async function serve(settings: ServeSettings, options: { clipper?: Clippe
       return closing;
     },
   };
-  if (settings.bundled) {
-    await clipper.registerApp({ name: 'digits', inputType: 'float32', inputShape: [784], defaultOutput: -1, latencySloMs: settings.sloMs, policy: { kind: settings.policy } });
-    for (const model of bundledModels) {
-      await clipper.deployModel({ name: model, version: '1', path: path.join(settings.modelRepository, model, '1', 'model.onnx'), replicas: settings.replicas });
-      await clipper.linkModel('digits', model);
+  // The stored state when there is one (a restart, or another frontend on the same NATS wrote it); else the
+  // bundled models (or nothing), which become the stored state.
+  try {
+    await control.start(settings.bundled ? bundledState(settings) : emptyState());
+    if (store instanceof KvStateStore) {
+      const log = (message: string): void => admin.log.info(message);
+      const replicas = new ContainerReplicas(store.nc, clipper, control, log);
+      const feedback = await FeedbackStream.start(store.nc, store.kv, clipper, log);
+      stopShared = async () => {
+        replicas.close();
+        await feedback.close();
+      };
     }
-    starting = false;
+  } catch (error) {
+    await running.close();
+    throw error;
   }
+  starting = false;
   return running;
+}
+
+/**
+ * `clipper_queue_depth{model,version}`: queries a model version's replicas hold (waiting in their queues or in the
+ * batch being run), summed over them: the autoscaling signal of deploy/k8s/hpa.yaml.
+ */
+function registerQueueDepth(registry: Registry, clipper: Clipper): void {
+  new Gauge({
+    name: 'clipper_queue_depth',
+    help: "Queries held by a model version's replicas (queued or in the running batch)",
+    labelNames: ['model', 'version'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const m of clipper.getModels()) {
+        for (const v of m.versions) this.set({ model: m.name, version: v.version }, v.replicas.reduce((sum, r) => sum + r.outstanding, 0));
+      }
+    },
+  });
 }

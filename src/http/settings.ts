@@ -41,6 +41,24 @@ export interface ServeSettings {
   shutdownTimeoutMs: number;
   /** OpenTelemetry: the OTLP/HTTP collector traces are sent to (`http://host:4318`); none when undefined. */
   otlpEndpoint: string | undefined;
+  /**
+   * NATS server URL(s), comma-separated: the control plane (applications, models, links, replica targets,
+   * policies) lives in the JetStream key-value bucket `clipper-config`, shared by every frontend on it, and
+   * feedback goes through the `CLIPPER_FEEDBACK` stream. Unset: one server on its own, state in `state`.
+   */
+  nats: string | undefined;
+  /**
+   * Without `nats`: the file the control-plane state is kept in (written atomically, read back at start).
+   * Default `clipper-state.json` in the working directory, except for a server on a free port (`port` 0, as
+   * tests and benchmarks start), which keeps none unless given one. `undefined` (or `off`): no state file.
+   */
+  state: string | undefined;
+  /**
+   * With `nats`: run models in model containers (`clipper-ts container`) instead of this process's threads:
+   * the bundled models, and those added through the admin API unless `add_model` says `remote: false`. Every
+   * container announced for a version becomes one of its replicas, in every frontend.
+   */
+  remote: boolean;
 }
 
 export const serveDefaults: Readonly<ServeSettings> = Object.freeze({
@@ -62,6 +80,9 @@ export const serveDefaults: Readonly<ServeSettings> = Object.freeze({
   maxEventLoopDelayMs: 25,
   shutdownTimeoutMs: 10_000,
   otlpEndpoint: undefined,
+  nats: undefined,
+  state: 'clipper-state.json',
+  remote: false,
 });
 
 type Kind = 'port' | 'int' | 'string' | 'bool' | 'level' | 'policy';
@@ -85,7 +106,23 @@ const spec: Record<keyof ServeSettings, { flag: string; env: string; kind: Kind;
   shutdownTimeoutMs: { flag: 'shutdown-timeout-ms', env: 'CLIPPER_SHUTDOWN_TIMEOUT_MS', kind: 'int', min: 1 },
   // OpenTelemetry's own variable, as every OTLP exporter reads it.
   otlpEndpoint: { flag: 'otlp-endpoint', env: 'OTEL_EXPORTER_OTLP_ENDPOINT', kind: 'string' },
+  nats: { flag: 'nats', env: 'CLIPPER_NATS', kind: 'string' },
+  state: { flag: 'state', env: 'CLIPPER_STATE', kind: 'string' },
+  remote: { flag: 'remote', env: 'CLIPPER_REMOTE', kind: 'bool' },
 };
+
+/**
+ * Every flag `clipper-ts serve` takes, without the leading `--` (the deploy/ manifests are checked against it):
+ * `config`, each setting's flag, and `no-bundled`.
+ */
+export function serveFlags(): string[] {
+  return ['config', ...Object.values(spec).map((s) => s.flag), 'no-bundled'];
+}
+
+/** Every environment variable `clipper-ts serve` reads (`CLIPPER_CONFIG` and one per setting). */
+export function serveEnvironment(): string[] {
+  return ['CLIPPER_CONFIG', ...Object.values(spec).map((s) => s.env)];
+}
 const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 function convert(key: string, kind: Kind, raw: unknown, source: string, min = 0): unknown {
@@ -120,7 +157,10 @@ const loopback = (host: string): boolean => host === 'localhost' || host === '::
  * Resolves the settings: defaults, then a JSON file (`--config`), then environment variables (`CLIPPER_*`),
  * then flags. Validated once; errors name the setting and where it came from.
  */
-export function resolveServeSettings(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Readonly<ServeSettings> {
+export function resolveServeSettings(given: readonly string[], env: NodeJS.ProcessEnv = process.env): Readonly<ServeSettings> {
+  // `--no-bundled` is `--bundled false` (Node 20's parseArgs has no negative flags).
+  const noBundled = given.includes('--no-bundled');
+  const argv = given.filter((a) => a !== '--no-bundled');
   const options: Record<string, { type: 'string' | 'boolean' }> = { config: { type: 'string' } };
   for (const s of Object.values(spec)) options[s.flag] = { type: s.kind === 'bool' ? 'boolean' : 'string' };
   let parsed: ReturnType<typeof parseArgs>;
@@ -152,7 +192,14 @@ export function resolveServeSettings(argv: readonly string[], env: NodeJS.Proces
     const fromFlag = values[s.flag];
     if (fromFlag !== undefined) out[key] = convert(key, s.kind, fromFlag, `--${s.flag}`, s.min);
   }
+  if (noBundled) out.bundled = false;
   const settings = out as unknown as ServeSettings;
+  const stateGiven = values.state !== undefined || (env.CLIPPER_STATE ?? '') !== '' || out.state !== serveDefaults.state;
+  if (settings.nats !== undefined && stateGiven && settings.state !== 'off') {
+    throw new InvalidOptionError(`state (${settings.state}) is for a server without nats: with nats (${settings.nats}) the state lives in its clipper-config bucket`);
+  }
+  if (settings.state === 'off' || (settings.port === 0 && !stateGiven) || settings.nats !== undefined) settings.state = undefined;
+  if (settings.remote && settings.nats === undefined) throw new InvalidOptionError('remote needs nats: model containers are reached over NATS (--nats URL)');
   for (const key of ['host', 'adminHost'] as const) {
     if (settings[key] !== 'localhost' && isIP(settings[key]) === 0) throw new InvalidOptionError(`${key} must be an IP address or localhost; got ${JSON.stringify(settings[key])}`);
   }
