@@ -1,6 +1,6 @@
 import type { ResourceLimits } from 'node:worker_threads';
 import { Actor, type FailureSink } from '../src/kernel/actor.js';
-import { decideAdmission } from '../src/batching/admission.js';
+import { decideAdmission, type AdmissionDecision } from '../src/batching/admission.js';
 import { AimdController } from '../src/batching/aimd-controller.js';
 import { BatchLatencyModel } from '../src/batching/batch-latency-model.js';
 import { BatchQueue } from '../src/batching/batch-queue.js';
@@ -69,6 +69,9 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
   readonly #latency = new BatchLatencyModel();
   #worker: ModelWorker | undefined;
   #running: ReplicaQuery[] | undefined;
+  #runningStartedAt = 0;
+  /** The finish time admission predicted for each query it admitted (for the prediction-error metric). */
+  readonly #promised = new WeakMap<ReplicaQuery, number>();
   /** Queries of the running batch not cancelled since it started. */
   #runningLive = 0;
   #wake: TimerHandle | undefined;
@@ -81,7 +84,12 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
   #stuck = false;
   /** Batches already handed back after a death, so the late rejection of their run does not hand them back twice. */
   readonly #orphanedBatches = new WeakSet<ReplicaQuery[]>();
-  readonly counters = { batches: 0, rows: 0, expired: 0, refused: 0, failedBatches: 0, workerDeaths: 0, timeouts: 0 };
+  /**
+   * `admitted`/`refused` count admission's decisions (`refusedQueueFull` the refusals at maxQueueSize, the rest
+   * would have been late); `expired` counts admitted queries dropped unrun because they could no longer make
+   * their deadline.
+   */
+  readonly counters = { batches: 0, rows: 0, admitted: 0, expired: 0, refused: 0, refusedQueueFull: 0, failedBatches: 0, workerDeaths: 0, timeouts: 0 };
 
   constructor(settings: ReplicaSettings) {
     super(settings.name, settings.supervisor);
@@ -123,6 +131,14 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
     if (worker === undefined) throw new ShuttingDownError(`replica ${this.name} has no worker`);
     if (worker.faults === undefined) throw new InvalidOptionError(`replica ${this.name}'s worker takes no injected faults`);
     await worker.faults.inject(fault);
+  }
+
+  /**
+   * Whether admission would take a query due at `deadline` now (no side effects): the replica set asks before
+   * sending a query another replica refused, so a refusal costs no second hop when no replica has room.
+   */
+  hasRoom(deadline: number): boolean {
+    return this.ready && this.#decide(deadline).admit;
   }
 
   /** Enqueues a query; it settles through its own resolve/reject. */
@@ -174,8 +190,7 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
         if (worker.faults === undefined) throw new InvalidOptionError(`faults are configured for replica ${this.name}, and its worker takes no injected faults`);
         await worker.faults.inject({ kind: 'stall', ms: faults.stallMs ?? 0, probability: faults.stallProbability ?? 0, seed: faults.seed ?? 1 });
       }
-      const warm = await worker.warmup(settings.warmupRows ?? replicaDefaults.warmupRows);
-      this.#outputSize = warm.outputSize;
+      this.#outputSize = await this.#warmUp(worker, settings.warmupRows ?? replicaDefaults.warmupRows);
     } catch (error) {
       throw new ModelLoadError(`replica ${this.name} could not load ${settings.spec.path}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     }
@@ -263,26 +278,53 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
     }
   }
 
-  #admit(query: ReplicaQuery): void {
-    if (query.cancelled === true) return;
-    const now = this.#settings.clock.now();
-    const decision = decideAdmission(
-      now,
-      query.deadline,
+  /**
+   * Runs warm-up batches at several sizes (the configured rows, 1, and in between), twice each, and seeds the
+   * latency model with them: the first run of each size is discounted (it pays one-off costs), the second
+   * measures. A fresh replica then neither admits a flood on no estimate nor refuses on its first slow batch.
+   * Returns the values per output row.
+   */
+  async #warmUp(worker: ModelWorker, rows: number): Promise<number> {
+    const sizes = [...new Set([rows, 1, Math.max(1, Math.round(rows / 2))])];
+    const runs: [number, number][] = [];
+    let outputSize = 0;
+    for (let round = 0; round < 2; round++) {
+      for (const size of sizes) {
+        const warm = await worker.warmup(size);
+        outputSize = warm.outputSize;
+        runs.push([size, warm.ms]);
+      }
+    }
+    this.#latency.seed(runs);
+    return outputSize;
+  }
+
+  #decide(deadline: number): AdmissionDecision {
+    const running = this.#running;
+    return decideAdmission(
+      this.#settings.clock.now(),
+      deadline,
       {
-        queued: this.#queue.size,
-        runningRows: this.#running?.length ?? 0,
+        queued: this.#queue.deadlines(),
+        running: running === undefined ? undefined : { rows: running.length, startedAt: this.#runningStartedAt },
         limit: this.#aimd.limit,
-        budgetMs: this.#settings.host.latencyBudgetMs(),
         latency: this.#latency,
       },
       this.#settings.batching,
     );
+  }
+
+  #admit(query: ReplicaQuery): void {
+    if (query.cancelled === true) return;
+    const decision = this.#decide(query.deadline);
     if (!decision.admit) {
       this.counters.refused++;
+      if (decision.reason === 'queue-full') this.counters.refusedQueueFull++;
       query.reject(withoutStack(() => new OverloadedError(`replica ${this.name} ${decision.explanation}`, decision.retryAfterSeconds)));
       return;
     }
+    this.counters.admitted++;
+    if (Number.isFinite(decision.finishAt)) this.#promised.set(query, decision.finishAt);
     this.#queue.push(query);
     this.#pump();
   }
@@ -309,7 +351,7 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
           () =>
             new DeadlineExceededError(
               `replica ${this.name} could not run the query before its deadline: ${(query.deadline - query.enqueuedAt).toFixed(1)} ms allowed, ` +
-                `${(now - query.enqueuedAt).toFixed(1)} ms spent queued, a batch takes ~${this.#latency.estimate(1).toFixed(1)} ms`,
+                `${(now - query.enqueuedAt).toFixed(1)} ms spent queued, a batch takes ~${this.#latency.estimateHigh(1).toFixed(1)} ms`,
             ),
         ),
       );
@@ -343,6 +385,7 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
       if (query.deadline < tightest) tightest = query.deadline;
     }
     this.#running = batch;
+    this.#runningStartedAt = now;
     this.#runningLive = rows;
     const watchdog = this.#settings.clock.setTimeout(() => this.post({ type: 'batchTimeout', worker, batch }), this.#settings.batchTimeoutMs);
     worker.run({ input: data.buffer as ArrayBuffer, rows, dtype, timeLeftMs: Math.max(0, tightest - now) }).then(
@@ -383,7 +426,12 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
     // when it is most needed. The round trip still feeds the latency model that deadlines use.
     this.#aimd.observe(batch.length, outcome.computeMs + outcome.stalledMs, this.#settings.host.latencyBudgetMs());
     const [model = '', version = ''] = this.#settings.spec.key.split('@');
-    this.#settings.onBatch?.({ model, version, replica: this.name, size: batch.length, batchMs, computeMs: outcome.computeMs, limit: this.#aimd.limit });
+    const finishErrorsMs: number[] = [];
+    for (const query of batch) {
+      const promised = this.#promised.get(query);
+      if (promised !== undefined) finishErrorsMs.push(now - promised);
+    }
+    this.#settings.onBatch?.({ model, version, replica: this.name, size: batch.length, batchMs, computeMs: outcome.computeMs, limit: this.#aimd.limit, finishErrorsMs });
     const output = new Float32Array(outcome.output);
     const k = outcome.outputSize;
     for (let i = 0; i < batch.length; i++) {

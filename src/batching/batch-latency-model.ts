@@ -1,3 +1,8 @@
+/** Residuals kept for the uncertainty quantile: about the last second of batches under load. */
+const RESIDUAL_WINDOW = 64;
+/** The quantile of recent residuals that admission and batch formation add to each batch's estimate. */
+const RESIDUAL_QUANTILE = 0.95;
+
 /**
  * Predicts how long a batch of k rows will take on one replica, from the batches it has run.
  *
@@ -5,10 +10,18 @@
  * `ms = a + b * rows` by exponentially weighted least squares over the batches seen (recent ones count more).
  * Until the history holds batches of different sizes there is no slope to fit; then it predicts the mean batch
  * time for batches up to the mean size and proportionally more beyond it. Before the first batch it predicts
- * 0, so nothing is refused for want of data. Outliers are clipped (see {@link observe}). Pure.
+ * 0, so nothing is refused for want of data. Outliers are clipped (see {@link observe}).
+ *
+ * The fit is a mean; a deadline needs a bound. Each batch's residual (observed minus what the model predicted
+ * for it just before) goes into a window of the last 64, and {@link slackMs} is their 95th percentile (never
+ * below 0): {@link estimateHigh} and {@link rowsWithinHigh} add it, so a query is promised a finish time the
+ * replica meets about 19 times in 20 even when the batch times jitter (timer lateness, the thread hop). Pure.
  */
 export class BatchLatencyModel {
   readonly #alpha: number;
+  readonly #residuals: number[] = [];
+  #nextResidual = 0;
+  #slackMs = 0;
   #samples = 0;
   #meanRows = 0;
   #meanMs = 0;
@@ -24,7 +37,26 @@ export class BatchLatencyModel {
     return this.#samples;
   }
 
+  /**
+   * Seeds the model from warm-up batches (rows, ms each) before any query runs, so a fresh replica neither
+   * refuses (no estimate: everything is admitted, then the first slow batch makes every estimate pessimistic)
+   * nor overcommits. The first run of each size is discounted (dropped): it pays one-off costs (JIT, the
+   * session's first allocation) that no later batch pays. Runs that measured nothing (0 ms) teach nothing and
+   * are skipped.
+   */
+  seed(runs: readonly (readonly [rows: number, ms: number])[]): void {
+    const seen = new Set<number>();
+    for (const [rows, ms] of runs) {
+      if (!seen.has(rows)) {
+        seen.add(rows);
+        continue;
+      }
+      if (ms > 0) this.observe(rows, ms);
+    }
+  }
+
   observe(rows: number, observedMs: number): void {
+    if (this.#samples >= 2) this.#residual(observedMs - this.estimate(rows));
     // One stalled batch (the machine paused the thread) must not make every estimate pessimistic for the next
     // dozen batches: once there is a history, a sample counts for at most 4x what the model expected. A real
     // slowdown still raises the estimate quickly, fourfold per batch.
@@ -56,6 +88,31 @@ export class BatchLatencyModel {
       perRowMs = this.#meanMs / Math.max(1, this.#meanRows);
     }
     return { fixedMs, perRowMs };
+  }
+
+  /** The 95th percentile of recent residuals (observed minus predicted), at least 0: the estimate's uncertainty. */
+  get slackMs(): number {
+    return this.#slackMs;
+  }
+
+  #residual(ms: number): void {
+    if (this.#residuals.length < RESIDUAL_WINDOW) this.#residuals.push(ms);
+    else this.#residuals[this.#nextResidual] = ms;
+    this.#nextResidual = (this.#nextResidual + 1) % RESIDUAL_WINDOW;
+    // Sorted once per batch here, not per estimate (admission asks per query).
+    const sorted = [...this.#residuals].sort((a, b) => a - b);
+    const index = Math.min(sorted.length - 1, Math.ceil(RESIDUAL_QUANTILE * sorted.length) - 1);
+    this.#slackMs = Math.max(0, sorted[index] as number);
+  }
+
+  /** A high estimate of a batch of `rows`: the fitted time plus {@link slackMs} (0 before any batch). */
+  estimateHigh(rows: number): number {
+    return this.#samples === 0 ? 0 : this.estimate(rows) + this.#slackMs;
+  }
+
+  /** The most rows whose high estimate fits in `ms` (see {@link rowsWithin}). */
+  rowsWithinHigh(ms: number): number {
+    return this.rowsWithin(ms - this.#slackMs);
   }
 
   estimate(rows: number): number {

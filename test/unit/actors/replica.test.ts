@@ -151,26 +151,28 @@ test('the AIMD limit grows after full batches within budget and backs off after 
   );
 });
 
-test('admission refuses a query the queue ahead makes late, with 503 and a Retry-After from the expected wait', async (t) => {
+test('admission refuses a query the queue ahead makes late, with 503 and a Retry-After from the queue', async (t) => {
   const { clock, replica, worker, submit, orphaned } = setup({ batching: { mode: 'fixed', maxBatchSize: 1 }, batchTimeoutMs: 10_000 });
   await replica.start();
   submit(0);
   clock.advance(1000);
   worker().lastRun.answer();
   await settle();
-  // One batch of one row took 1000 ms. Now one runs and one waits: a third query would answer in ~3000 ms.
+  // One batch of one row took 1000 ms. Now one runs (ends in ~1000 ms) and one waits with a far deadline: a
+  // query due sooner goes ahead of it (earliest deadline first) and would answer in ~2000 ms.
   submit(1);
   const queued = submit(2);
-  const late = submit(3, clock.now() + 2500);
+  const late = submit(3, clock.now() + 1500);
   t.true(late.error instanceof OverloadedError);
   const error = late.error as OverloadedError;
   t.is(error.status, 503);
-  t.is(error.retryAfterSeconds, 3);
-  t.regex(error.message, /replica m@1#0 would answer in ~3000\.0 ms \(1 queued.*the deadline is in 2500\.0 ms/);
+  t.is(error.retryAfterSeconds, 2, 'what is promised drains in ~2000 ms (the running batch, then the queued one)');
+  t.regex(error.message, /replica m@1#0 would answer in ~2000\.0 ms \(1 queued, 1 running.*the deadline is in 1500\.0 ms/);
   t.is(replica.counters.refused, 1);
-  const inTime = submit(4, clock.now() + 3000);
-  t.is(inTime.error, undefined, 'a deadline the expected wait meets is admitted');
+  const inTime = submit(4, clock.now() + 2000);
+  t.is(inTime.error, undefined, 'a deadline the predicted finish meets is admitted');
   t.is(queued.error, undefined);
+  t.is(replica.counters.admitted, 4);
   t.deepEqual(orphaned, [], 'no batch overran its timeout here');
 });
 
@@ -240,7 +242,7 @@ for (const order of ['listeners-first', 'run-first'] as const) {
     await replica.restart();
     t.is(workers.length, 2, 'a fresh worker');
     t.deepEqual(workers[0]?.closed, { abandon: true }, 'the dead one is closed');
-    t.is(worker().warmups, 1, 'and warmed up');
+    t.is(worker().warmups, 6, 'and warmed up (three sizes, twice each)');
     t.true(replica.ready);
     t.is(replica.restarts, 1);
     const after = submit(5);
