@@ -39,6 +39,12 @@ export interface ServeSettings {
   maxEventLoopDelayMs: number;
   /** How long a graceful shutdown may take before the process exits anyway, ms. */
   shutdownTimeoutMs: number;
+  /**
+   * The HTTP status of a query refused for overload (admission control, the event-loop guard): 503 (default)
+   * or 429. Some load balancers eject a backend that answers 503 (while 429 says "this request, not this
+   * server"); gRPC always answers UNAVAILABLE.
+   */
+  shedStatus: 429 | 503;
 }
 
 export const serveDefaults: Readonly<ServeSettings> = Object.freeze({
@@ -59,9 +65,10 @@ export const serveDefaults: Readonly<ServeSettings> = Object.freeze({
   inferTimeoutMs: 1000,
   maxEventLoopDelayMs: 25,
   shutdownTimeoutMs: 10_000,
+  shedStatus: 503,
 });
 
-type Kind = 'port' | 'int' | 'string' | 'bool' | 'level' | 'policy';
+type Kind = 'port' | 'int' | 'string' | 'bool' | 'level' | 'policy' | 'shed';
 const spec: Record<keyof ServeSettings, { flag: string; env: string; kind: Kind; min?: number }> = {
   port: { flag: 'port', env: 'CLIPPER_PORT', kind: 'port' },
   host: { flag: 'host', env: 'CLIPPER_HOST', kind: 'string' },
@@ -80,6 +87,7 @@ const spec: Record<keyof ServeSettings, { flag: string; env: string; kind: Kind;
   inferTimeoutMs: { flag: 'infer-timeout-ms', env: 'CLIPPER_INFER_TIMEOUT_MS', kind: 'int', min: 1 },
   maxEventLoopDelayMs: { flag: 'max-event-loop-delay-ms', env: 'CLIPPER_MAX_EVENT_LOOP_DELAY_MS', kind: 'int', min: 0 },
   shutdownTimeoutMs: { flag: 'shutdown-timeout-ms', env: 'CLIPPER_SHUTDOWN_TIMEOUT_MS', kind: 'int', min: 1 },
+  shedStatus: { flag: 'shed-status', env: 'CLIPPER_SHED_STATUS', kind: 'shed' },
 };
 const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -92,6 +100,10 @@ function convert(key: string, kind: Kind, raw: unknown, source: string, min = 0)
   if (kind === 'policy') {
     if (raw !== 'static' && raw !== 'exp3' && raw !== 'exp4') throw new InvalidOptionError(`${where} must be one of static, exp3, exp4; got ${JSON.stringify(raw)}`);
     return raw;
+  }
+  if (kind === 'shed') {
+    if (raw !== 429 && raw !== 503 && raw !== '429' && raw !== '503') throw new InvalidOptionError(`${where} must be 429 or 503; got ${JSON.stringify(raw)}`);
+    return Number(raw);
   }
   if (kind === 'level') {
     if (typeof raw !== 'string' || !levels.includes(raw)) throw new InvalidOptionError(`${where} must be one of ${levels.join(', ')}; got ${JSON.stringify(raw)}`);
