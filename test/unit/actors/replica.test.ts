@@ -124,6 +124,24 @@ test('batches never exceed the limit: the rest waits for the next batch', async 
   t.deepEqual(sizes, [1, 3, 3, 1]);
 });
 
+test('queueing delay does not shrink the AIMD limit: it reads the batch compute time, not how long queries waited', async (t) => {
+  const { clock, replica, worker, submit } = setup({ batching: { mode: 'aimd', initialBatchSize: 1, additiveStep: 2, backoffFactor: 0.5, maxBatchSize: 64 }, budgetMs: 10 });
+  await replica.start();
+  submit(1);
+  const waiting = [2, 3, 4, 5, 6, 7, 8, 9].map((v) => submit(v));
+  // The first batch comes back 40 ms later (the main thread was slow to hear it): the queued queries waited 40 ms,
+  // four budgets, but the model computed for 2 ms.
+  clock.advance(40);
+  worker().lastRun.answer({ computeMs: 2 });
+  await settle();
+  t.is(replica.batchLimit, 3, 'grown, not shrunk');
+  clock.advance(40);
+  worker().lastRun.answer({ computeMs: 3 });
+  await settle();
+  t.is(replica.batchLimit, 5, 'a batch of queries that each waited 80 ms still grows the limit');
+  t.true(waiting.slice(0, 3).every((q) => q.answer !== undefined && q.answer.queueMs >= 40), 'they did wait');
+});
+
 test('the AIMD limit grows after full batches within budget and backs off after one over it', async (t) => {
   const { replica, worker, submit, batches } = setup({ batching: { mode: 'aimd', initialBatchSize: 1, additiveStep: 2, backoffFactor: 0.5, maxBatchSize: 64 }, budgetMs: 10 });
   await replica.start();
