@@ -50,6 +50,13 @@ export interface ReplicaSettings {
 }
 
 /**
+ * Admission's margin for an answer to leave: from the batch's return to this replica's mailbox until the
+ * router hears of it (synchronous mailboxes and promise callbacks: well under a millisecond, unless the event
+ * loop is busy, which is when it matters).
+ */
+const ANSWER_LEAVE_MS = 0.5;
+
+/**
  * A model replica actor. It owns one {@link ModelWorker} (by default a worker thread holding an onnxruntime
  * session or a JS model); its mailbox feeds its batch queue, and it runs its own AIMD controller.
  *
@@ -309,6 +316,7 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
         running: running === undefined ? undefined : { rows: running.length, startedAt: this.#runningStartedAt },
         limit: this.#aimd.limit,
         latency: this.#latency,
+        leaveMs: ANSWER_LEAVE_MS,
       },
       this.#settings.batching,
     );

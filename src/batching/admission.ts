@@ -10,6 +10,11 @@ export interface AdmissionState {
   /** The batch controller's limit now. */
   limit: number;
   latency: Pick<BatchLatencyModel, 'samples' | 'estimateHigh' | 'rowsWithinHigh'>;
+  /**
+   * How long an answer needs, once its batch is back, to reach whoever decides at the deadline (the replica's
+   * mailbox, the replica set, the router's): a batch must finish this much before its tightest deadline.
+   */
+  leaveMs: number;
 }
 
 export type AdmissionSettings = Pick<ResolvedBatchingOptions, 'maxQueueSize'>;
@@ -37,7 +42,8 @@ const SIMULATED_BATCHES = 64;
  * ({@link planFinish}): the running batch's remaining time, then the queued queries with this one inserted in
  * deadline order, in batches of the controller's limit cut to fit each batch's tightest deadline, each batch at
  * the latency model's high estimate (its fit plus the 95th percentile of its recent residuals). It admits only
- * if every batch from the query's own onward meets its tightest deadline: the query makes it, and it displaces
+ * if every batch from the query's own onward finishes by its tightest deadline less the time an answer needs to
+ * leave (`leaveMs`): the query makes it, and it displaces
  * no query admitted before it. A refusal comes at once, with a Retry-After for when the queue will have drained.
  *
  * An idle replica with an empty queue always takes a query, so a stale, pessimistic estimate can never refuse
@@ -85,7 +91,7 @@ export interface FinishPlan {
  * this query or one behind it.
  */
 export function planFinish(now: number, deadline: number, state: AdmissionState): FinishPlan {
-  const { queued, latency, limit } = state;
+  const { queued, latency, limit, leaveMs } = state;
   const own = upperBound(queued, deadline);
   const total = queued.length + 1;
   const at = (i: number): number => (i < own ? (queued[i] as number) : i === own ? deadline : (queued[i - 1] as number));
@@ -95,7 +101,7 @@ export function planFinish(now: number, deadline: number, state: AdmissionState)
   let i = 0;
   for (let batches = 0; i < total && batches < SIMULATED_BATCHES; batches++) {
     const tightest = at(i);
-    const rows = Math.min(limit, total - i, latency.rowsWithinHigh(tightest - t));
+    const rows = Math.min(limit, total - i, latency.rowsWithinHigh(tightest - leaveMs - t));
     if (rows < 1) {
       // Doomed whatever runs: the queue drops it before it takes a slot.
       if (i >= own) onTime = false;
@@ -104,7 +110,7 @@ export function planFinish(now: number, deadline: number, state: AdmissionState)
       continue;
     }
     t += latency.estimateHigh(rows);
-    if (i + rows > own && t > tightest) onTime = false;
+    if (i + rows > own && t > tightest - leaveMs) onTime = false;
     if (i <= own && own < i + rows) finishAt = t;
     i += rows;
   }
@@ -113,7 +119,7 @@ export function planFinish(now: number, deadline: number, state: AdmissionState)
     const full = latency.estimateHigh(limit);
     if (i <= own) {
       finishAt = t + Math.ceil((own - i + 1) / limit) * full;
-      if (finishAt > deadline) onTime = false;
+      if (finishAt > deadline - leaveMs) onTime = false;
     }
     t += Math.ceil((total - i) / limit) * full;
   }

@@ -28,6 +28,8 @@ export class BatchLatencyModel {
   #meanRowsSq = 0;
   #meanRowsMs = 0;
   #line: { fixedMs: number; perRowMs: number } | undefined;
+  /** The last slope fitted on sizes that varied enough, kept while they do not. */
+  #slope: number | undefined;
 
   constructor(alpha = 0.2) {
     this.#alpha = alpha;
@@ -78,9 +80,23 @@ export class BatchLatencyModel {
 
   #fit(): { fixedMs: number; perRowMs: number } | undefined {
     const variance = this.#meanRowsSq - this.#meanRows * this.#meanRows;
-    // Sizes within about a row of each other give no usable slope.
-    if (this.#samples < 2 || variance < 0.25) return undefined;
-    let perRowMs = Math.max(0, (this.#meanRowsMs - this.#meanRows * this.#meanMs) / variance);
+    // Sizes within about a row of each other give no usable slope: keep the last slope that was fitted (from
+    // the warm-ups, or from a busier spell) and take the level from the recent batches. Dropping to the mean
+    // time per row instead made a model with a large fixed cost look several times slower than it is at sizes
+    // above the recent ones (4.5 ms batches of 1-2 rows extrapolated to 29 ms for 7), so admission refused at
+    // light load.
+    if (this.#samples < 2 || variance < 0.25) {
+      if (this.#slope === undefined) return undefined;
+      return this.#anchored(this.#slope);
+    }
+    const slope = Math.max(0, (this.#meanRowsMs - this.#meanRows * this.#meanMs) / variance);
+    this.#slope = slope;
+    return this.#anchored(slope);
+  }
+
+  /** The line of slope `perRowMs` through the recent means (through the origin when that would cost less than nothing). */
+  #anchored(slope: number): { fixedMs: number; perRowMs: number } {
+    let perRowMs = slope;
     let fixedMs = this.#meanMs - perRowMs * this.#meanRows;
     if (fixedMs < 0) {
       // A negative fixed cost is noise: a line through the origin and the mean is the honest fit.

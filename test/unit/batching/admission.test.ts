@@ -21,7 +21,7 @@ const times = (n: number, deadline: number): number[] => Array.from({ length: n 
 const timed = scripted(4, 0.5, 1);
 /** A batch of 10 rows started at 0: it ends at 10 by the high estimate. */
 const busy = { rows: 10, startedAt: 0 };
-const state = (s: Partial<AdmissionState> = {}): AdmissionState => ({ queued: [], running: busy, limit: 64, latency: timed, ...s });
+const state = (s: Partial<AdmissionState> = {}): AdmissionState => ({ queued: [], running: busy, limit: 64, latency: timed, leaveMs: 0, ...s });
 
 test('admission plays the queue forward: admits what fits, refuses what would be late or make others late', (t) => {
   // [what, state, the new query's deadline, admitted, its predicted finish]
@@ -30,6 +30,8 @@ test('admission plays the queue forward: admits what fits, refuses what would be
     ['behind the running batch: starts at 10', {}, 18, true, 15.5],
     ['joins 5 queued: a batch of 6 ends exactly at 18', { queued: times(5, 18) }, 18, true, 18],
     ['joins 6 queued: a batch of 7 would end at 18.5', { queued: times(6, 18) }, 18, false, 23.5],
+    // An answer needs time to leave: with 0.5 ms for it, the batch of 6 ending at 18 is too late; 5 end at 17.5.
+    ['the leave margin: the batch must end 0.5 ms early', { queued: times(5, 18), leaveMs: 0.5 }, 18, false, 23],
     // Six with deadline 18 fill the batch that fits 18; the new one (due later) runs next, 18 + 5.5.
     ['a later deadline goes in the next batch, and makes it', { queued: times(6, 18) }, 30, true, 23.5],
     ['a later deadline goes in the next batch, and misses', { queued: times(6, 18) }, 23, false, 23.5],
