@@ -9,6 +9,12 @@ export interface AdmissionState {
   running: { readonly rows: number; readonly startedAt: number } | undefined;
   /** The batch controller's limit now. */
   limit: number;
+  /**
+   * Under AIMD the limit grows by `step` after each full batch, up to `ceiling` (what fits the latency budget):
+   * a queue drains in growing batches, and counting them all at today's limit refused a burst AIMD was about to
+   * absorb (a fresh replica's limit is 1). Absent: the limit stays.
+   */
+  growth?: { readonly step: number; readonly ceiling: number };
   latency: Pick<BatchLatencyModel, 'samples' | 'estimateHigh' | 'rowsWithinHigh'>;
   /**
    * How long an answer needs, once its batch is back, to reach whoever decides at the deadline (the replica's
@@ -40,7 +46,8 @@ const SIMULATED_BATCHES = 64;
  *
  * It predicts when the query would be answered by playing the queue forward as the batch queue will run it
  * ({@link planFinish}): the running batch's remaining time, then the queued queries with this one inserted in
- * deadline order, in batches of the controller's limit cut to fit each batch's tightest deadline, each batch at
+ * deadline order, in batches of the controller's limit (growing as AIMD will grow it) cut to fit each batch's
+ * tightest deadline, each batch at
  * the latency model's high estimate (its fit plus the 95th percentile of its recent residuals). It admits only
  * if every batch from the query's own onward finishes by its tightest deadline less the time an answer needs to
  * leave (`leaveMs`): the query makes it, and it displaces
@@ -91,7 +98,8 @@ export interface FinishPlan {
  * this query or one behind it.
  */
 export function planFinish(now: number, deadline: number, state: AdmissionState): FinishPlan {
-  const { queued, latency, limit, leaveMs } = state;
+  const { queued, latency, leaveMs } = state;
+  let limit = state.limit;
   const own = upperBound(queued, deadline);
   const total = queued.length + 1;
   const at = (i: number): number => (i < own ? (queued[i] as number) : i === own ? deadline : (queued[i - 1] as number));
@@ -113,6 +121,7 @@ export function planFinish(now: number, deadline: number, state: AdmissionState)
     if (i + rows > own && t > tightest - leaveMs) onTime = false;
     if (i <= own && own < i + rows) finishAt = t;
     i += rows;
+    if (state.growth !== undefined && rows >= limit) limit = Math.max(limit, Math.min(state.growth.ceiling, limit + state.growth.step));
   }
   if (i < total) {
     // A long queue: the rest at the limit, in full batches.

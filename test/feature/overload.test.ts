@@ -74,7 +74,8 @@ test('at 3x capacity, admitted queries get a model answer and the rest are refus
 test('a fresh replica warmed up at several sizes takes a burst of 256 concurrent queries without refusing', async (t) => {
   const clipper = await Clipper.start({ modelRepository: fixtureModels });
   try {
-    await clipper.registerApp({ name: 'sum', inputType: 'float32', inputShape: [4], defaultOutput: -1, latencySloMs: 20, cacheMaxBytes: 0 });
+    // 100 ms: submitting 256 queries at once keeps this thread busy for a good part of 20 ms by itself.
+    await clipper.registerApp({ name: 'sum', inputType: 'float32', inputShape: [4], defaultOutput: -1, latencySloMs: 100, cacheMaxBytes: 0 });
     await clipper.deployModel({ name: 'sum', version: '1', path: 'sum/1/model.mjs', replicas: 1 });
     await clipper.linkModel('sum', 'sum');
     const outcomes = await Promise.allSettled(Array.from({ length: 256 }, (_, i) => clipper.predict('sum', [i, 1, 1, 1])));
