@@ -32,6 +32,16 @@ export class FakeReplica implements ReplicaHandle {
     this.#holdLoads = options.holdLoads ?? false;
   }
 
+  /** What {@link hasRoom} answers: whether this replica's admission would take a query now (default: no). */
+  room = false;
+  /** Deadlines {@link hasRoom} was asked about. */
+  readonly roomAsked: number[] = [];
+
+  hasRoom(deadline: number): boolean {
+    this.roomAsked.push(deadline);
+    return this.room;
+  }
+
   get ready(): boolean {
     return this.status === 'running' && !this.retired;
   }
