@@ -326,13 +326,14 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
   }
 
   /**
-   * The 95th percentile of how late recent queries finished against the finish admission predicted for them
-   * (0 until 20 are known, never below 0). Admission's plan is built from per-batch estimates; how those add up
-   * over a query's path (the running batch, its own, the hops between) is checked here against what happened,
-   * and what the plan misses is added as a margin, so about 19 in 20 admitted queries make their deadline.
+   * Admission's margin: the 95th percentile of how much later than planned recent admitted queries finished
+   * (never below 0), so about 19 in 20 admitted queries make their deadline. The plan is built from the
+   * latency model's fit; how its errors add up over a query's path (the running batch, its own, the hops between)
+   * is measured here on the whole path, not assumed per batch. Until 20 are known: twice the per-batch residual
+   * quantile (two batches: the running one and its own).
    */
   #finishMarginMs(): number {
-    return this.#finishErrors.count < 20 ? 0 : Math.max(0, this.#finishErrors.p95);
+    return this.#finishErrors.count < 20 ? 2 * this.#latency.slackMs : Math.max(0, this.#finishErrors.p95);
   }
 
   #decide(deadline: number): AdmissionDecision {
@@ -349,7 +350,8 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
           ? { growth: { step: batching.additiveStep, ceiling: Math.min(batching.maxBatchSize, this.#latency.rowsWithinHigh(this.#settings.host.latencyBudgetMs())) } }
           : {}),
         latency: this.#latency,
-        leaveMs: ANSWER_LEAVE_MS + this.#finishMarginMs(),
+        leaveMs: ANSWER_LEAVE_MS,
+        marginMs: this.#finishMarginMs(),
       },
       batching,
     );

@@ -15,12 +15,17 @@ export interface AdmissionState {
    * absorb (a fresh replica's limit is 1). Absent: the limit stays.
    */
   growth?: { readonly step: number; readonly ceiling: number };
-  latency: Pick<BatchLatencyModel, 'samples' | 'estimateHigh' | 'rowsWithinHigh'>;
+  latency: Pick<BatchLatencyModel, 'samples' | 'estimate' | 'rowsWithin'>;
   /**
    * How long an answer needs, once its batch is back, to reach whoever decides at the deadline (the replica's
    * mailbox, the replica set, the router's): a batch must finish this much before its tightest deadline.
    */
   leaveMs: number;
+  /**
+   * The uncertainty of the plan: a high quantile of how much later than planned recent queries finished (the
+   * residuals of this very prediction). A batch must finish this much earlier still.
+   */
+  marginMs: number;
 }
 
 export type AdmissionSettings = Pick<ResolvedBatchingOptions, 'maxQueueSize'>;
@@ -29,7 +34,7 @@ export type AdmissionSettings = Pick<ResolvedBatchingOptions, 'maxQueueSize'>;
 export type RefusalReason = 'queue-full' | 'too-late';
 
 export type AdmissionDecision =
-  /** Admitted: the replica expects to have answered by `finishAt` (a high estimate, for the metrics). */
+  /** Admitted: the replica plans to have answered by `finishAt` (the plan's mean, without the margin). */
   | { admit: true; finishAt: number }
   /**
    * Refused. `explanation` completes "replica X ..."; `retryAfterSeconds` (for the 503's Retry-After) is when
@@ -47,11 +52,10 @@ const SIMULATED_BATCHES = 64;
  * It predicts when the query would be answered by playing the queue forward as the batch queue will run it
  * ({@link planFinish}): the running batch's remaining time, then the queued queries with this one inserted in
  * deadline order, in batches of the controller's limit (growing as AIMD will grow it) cut to fit each batch's
- * tightest deadline, each batch at
- * the latency model's high estimate (its fit plus the 95th percentile of its recent residuals). It admits only
- * if every batch from the query's own onward finishes by its tightest deadline less the time an answer needs to
- * leave (`leaveMs`): the query makes it, and it displaces
- * no query admitted before it. A refusal comes at once, with a Retry-After for when the queue will have drained.
+ * tightest deadline, each batch at the latency model's fit. It admits only if every batch from the query's own
+ * onward finishes by its tightest deadline less the time an answer needs to leave (`leaveMs`) and less the
+ * plan's uncertainty (`marginMs`, a high quantile of its recent residuals: how much later than planned queries
+ * finished): the query makes it, and it displaces no query admitted before it. A refusal comes at once, with a Retry-After for when the queue will have drained.
  *
  * An idle replica with an empty queue always takes a query, so a stale, pessimistic estimate can never refuse
  * everything (the batch queue runs a lone query as a probe, which refreshes the estimate); so does a replica
@@ -68,7 +72,7 @@ export function decideAdmission(now: number, deadline: number, state: AdmissionS
   }
   const plan = planFinish(now, deadline, state);
   if (plan.onTime || (queued === 0 && state.running === undefined) || state.latency.samples === 0) return { admit: true, finishAt: plan.finishAt };
-  const batch = state.latency.estimateHigh(state.limit);
+  const batch = state.latency.estimate(state.limit);
   return {
     admit: false,
     reason: 'too-late',
@@ -82,7 +86,7 @@ export function decideAdmission(now: number, deadline: number, state: AdmissionS
 
 /** The queue played forward with one more query in it. */
 export interface FinishPlan {
-  /** When the query's batch would finish (high estimate). */
+  /** When the query's batch would finish. */
   finishAt: number;
   /** Every batch from the query's own onward finishes by its tightest deadline. */
   onTime: boolean;
@@ -93,31 +97,32 @@ export interface FinishPlan {
 /**
  * Plays the queue forward as {@link BatchQueue.take} will run it, with a query due at `deadline` inserted after
  * the queued deadlines no later than its own. A batch starts when the one before it ends, holds up to `limit`
- * queries cut to what fits its tightest (first) deadline at the high estimate, and a query that cannot make its
+ * queries cut to what fits its tightest (first) deadline less the margins, and a query that cannot make its
  * deadline even alone is dropped unrun (it takes no time: the queue expires it), which is a miss when it is
  * this query or one behind it.
  */
 export function planFinish(now: number, deadline: number, state: AdmissionState): FinishPlan {
-  const { queued, latency, leaveMs } = state;
+  const { queued, latency } = state;
+  const leaveMs = state.leaveMs + state.marginMs;
   let limit = state.limit;
   const own = upperBound(queued, deadline);
   const total = queued.length + 1;
   const at = (i: number): number => (i < own ? (queued[i] as number) : i === own ? deadline : (queued[i - 1] as number));
-  let t = state.running === undefined ? now : Math.max(now, state.running.startedAt + latency.estimateHigh(state.running.rows));
+  let t = state.running === undefined ? now : Math.max(now, state.running.startedAt + latency.estimate(state.running.rows));
   let finishAt = Number.NaN;
   let onTime = true;
   let i = 0;
   for (let batches = 0; i < total && batches < SIMULATED_BATCHES; batches++) {
     const tightest = at(i);
-    const rows = Math.min(limit, total - i, latency.rowsWithinHigh(tightest - leaveMs - t));
+    const rows = Math.min(limit, total - i, latency.rowsWithin(tightest - leaveMs - t));
     if (rows < 1) {
       // Doomed whatever runs: the queue drops it before it takes a slot.
       if (i >= own) onTime = false;
-      if (i === own) finishAt = t + latency.estimateHigh(1);
+      if (i === own) finishAt = t + latency.estimate(1);
       i++;
       continue;
     }
-    t += latency.estimateHigh(rows);
+    t += latency.estimate(rows);
     if (i + rows > own && t > tightest - leaveMs) onTime = false;
     if (i <= own && own < i + rows) finishAt = t;
     i += rows;
@@ -125,7 +130,7 @@ export function planFinish(now: number, deadline: number, state: AdmissionState)
   }
   if (i < total) {
     // A long queue: the rest at the limit, in full batches.
-    const full = latency.estimateHigh(limit);
+    const full = latency.estimate(limit);
     if (i <= own) {
       finishAt = t + Math.ceil((own - i + 1) / limit) * full;
       if (finishAt > deadline - leaveMs) onTime = false;

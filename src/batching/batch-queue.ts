@@ -18,8 +18,8 @@ export interface TakeOptions {
   limit: number;
   /** Delayed batching: how long to hold a partial batch for more queries. */
   maxDelayMs: number;
-  /** How long batches take here: the high estimates (fit plus the residuals' 95th percentile) bound the batch. */
-  latency: Pick<BatchLatencyModel, 'estimateHigh' | 'rowsWithinHigh'>;
+  /** How long batches take here (the fit: admission holds the margin for their uncertainty). */
+  latency: Pick<BatchLatencyModel, 'estimate' | 'rowsWithin'>;
 }
 
 export type TakeResult<T> =
@@ -35,7 +35,7 @@ export type TakeResult<T> =
  *
  * Deadline-aware (Clipper, section 4.3): a query is never run when the estimated batch time would carry it
  * past its deadline; it is handed back as `expired` (before it takes a slot in a batch) so the caller answers
- * it as a miss. The batch size is the controller's limit, cut further so the batch's high estimate stays inside
+ * it as a miss. The batch size is the controller's limit, cut further so the batch's estimate stays inside
  * its tightest deadline. Earliest deadline first matters when deadlines are not in arrival order (applications
  * with different SLOs share a model, a retried query re-enters late): FIFO would serve a relaxed query ahead of
  * a tight one and make the tight one miss. With one SLO, EDF is FIFO.
@@ -98,7 +98,7 @@ export class BatchQueue<T extends Deadlined> {
 
   take(now: number, options: TakeOptions): TakeResult<T> {
     const expired: T[] = [];
-    const single = options.latency.estimateHigh(1);
+    const single = options.latency.estimate(1);
     // Drop doomed queries at the head before they take a slot. One doomed only by the estimate (its deadline
     // has not passed) still runs when it is the only one waiting: that costs no one anything, and its batch
     // refreshes an estimate that may be stale, so a pessimistic estimate cannot lock the replica out (admission
@@ -122,7 +122,7 @@ export class BatchQueue<T extends Deadlined> {
       if (now < fillBy) return { kind: 'wait', wakeAt: fillBy, expired };
     }
     // Fill the batch in deadline order: the first item's deadline is the batch's tightest, and the batch stops
-    // growing once its high estimate would carry that deadline past due. (The check takes the minimum anyway,
+    // growing once its estimate would carry that deadline past due. (The check takes the minimum anyway,
     // so a caller flagging items cancelled cannot break it.)
     const batch: T[] = [];
     let tightest = Number.POSITIVE_INFINITY;
@@ -137,7 +137,7 @@ export class BatchQueue<T extends Deadlined> {
         continue;
       }
       const deadline = Math.min(tightest, item.deadline);
-      if (batch.length > 0 && options.latency.rowsWithinHigh(deadline - now) < batch.length + 1) break;
+      if (batch.length > 0 && options.latency.rowsWithin(deadline - now) < batch.length + 1) break;
       tightest = deadline;
       batch.push(this.#shift());
     }

@@ -1,5 +1,7 @@
 import test from 'ava';
 import { Clipper, OverloadedError, type Answer } from '../../src/index.js';
+import { serve } from '../../src/http/serve.js';
+import { resolveServeSettings } from '../../src/http/settings.js';
 import { fixtureModels } from '../helpers/fixtures.js';
 
 /**
@@ -87,4 +89,33 @@ test('a fresh replica warmed up at several sizes takes a burst of 256 concurrent
   } finally {
     await clipper.stop();
   }
+});
+
+test('--shed-status 429: an overload refusal over HTTP is 429 with Retry-After, and /metrics counts it by reason', async (t) => {
+  const server = await serve({
+    ...resolveServeSettings(['--port', '0', '--admin-port', '0', '--log-level', 'silent', '--models', fixtureModels, '--max-event-loop-delay-ms', '0', '--shed-status', '429']),
+    bundled: false,
+  });
+  t.teardown(() => server.close());
+  await server.clipper.registerApp({ name: 'slow', inputType: 'float32', inputShape: [2], defaultOutput: -1, latencySloMs: 5000 });
+  await server.clipper.deployModel({ name: 'slow', version: '1', path: 'slow/1/model.mjs', replicas: 1, batching: { mode: 'none', maxQueueSize: 1 } });
+  await server.clipper.linkModel('slow', 'slow');
+  const post = async (input: number[]) => {
+    const r = await fetch(`${server.queryUrl}/slow/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ input }) });
+    return { status: r.status, retryAfter: r.headers.get('retry-after'), json: (await r.json()) as { code?: string; error?: string } };
+  };
+  // One runs for 150 ms, one waits (maxQueueSize 1), the rest are refused.
+  const results = await Promise.all([post([150, 0]), ...Array.from({ length: 4 }, (_, i) => post([1, i + 1]))]);
+  const refused = results.filter((r) => r.status === 429);
+  t.true(refused.length >= 2, `statuses ${results.map((r) => r.status).join(', ')}`);
+  t.is(results.filter((r) => r.status === 503).length, 0, 'no 503 when 429 is asked for');
+  for (const r of refused) {
+    t.is(r.json.code, 'OVERLOADED');
+    t.is(r.retryAfter, '1');
+  }
+  const metrics = await (await fetch(`${server.queryUrl}/metrics`)).text();
+  t.regex(metrics, new RegExp(`clipper_refused_total\\{model="slow",version="1",replica="slow@1#0",reason="queue-full"\\} ${refused.length}`));
+  t.regex(metrics, /clipper_admitted_total\{model="slow",version="1",replica="slow@1#0"\} \d+/);
+  t.regex(metrics, /clipper_default_answers_total\{app="slow",reason="late"\} 0/);
+  t.regex(metrics, /clipper_finish_prediction_error_seconds_bucket\{le="0",model="slow",version="1"\} \d+/);
 });
