@@ -196,11 +196,14 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
     try {
       await worker.load(settings.spec);
       const faults = settings.faults;
-      if (faults !== undefined && (faults.stallProbability ?? 0) > 0) {
-        if (worker.faults === undefined) throw new InvalidOptionError(`faults are configured for replica ${this.name}, and its worker takes no injected faults`);
-        await worker.faults.inject({ kind: 'stall', ms: faults.stallMs ?? 0, probability: faults.stallProbability ?? 0, seed: faults.seed ?? 1 });
+      if (faults !== undefined && (faults.stallProbability ?? 0) > 0 && worker.faults === undefined) {
+        throw new InvalidOptionError(`faults are configured for replica ${this.name}, and its worker takes no injected faults`);
       }
       this.#outputSize = await this.#warmUp(worker, settings.warmupRows ?? replicaDefaults.warmupRows);
+      // After the warm-ups: they measure the model for the latency model; the injected stalls are for served batches.
+      if (faults !== undefined && (faults.stallProbability ?? 0) > 0) {
+        await worker.faults?.inject({ kind: 'stall', ms: faults.stallMs ?? 0, probability: faults.stallProbability ?? 0, seed: faults.seed ?? 1 });
+      }
     } catch (error) {
       throw new ModelLoadError(`replica ${this.name} could not load ${settings.spec.path}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     }

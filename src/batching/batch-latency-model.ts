@@ -23,6 +23,9 @@ export class BatchLatencyModel {
   #nextResidual = 0;
   #slackMs = 0;
   #samples = 0;
+  /** Samples that came from warm-ups ({@link seed}). */
+  #seeded = 0;
+  #seeding = false;
   #meanRows = 0;
   #meanMs = 0;
   #meanRowsSq = 0;
@@ -44,7 +47,7 @@ export class BatchLatencyModel {
    * refuses (no estimate: everything is admitted, then the first slow batch makes every estimate pessimistic)
    * nor overcommits. The first run of each size is discounted (dropped): it pays one-off costs (JIT, the
    * session's first allocation) that no later batch pays. Runs that measured nothing (0 ms) teach nothing and
-   * are skipped.
+   * are skipped. The first real batch then resets the level (see {@link observe}); the slope stays.
    */
   seed(runs: readonly (readonly [rows: number, ms: number])[]): void {
     const seen = new Set<number>();
@@ -53,7 +56,12 @@ export class BatchLatencyModel {
         seen.add(rows);
         continue;
       }
-      if (ms > 0) this.observe(rows, ms);
+      if (ms > 0) {
+        this.#seeding = true;
+        this.observe(rows, ms);
+        this.#seeding = false;
+        this.#seeded++;
+      }
     }
   }
 
@@ -62,8 +70,14 @@ export class BatchLatencyModel {
     // One stalled batch (the machine paused the thread) must not make every estimate pessimistic for the next
     // dozen batches: once there is a history, a sample counts for at most 4x what the model expected. A real
     // slowdown still raises the estimate quickly, fourfold per batch.
-    const ms = this.#samples >= 5 ? Math.min(observedMs, 4 * this.estimate(rows) + 1) : observedMs;
-    const w = this.#samples === 0 ? 1 : this.#alpha;
+    // Warm-ups do not count toward that history: they run zeros, and a model whose time depends on its input
+    // (or a first real batch that meets a busy main thread) must be able to correct them at once.
+    const ms = this.#samples - this.#seeded >= 5 ? Math.min(observedMs, 4 * this.estimate(rows) + 1) : observedMs;
+    // The first batch sets the level outright, and so does the first real batch after warm-ups: they ran zeros,
+    // and a model whose time depends on its input (a busy-wait of input[0] ms, a sequence length) is faster on
+    // zeros; the warm-ups' slope stays until sizes vary enough to refit it.
+    const firstReal = this.#seeded > 0 && this.#samples === this.#seeded && !this.#seeding;
+    const w = this.#samples === 0 || firstReal ? 1 : this.#alpha;
     this.#meanRows += w * (rows - this.#meanRows);
     this.#meanMs += w * (ms - this.#meanMs);
     this.#meanRowsSq += w * (rows * rows - this.#meanRowsSq);

@@ -147,3 +147,20 @@ test('warm-up seeding drops the first run of each size and runs that measured no
   t.is(m.samples, 2, 'the second runs of sizes 8 and 1');
   t.deepEqual(m.line, { fixedMs: 4, perRowMs: 0.5 });
 });
+
+test('the first real batch after warm-ups sets the level (warm-ups ran zeros); their slope stays', (t) => {
+  const m = new BatchLatencyModel();
+  m.seed([
+    [8, 50],
+    [1, 30],
+    [8, 8],
+    [1, 4.5],
+  ]);
+  t.is(m.estimate(1), 4.5);
+  // A model whose time depends on its input: real queries take 25 ms where zeros took 4.5.
+  m.observe(1, 25);
+  t.is(m.estimate(1), 25);
+  t.is(m.estimate(9), 29, 'the slope of the warm-ups, 0.5 ms a row');
+  m.observe(1, 25);
+  t.is(m.estimate(1), 25, 'later batches average in as usual');
+});
