@@ -14,8 +14,8 @@ const RESIDUAL_QUANTILE = 0.95;
  *
  * The fit is a mean; a deadline needs a bound. Each batch's residual (observed minus what the model predicted
  * for it just before) goes into a window of the last 64, and {@link slackMs} is their 95th percentile (never
- * below 0): {@link estimateHigh} and {@link rowsWithinHigh} add it, so a query is promised a finish time the
- * replica meets about 19 times in 20 even when the batch times jitter (timer lateness, the thread hop). Pure.
+ * below 0); {@link estimateHigh} and {@link rowsWithinHigh} add it. The replica uses it for one batch (the size
+ * that fits AIMD's budget) and, until it has measured its whole-path finish errors, as admission's margin. Pure.
  */
 export class BatchLatencyModel {
   readonly #alpha: number;
