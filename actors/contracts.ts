@@ -50,6 +50,11 @@ export interface ReplicaHandle {
   readonly batchLimit: number;
   readonly restarts: number;
   readonly counters: ReplicaCounters;
+  /**
+   * Whether the replica's admission would take a query due at `deadline` now, without side effects. Optional:
+   * a handle without it is never offered a query another replica refused.
+   */
+  hasRoom?(deadline: number): boolean;
   /** Enqueues a query; it settles through its own resolve/reject (or not at all once cancelled). */
   submit(query: ReplicaQuery): void;
   /** Drops a copy another replica answered first: unrun if still queued, no longer counted as queued. */

@@ -1,7 +1,7 @@
 import { leastOutstanding } from '../src/routing/balancer.js';
 import type { Clock } from '../src/kernel/clock.js';
 import type { TimerHandle } from '../src/kernel/clock.js';
-import { ModelLoadError, NoReplicaAvailableError, ReplicaFailedError } from '../src/errors.js';
+import { ModelLoadError, NoReplicaAvailableError, OverloadedError, ReplicaFailedError } from '../src/errors.js';
 import { HedgeBudget } from '../src/routing/hedge-budget.js';
 import { LatencyWindow } from '../src/routing/latency-window.js';
 import { CopyTracker, type CopyDecision } from '../src/routing/copy-tracker.js';
@@ -248,7 +248,8 @@ export class ReplicaSet<R extends ReplicaHandle = Replica> implements ReplicaHos
           reject: (error) => {
             const holder = this.#holders.get(query);
             const idleSibling = this.#replicas.find((r) => r !== holder && r.ready && r.outstanding === 0);
-            apply(tracker.on({ type: 'failed', copy: index, error, now: this.#clock.now(), idleSibling }));
+            const roomySibling = error instanceof OverloadedError ? this.#withRoom(holder, deadline) : undefined;
+            apply(tracker.on({ type: 'failed', copy: index, error, now: this.#clock.now(), idleSibling, roomySibling }));
           },
         };
         copies[index] = query;
@@ -368,6 +369,20 @@ export class ReplicaSet<R extends ReplicaHandle = Replica> implements ReplicaHos
     this.#replicas = [];
     await Promise.all(replicas.map((r) => r.stop()));
     for (const r of replicas) this.#supervisor.forget(r.name);
+  }
+
+  /**
+   * After `refused`'s admission turned a query away: the ready sibling with the least outstanding work whose own
+   * admission would take it now, if any. Asked in place (no message), so a query no replica has room for is
+   * refused at once, without a second hop.
+   */
+  #withRoom(refused: R | undefined, deadline: number): R | undefined {
+    let best: R | undefined;
+    for (const r of this.#replicas) {
+      if (r === refused || !r.ready || r.hasRoom?.(deadline) !== true) continue;
+      if (best === undefined || r.outstanding < best.outstanding) best = r;
+    }
+    return best;
   }
 
   #choose(exclude: readonly string[] | undefined): R | undefined {

@@ -1,9 +1,10 @@
 import type { ResourceLimits } from 'node:worker_threads';
 import { Actor, type FailureSink } from '../src/kernel/actor.js';
-import { decideAdmission } from '../src/batching/admission.js';
+import { decideAdmission, type AdmissionDecision } from '../src/batching/admission.js';
 import { AimdController } from '../src/batching/aimd-controller.js';
 import { BatchLatencyModel } from '../src/batching/batch-latency-model.js';
 import { BatchQueue } from '../src/batching/batch-queue.js';
+import { LatencyWindow } from '../src/routing/latency-window.js';
 import type { Clock, TimerHandle } from '../src/kernel/clock.js';
 import { DeadlineExceededError, InvalidOptionError, ModelLoadError, OverloadedError, ReplicaFailedError, ShuttingDownError, withoutStack } from '../src/errors.js';
 import { replicaDefaults, type FaultOptions, type ResolvedBatchingOptions } from '../src/config/options.js';
@@ -50,6 +51,13 @@ export interface ReplicaSettings {
 }
 
 /**
+ * Admission's margin for an answer to leave: from the batch's return to this replica's mailbox until the
+ * router hears of it (synchronous mailboxes and promise callbacks: well under a millisecond, unless the event
+ * loop is busy, which is when it matters).
+ */
+const ANSWER_LEAVE_MS = 0.5;
+
+/**
  * A model replica actor. It owns one {@link ModelWorker} (by default a worker thread holding an onnxruntime
  * session or a JS model); its mailbox feeds its batch queue, and it runs its own AIMD controller.
  *
@@ -69,6 +77,11 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
   readonly #latency = new BatchLatencyModel();
   #worker: ModelWorker | undefined;
   #running: ReplicaQuery[] | undefined;
+  #runningStartedAt = 0;
+  /** The finish time admission predicted for each query it admitted (for the prediction-error metric). */
+  readonly #promised = new WeakMap<ReplicaQuery, number>();
+  /** Recent finish errors (actual minus predicted, ms) of admitted queries. */
+  readonly #finishErrors = new LatencyWindow(256);
   /** Queries of the running batch not cancelled since it started. */
   #runningLive = 0;
   #wake: TimerHandle | undefined;
@@ -81,7 +94,12 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
   #stuck = false;
   /** Batches already handed back after a death, so the late rejection of their run does not hand them back twice. */
   readonly #orphanedBatches = new WeakSet<ReplicaQuery[]>();
-  readonly counters = { batches: 0, rows: 0, expired: 0, refused: 0, failedBatches: 0, workerDeaths: 0, timeouts: 0 };
+  /**
+   * `admitted`/`refused` count admission's decisions (`refusedQueueFull` the refusals at maxQueueSize, the rest
+   * would have been late); `expired` counts admitted queries dropped unrun because they could no longer make
+   * their deadline.
+   */
+  readonly counters = { batches: 0, rows: 0, admitted: 0, expired: 0, refused: 0, refusedQueueFull: 0, failedBatches: 0, workerDeaths: 0, timeouts: 0 };
 
   constructor(settings: ReplicaSettings) {
     super(settings.name, settings.supervisor);
@@ -123,6 +141,14 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
     if (worker === undefined) throw new ShuttingDownError(`replica ${this.name} has no worker`);
     if (worker.faults === undefined) throw new InvalidOptionError(`replica ${this.name}'s worker takes no injected faults`);
     await worker.faults.inject(fault);
+  }
+
+  /**
+   * Whether admission would take a query due at `deadline` now (no side effects): the replica set asks before
+   * sending a query another replica refused, so a refusal costs no second hop when no replica has room.
+   */
+  hasRoom(deadline: number): boolean {
+    return this.ready && this.#decide(deadline).admit;
   }
 
   /** Enqueues a query; it settles through its own resolve/reject. */
@@ -170,12 +196,14 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
     try {
       await worker.load(settings.spec);
       const faults = settings.faults;
-      if (faults !== undefined && (faults.stallProbability ?? 0) > 0) {
-        if (worker.faults === undefined) throw new InvalidOptionError(`faults are configured for replica ${this.name}, and its worker takes no injected faults`);
-        await worker.faults.inject({ kind: 'stall', ms: faults.stallMs ?? 0, probability: faults.stallProbability ?? 0, seed: faults.seed ?? 1 });
+      if (faults !== undefined && (faults.stallProbability ?? 0) > 0 && worker.faults === undefined) {
+        throw new InvalidOptionError(`faults are configured for replica ${this.name}, and its worker takes no injected faults`);
       }
-      const warm = await worker.warmup(settings.warmupRows ?? replicaDefaults.warmupRows);
-      this.#outputSize = warm.outputSize;
+      this.#outputSize = await this.#warmUp(worker, settings.warmupRows ?? replicaDefaults.warmupRows);
+      // After the warm-ups: they measure the model for the latency model; the injected stalls are for served batches.
+      if (faults !== undefined && (faults.stallProbability ?? 0) > 0) {
+        await worker.faults?.inject({ kind: 'stall', ms: faults.stallMs ?? 0, probability: faults.stallProbability ?? 0, seed: faults.seed ?? 1 });
+      }
     } catch (error) {
       throw new ModelLoadError(`replica ${this.name} could not load ${settings.spec.path}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     }
@@ -263,26 +291,86 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
     }
   }
 
+  /**
+   * Runs warm-up batches at several sizes (the configured rows, 1, and in between), twice each, through the
+   * worker's warm-up call and then its batch path, and seeds the latency model with their round trips: the first run of each size is discounted (it pays one-off costs), the second
+   * measures. A fresh replica then neither admits a flood on no estimate nor refuses on its first slow batch.
+   * Returns the values per output row.
+   */
+  async #warmUp(worker: ModelWorker, rows: number): Promise<number> {
+    const sizes = [...new Set([rows, 1, Math.max(1, Math.round(rows / 2))])];
+    const runs: [number, number][] = [];
+    let outputSize = 0;
+    for (let round = 0; round < 2; round++) {
+      for (const size of sizes) {
+        // Timed here, round trip included (the thread hop costs a real batch too), not the worker's own compute time.
+        const started = this.#settings.clock.now();
+        const warm = await worker.warmup(size);
+        outputSize = warm.outputSize;
+        runs.push([size, this.#settings.clock.now() - started]);
+      }
+    }
+    // The data plane (the batch path real queries take) has cold parts of its own that the control plane's
+    // warm-up does not touch: its first batch took 23 ms for a model that answers in 0.05 ms. Two batches of
+    // each size through it, timed the same way; a model failure here fails the load like any warm-up error.
+    const features = this.#settings.spec.featureShape.reduce((a, b) => a * b, 1);
+    const dtype = this.#settings.spec.inputDtype;
+    for (let round = 0; round < 2; round++) {
+      for (const size of [1, rows]) {
+        const input = (dtype === 'int32' ? new Int32Array(size * features) : new Float32Array(size * features)).buffer as ArrayBuffer;
+        const started = this.#settings.clock.now();
+        const outcome = await worker.run({ input, rows: size, dtype, timeLeftMs: this.#settings.batchTimeoutMs });
+        if (!outcome.ok) throw reviveWireError(outcome.error);
+        runs.push([size, this.#settings.clock.now() - started]);
+      }
+    }
+    this.#latency.seed(runs);
+    return outputSize;
+  }
+
+  /**
+   * Admission's margin: the 95th percentile of how much later than planned recent admitted queries finished
+   * (never below 0), so about 19 in 20 admitted queries make their deadline. The plan is built from the
+   * latency model's fit; how its errors add up over a query's path (the running batch, its own, the hops between)
+   * is measured here on the whole path, not assumed per batch. Until 20 are known: twice the per-batch residual
+   * quantile (two batches: the running one and its own).
+   */
+  #finishMarginMs(): number {
+    return this.#finishErrors.count < 20 ? 2 * this.#latency.slackMs : Math.max(0, this.#finishErrors.p95);
+  }
+
+  #decide(deadline: number): AdmissionDecision {
+    const running = this.#running;
+    const batching = this.#settings.batching;
+    return decideAdmission(
+      this.#settings.clock.now(),
+      deadline,
+      {
+        queued: this.#queue.deadlines(),
+        running: running === undefined ? undefined : { rows: running.length, startedAt: this.#runningStartedAt },
+        limit: this.#aimd.limit,
+        ...(batching.mode === 'aimd'
+          ? { growth: { step: batching.additiveStep, ceiling: Math.min(batching.maxBatchSize, this.#latency.rowsWithinHigh(this.#settings.host.latencyBudgetMs())) } }
+          : {}),
+        latency: this.#latency,
+        leaveMs: ANSWER_LEAVE_MS,
+        marginMs: this.#finishMarginMs(),
+      },
+      batching,
+    );
+  }
+
   #admit(query: ReplicaQuery): void {
     if (query.cancelled === true) return;
-    const now = this.#settings.clock.now();
-    const decision = decideAdmission(
-      now,
-      query.deadline,
-      {
-        queued: this.#queue.size,
-        runningRows: this.#running?.length ?? 0,
-        limit: this.#aimd.limit,
-        budgetMs: this.#settings.host.latencyBudgetMs(),
-        latency: this.#latency,
-      },
-      this.#settings.batching,
-    );
+    const decision = this.#decide(query.deadline);
     if (!decision.admit) {
       this.counters.refused++;
+      if (decision.reason === 'queue-full') this.counters.refusedQueueFull++;
       query.reject(withoutStack(() => new OverloadedError(`replica ${this.name} ${decision.explanation}`, decision.retryAfterSeconds)));
       return;
     }
+    this.counters.admitted++;
+    if (Number.isFinite(decision.finishAt)) this.#promised.set(query, decision.finishAt);
     this.#queue.push(query);
     this.#pump();
   }
@@ -309,7 +397,7 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
           () =>
             new DeadlineExceededError(
               `replica ${this.name} could not run the query before its deadline: ${(query.deadline - query.enqueuedAt).toFixed(1)} ms allowed, ` +
-                `${(now - query.enqueuedAt).toFixed(1)} ms spent queued, a batch takes ~${this.#latency.estimate(1).toFixed(1)} ms`,
+                `${(now - query.enqueuedAt).toFixed(1)} ms spent queued, a batch takes ~${this.#latency.estimateHigh(1).toFixed(1)} ms`,
             ),
         ),
       );
@@ -343,6 +431,7 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
       if (query.deadline < tightest) tightest = query.deadline;
     }
     this.#running = batch;
+    this.#runningStartedAt = now;
     this.#runningLive = rows;
     const watchdog = this.#settings.clock.setTimeout(() => this.post({ type: 'batchTimeout', worker, batch }), this.#settings.batchTimeoutMs);
     worker.run({ input: data.buffer as ArrayBuffer, rows, dtype, timeLeftMs: Math.max(0, tightest - now) }).then(
@@ -383,7 +472,14 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
     // when it is most needed. The round trip still feeds the latency model that deadlines use.
     this.#aimd.observe(batch.length, outcome.computeMs + outcome.stalledMs, this.#settings.host.latencyBudgetMs());
     const [model = '', version = ''] = this.#settings.spec.key.split('@');
-    this.#settings.onBatch?.({ model, version, replica: this.name, size: batch.length, batchMs, computeMs: outcome.computeMs, limit: this.#aimd.limit });
+    const finishErrorsMs: number[] = [];
+    for (const query of batch) {
+      const promised = this.#promised.get(query);
+      if (promised === undefined) continue;
+      finishErrorsMs.push(now - promised);
+      this.#finishErrors.observe(now - promised);
+    }
+    this.#settings.onBatch?.({ model, version, replica: this.name, size: batch.length, batchMs, computeMs: outcome.computeMs, limit: this.#aimd.limit, finishErrorsMs });
     const output = new Float32Array(outcome.output);
     const k = outcome.outputSize;
     for (let i = 0; i < batch.length; i++) {

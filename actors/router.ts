@@ -73,7 +73,7 @@ export class Router extends Actor<RouterMessage> implements Supervised {
   #restarts = 0;
   /** Recent draws by input and user, kept only for policies that learn from their selection alone. */
   readonly #selections = new SelectionLog();
-  readonly counters: AppCounters = { queries: 0, answered: 0, defaults: 0, refused: 0, lowConfidence: 0, policyErrors: 0 };
+  readonly counters: AppCounters = { queries: 0, answered: 0, defaults: 0, refused: 0, lowConfidence: 0, policyErrors: 0, lateDefaults: 0 };
 
   constructor(app: ResolvedAppOptions, models: ModelDirectory, clock: Clock, policy: SelectionPolicy = new StaticPolicy(), supervisor?: FailureSink, tracer?: Tracer) {
     super(`router:${app.name}`, supervisor);
@@ -208,7 +208,9 @@ export class Router extends Actor<RouterMessage> implements Supervised {
   #route(query: PendingQuery, input: Float32Array | Int32Array): void {
     const { policy, context } = query;
     const slo = this.app.latencySloMs;
-    const deadline = query.started + slo;
+    // The models' deadline is when this router decides (the timer below), not the SLO itself: a replica that
+    // admitted and ran a query for the SLO would answer after the query was already answered by default.
+    const deadline = query.started + slo - this.app.deadlineMarginMs;
     let selected: readonly string[];
     try {
       selected = policy.select(this.#linked, context);
@@ -251,6 +253,7 @@ export class Router extends Actor<RouterMessage> implements Supervised {
     }
     if (decision.kind === 'default' && decision.reason === 'lowConfidence') this.counters.lowConfidence++;
     if (decision.kind === 'default' && decision.reason === 'policyError') this.counters.policyErrors++;
+    if (decision.kind === 'default' && decision.reason === 'noAnswer' && decision.late) this.counters.lateDefaults++;
     this.#settle(query, decision.answer);
   }
 

@@ -73,8 +73,13 @@ export type FeedbackRelay = (feedback: RelayedFeedback) => Promise<FeedbackResul
 export interface ReplicaCounters {
   batches: number;
   rows: number;
+  /** Queries admission took. */
+  admitted: number;
+  /** Admitted queries dropped unrun: they could no longer make their deadline. */
   expired: number;
+  /** Queries admission refused (503); `refusedQueueFull` of them at maxQueueSize, the rest would have been late. */
   refused: number;
+  refusedQueueFull: number;
   failedBatches: number;
   workerDeaths: number;
   timeouts: number;
@@ -104,6 +109,8 @@ export interface BatchEvent {
   computeMs: number;
   /** The replica's AIMD limit after this batch. */
   limit: number;
+  /** Per query, its actual finish minus the finish admission predicted for it (ms; absent where none was). */
+  finishErrorsMs?: number[];
 }
 
 /** Element types a query's input may have. */
@@ -121,6 +128,11 @@ export interface AppCounters {
   lowConfidence: number;
   /** Queries answered by default because the selection policy threw (in select or combine). */
   policyErrors: number;
+  /**
+   * Queries answered by default because they were admitted and their model's answer came too late (or the
+   * replica dropped them unrun as too late): the misses admission control is there to prevent.
+   */
+  lateDefaults: number;
 }
 
 /** An application as the management API reports it. */

@@ -28,6 +28,7 @@ clipper-ts container --nats URL --model NAME --version V   a model container ove
   --max-array-length N     most numbers in one request array (default ${serveDefaults.maxArrayLength})
   --infer-timeout-ms N     OIP infer timeout when a request sets none (default ${serveDefaults.inferTimeoutMs})
   --max-event-loop-delay-ms N  refuse queries (503) before reading them while the event loop lags more (default ${serveDefaults.maxEventLoopDelayMs}; 0 = off)
+  --shed-status 429|503        HTTP status of a query refused for overload (default ${serveDefaults.shedStatus}; 429 where a load balancer ejects 503 backends)
   --shutdown-timeout-ms N  bound on a graceful shutdown (default ${serveDefaults.shutdownTimeoutMs})
   --otlp-endpoint URL      send OpenTelemetry traces over OTLP/HTTP to this collector (e.g. http://localhost:4318;
                            also OTEL_EXPORTER_OTLP_ENDPOINT); no traces when unset

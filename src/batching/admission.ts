@@ -3,76 +3,151 @@ import type { BatchLatencyModel } from './batch-latency-model.js';
 
 /** What admission knows of one replica when a query arrives. */
 export interface AdmissionState {
-  /** Queries waiting in the queue, cancelled copies excluded. */
-  queued: number;
-  /** Rows of the batch now running (it takes its time whatever became of its queries); 0 when idle. */
-  runningRows: number;
+  /** The deadlines of the queries waiting, earliest first (the batch queue's order), cancelled copies excluded. */
+  queued: readonly number[];
+  /** The batch now running (it takes its time whatever became of its queries); undefined when idle. */
+  running: { readonly rows: number; readonly startedAt: number } | undefined;
   /** The batch controller's limit now. */
   limit: number;
-  /** The compute time a batch may take before AIMD backs off. */
-  budgetMs: number;
+  /**
+   * Under AIMD the limit grows by `step` after each full batch, up to `ceiling` (what fits the latency budget):
+   * a queue drains in growing batches, and counting them all at today's limit refused a burst AIMD was about to
+   * absorb (a fresh replica's limit is 1). Absent: the limit stays.
+   */
+  growth?: { readonly step: number; readonly ceiling: number };
   latency: Pick<BatchLatencyModel, 'samples' | 'estimate' | 'rowsWithin'>;
+  /**
+   * How long an answer needs, once its batch is back, to reach whoever decides at the deadline (the replica's
+   * mailbox, the replica set, the router's): a batch must finish this much before its tightest deadline.
+   */
+  leaveMs: number;
+  /**
+   * The uncertainty of the plan: a high quantile of how much later than planned recent queries finished (the
+   * residuals of this very prediction). A batch must finish this much earlier still.
+   */
+  marginMs: number;
 }
 
-export type AdmissionSettings = Pick<ResolvedBatchingOptions, 'mode' | 'maxBatchSize' | 'additiveStep' | 'maxQueueSize'>;
+export type AdmissionSettings = Pick<ResolvedBatchingOptions, 'maxQueueSize'>;
+
+/** Why a replica refused a query: its queue is at `maxQueueSize`, or the query would not finish in time. */
+export type RefusalReason = 'queue-full' | 'too-late';
 
 export type AdmissionDecision =
-  | { admit: true; expectedWaitMs: number }
+  /** Admitted: the replica plans to have answered by `finishAt` (the plan's mean, without the margin). */
+  | { admit: true; finishAt: number }
   /**
-   * Refused: `queue-full` (maxQueueSize reached) or `too-late` (the work ahead makes the query late anyway).
-   * `explanation` completes "replica X ..."; `retryAfterSeconds` is for the 503's Retry-After.
+   * Refused. `explanation` completes "replica X ..."; `retryAfterSeconds` (for the 503's Retry-After) is when
+   * the work already promised will have drained.
    */
-  | { admit: false; reason: 'queue-full' | 'too-late'; expectedWaitMs: number; retryAfterSeconds: number; explanation: string };
+  | { admit: false; reason: RefusalReason; finishAt: number; retryAfterSeconds: number; explanation: string };
+
+/** Batches simulated one by one before the rest is counted at the limit (bounds the work per query). */
+const SIMULATED_BATCHES = 64;
 
 /**
- * Admission control for one replica (Clipper, section 4.3: refuse early rather than queue a query that the
- * work ahead of it makes late anyway). Pure: the caller passes the time and the replica's state, and answers
- * the query as decided (a refusal becomes 503 with Retry-After).
+ * Admission control for one replica (Clipper, section 4.3: refuse early rather than queue a query that the work
+ * ahead of it makes late anyway). Pure: the caller passes the time and the replica's state.
+ *
+ * It predicts when the query would be answered by playing the queue forward as the batch queue will run it
+ * ({@link planFinish}): the running batch's remaining time, then the queued queries with this one inserted in
+ * deadline order, in batches of the controller's limit (growing as AIMD will grow it) cut to fit each batch's
+ * tightest deadline, each batch at the latency model's fit. It admits only if every batch from the query's own
+ * onward finishes by its tightest deadline less the time an answer needs to leave (`leaveMs`) and less the
+ * plan's uncertainty (`marginMs`, a high quantile of its recent residuals: how much later than planned queries
+ * finished): the query makes it, and it displaces no query admitted before it. A refusal comes at once, with a Retry-After for when the queue will have drained.
+ *
+ * An idle replica with an empty queue always takes a query, so a stale, pessimistic estimate can never refuse
+ * everything (the batch queue runs a lone query as a probe, which refreshes the estimate); so does a replica
+ * that has measured nothing yet.
  *
  * @example
- * const d = decideAdmission(clock.now(), query.deadline, { queued, runningRows, limit, budgetMs, latency }, batching);
+ * const d = decideAdmission(clock.now(), query.deadline, { queued: queue.deadlines(), running, limit, latency }, batching);
  * if (!d.admit) query.reject(new OverloadedError(`replica ${name} ${d.explanation}`, d.retryAfterSeconds));
  */
 export function decideAdmission(now: number, deadline: number, state: AdmissionState, settings: AdmissionSettings): AdmissionDecision {
-  if (state.queued >= settings.maxQueueSize) {
-    return { admit: false, reason: 'queue-full', expectedWaitMs: Number.NaN, retryAfterSeconds: 1, explanation: `has ${state.queued} queries queued (maxQueueSize ${settings.maxQueueSize})` };
+  const queued = state.queued.length;
+  if (queued >= settings.maxQueueSize) {
+    return { admit: false, reason: 'queue-full', finishAt: Number.NaN, retryAfterSeconds: 1, explanation: `has ${queued} queries queued (maxQueueSize ${settings.maxQueueSize})` };
   }
-  const wait = expectedWaitMs(state, settings);
-  if (now + wait <= deadline) return { admit: true, expectedWaitMs: wait };
+  const plan = planFinish(now, deadline, state);
+  if (plan.onTime || (queued === 0 && state.running === undefined) || state.latency.samples === 0) return { admit: true, finishAt: plan.finishAt };
   const batch = state.latency.estimate(state.limit);
   return {
     admit: false,
     reason: 'too-late',
-    expectedWaitMs: wait,
-    retryAfterSeconds: Math.max(1, Math.ceil(wait / 1000)),
-    explanation: `would answer in ~${wait.toFixed(1)} ms (${state.queued} queued, batches of ${state.limit} take ~${batch.toFixed(1)} ms); the deadline is in ${(deadline - now).toFixed(1)} ms`,
+    finishAt: plan.finishAt,
+    retryAfterSeconds: Math.max(1, Math.ceil((plan.drainAt - now) / 1000)),
+    explanation:
+      `would answer in ~${(plan.finishAt - now).toFixed(1)} ms (${queued} queued, ${state.running?.rows ?? 0} running, ` +
+      `batches of ${state.limit} take ~${batch.toFixed(1)} ms); the deadline is in ${(deadline - now).toFixed(1)} ms`,
   };
 }
 
-/** Batches simulated one by one before the rest is counted at the last size (bounds the work per query). */
-const SIMULATED_BATCHES = 64;
+/** The queue played forward with one more query in it. */
+export interface FinishPlan {
+  /** When the query's batch would finish. */
+  finishAt: number;
+  /** Every batch from the query's own onward finishes by its tightest deadline. */
+  onTime: boolean;
+  /** When the last batch, this query's included, would finish. */
+  drainAt: number;
+}
 
 /**
- * How long a query arriving now would wait for its answer: the batch running, the batches queued ahead of it,
- * and its own. 0 while there is no queue (or no measurement yet): an idle replica always takes a query, so a
- * stale estimate can never refuse everything.
+ * Plays the queue forward as {@link BatchQueue.take} will run it, with a query due at `deadline` inserted after
+ * the queued deadlines no later than its own. A batch starts when the one before it ends, holds up to `limit`
+ * queries cut to what fits its tightest (first) deadline less the margins, and a query that cannot make its
+ * deadline even alone is dropped unrun (it takes no time: the queue expires it), which is a miss when it is
+ * this query or one behind it.
  */
-export function expectedWaitMs(state: AdmissionState, settings: AdmissionSettings): number {
+export function planFinish(now: number, deadline: number, state: AdmissionState): FinishPlan {
   const { queued, latency } = state;
-  if (queued === 0 || latency.samples === 0) return 0;
-  let size = state.limit;
-  // Under AIMD the queue drains in growing batches (a full batch within budget grows the limit by the step),
-  // up to what fits the budget: counting every batch at today's limit would refuse a burst that AIMD is about
-  // to absorb.
-  const ceiling = settings.mode === 'aimd' ? Math.min(settings.maxBatchSize, Math.max(size, latency.rowsWithin(state.budgetMs))) : size;
-  let wait = state.runningRows === 0 ? 0 : latency.estimate(state.runningRows);
-  let remaining = queued + 1;
-  for (let step = 0; remaining > 0 && step < SIMULATED_BATCHES; step++) {
-    const take = Math.min(size, remaining);
-    wait += latency.estimate(take);
-    remaining -= take;
-    size = Math.min(ceiling, size + settings.additiveStep);
+  const leaveMs = state.leaveMs + state.marginMs;
+  let limit = state.limit;
+  const own = upperBound(queued, deadline);
+  const total = queued.length + 1;
+  const at = (i: number): number => (i < own ? (queued[i] as number) : i === own ? deadline : (queued[i - 1] as number));
+  let t = state.running === undefined ? now : Math.max(now, state.running.startedAt + latency.estimate(state.running.rows));
+  let finishAt = Number.NaN;
+  let onTime = true;
+  let i = 0;
+  for (let batches = 0; i < total && batches < SIMULATED_BATCHES; batches++) {
+    const tightest = at(i);
+    const rows = Math.min(limit, total - i, latency.rowsWithin(tightest - leaveMs - t));
+    if (rows < 1) {
+      // Doomed whatever runs: the queue drops it before it takes a slot.
+      if (i >= own) onTime = false;
+      if (i === own) finishAt = t + latency.estimate(1);
+      i++;
+      continue;
+    }
+    t += latency.estimate(rows);
+    if (i + rows > own && t > tightest - leaveMs) onTime = false;
+    if (i <= own && own < i + rows) finishAt = t;
+    i += rows;
+    if (state.growth !== undefined && rows >= limit) limit = Math.max(limit, Math.min(state.growth.ceiling, limit + state.growth.step));
   }
-  if (remaining > 0) wait += Math.ceil(remaining / size) * latency.estimate(size);
-  return wait;
+  if (i < total) {
+    // A long queue: the rest at the limit, in full batches.
+    const full = latency.estimate(limit);
+    if (i <= own) {
+      finishAt = t + Math.ceil((own - i + 1) / limit) * full;
+      if (finishAt > deadline - leaveMs) onTime = false;
+    }
+    t += Math.ceil((total - i) / limit) * full;
+  }
+  return { finishAt, onTime, drainAt: t };
+}
+
+/** The first index whose value is greater than `value` in an ascending array (its length when none is). */
+function upperBound(sorted: readonly number[], value: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((sorted[mid] as number) <= value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }

@@ -1,3 +1,8 @@
+/** Residuals kept for the uncertainty quantile: about the last second of batches under load. */
+const RESIDUAL_WINDOW = 64;
+/** The quantile of recent residuals that admission and batch formation add to each batch's estimate. */
+const RESIDUAL_QUANTILE = 0.95;
+
 /**
  * Predicts how long a batch of k rows will take on one replica, from the batches it has run.
  *
@@ -5,16 +10,29 @@
  * `ms = a + b * rows` by exponentially weighted least squares over the batches seen (recent ones count more).
  * Until the history holds batches of different sizes there is no slope to fit; then it predicts the mean batch
  * time for batches up to the mean size and proportionally more beyond it. Before the first batch it predicts
- * 0, so nothing is refused for want of data. Outliers are clipped (see {@link observe}). Pure.
+ * 0, so nothing is refused for want of data. Outliers are clipped (see {@link observe}).
+ *
+ * The fit is a mean; a deadline needs a bound. Each batch's residual (observed minus what the model predicted
+ * for it just before) goes into a window of the last 64, and {@link slackMs} is their 95th percentile (never
+ * below 0); {@link estimateHigh} and {@link rowsWithinHigh} add it. The replica uses it for one batch (the size
+ * that fits AIMD's budget) and, until it has measured its whole-path finish errors, as admission's margin. Pure.
  */
 export class BatchLatencyModel {
   readonly #alpha: number;
+  readonly #residuals: number[] = [];
+  #nextResidual = 0;
+  #slackMs = 0;
   #samples = 0;
+  /** Samples that came from warm-ups ({@link seed}). */
+  #seeded = 0;
+  #seeding = false;
   #meanRows = 0;
   #meanMs = 0;
   #meanRowsSq = 0;
   #meanRowsMs = 0;
   #line: { fixedMs: number; perRowMs: number } | undefined;
+  /** The last slope fitted on sizes that varied enough, kept while they do not. */
+  #slope: number | undefined;
 
   constructor(alpha = 0.2) {
     this.#alpha = alpha;
@@ -24,12 +42,42 @@ export class BatchLatencyModel {
     return this.#samples;
   }
 
+  /**
+   * Seeds the model from warm-up batches (rows, ms each) before any query runs, so a fresh replica neither
+   * refuses (no estimate: everything is admitted, then the first slow batch makes every estimate pessimistic)
+   * nor overcommits. The first run of each size is discounted (dropped): it pays one-off costs (JIT, the
+   * session's first allocation) that no later batch pays. Runs that measured nothing (0 ms) teach nothing and
+   * are skipped. The first real batch then resets the level (see {@link observe}); the slope stays.
+   */
+  seed(runs: readonly (readonly [rows: number, ms: number])[]): void {
+    const seen = new Set<number>();
+    for (const [rows, ms] of runs) {
+      if (!seen.has(rows)) {
+        seen.add(rows);
+        continue;
+      }
+      if (ms > 0) {
+        this.#seeding = true;
+        this.observe(rows, ms);
+        this.#seeding = false;
+        this.#seeded++;
+      }
+    }
+  }
+
   observe(rows: number, observedMs: number): void {
+    if (this.#samples >= 2) this.#residual(observedMs - this.estimate(rows));
     // One stalled batch (the machine paused the thread) must not make every estimate pessimistic for the next
     // dozen batches: once there is a history, a sample counts for at most 4x what the model expected. A real
     // slowdown still raises the estimate quickly, fourfold per batch.
-    const ms = this.#samples >= 5 ? Math.min(observedMs, 4 * this.estimate(rows) + 1) : observedMs;
-    const w = this.#samples === 0 ? 1 : this.#alpha;
+    // Warm-ups do not count toward that history: they run zeros, and a model whose time depends on its input
+    // (or a first real batch that meets a busy main thread) must be able to correct them at once.
+    const ms = this.#samples - this.#seeded >= 5 ? Math.min(observedMs, 4 * this.estimate(rows) + 1) : observedMs;
+    // The first batch sets the level outright, and so does the first real batch after warm-ups: they ran zeros,
+    // and a model whose time depends on its input (a busy-wait of input[0] ms, a sequence length) is faster on
+    // zeros; the warm-ups' slope stays until sizes vary enough to refit it.
+    const firstReal = this.#seeded > 0 && this.#samples === this.#seeded && !this.#seeding;
+    const w = this.#samples === 0 || firstReal ? 1 : this.#alpha;
     this.#meanRows += w * (rows - this.#meanRows);
     this.#meanMs += w * (ms - this.#meanMs);
     this.#meanRowsSq += w * (rows * rows - this.#meanRowsSq);
@@ -46,9 +94,23 @@ export class BatchLatencyModel {
 
   #fit(): { fixedMs: number; perRowMs: number } | undefined {
     const variance = this.#meanRowsSq - this.#meanRows * this.#meanRows;
-    // Sizes within about a row of each other give no usable slope.
-    if (this.#samples < 2 || variance < 0.25) return undefined;
-    let perRowMs = Math.max(0, (this.#meanRowsMs - this.#meanRows * this.#meanMs) / variance);
+    // Sizes within about a row of each other give no usable slope: keep the last slope that was fitted (from
+    // the warm-ups, or from a busier spell) and take the level from the recent batches. Dropping to the mean
+    // time per row instead made a model with a large fixed cost look several times slower than it is at sizes
+    // above the recent ones (4.5 ms batches of 1-2 rows extrapolated to 29 ms for 7), so admission refused at
+    // light load.
+    if (this.#samples < 2 || variance < 0.25) {
+      if (this.#slope === undefined) return undefined;
+      return this.#anchored(this.#slope);
+    }
+    const slope = Math.max(0, (this.#meanRowsMs - this.#meanRows * this.#meanMs) / variance);
+    this.#slope = slope;
+    return this.#anchored(slope);
+  }
+
+  /** The line of slope `perRowMs` through the recent means (through the origin when that would cost less than nothing). */
+  #anchored(slope: number): { fixedMs: number; perRowMs: number } {
+    let perRowMs = slope;
     let fixedMs = this.#meanMs - perRowMs * this.#meanRows;
     if (fixedMs < 0) {
       // A negative fixed cost is noise: a line through the origin and the mean is the honest fit.
@@ -56,6 +118,31 @@ export class BatchLatencyModel {
       perRowMs = this.#meanMs / Math.max(1, this.#meanRows);
     }
     return { fixedMs, perRowMs };
+  }
+
+  /** The 95th percentile of recent residuals (observed minus predicted), at least 0: the estimate's uncertainty. */
+  get slackMs(): number {
+    return this.#slackMs;
+  }
+
+  #residual(ms: number): void {
+    if (this.#residuals.length < RESIDUAL_WINDOW) this.#residuals.push(ms);
+    else this.#residuals[this.#nextResidual] = ms;
+    this.#nextResidual = (this.#nextResidual + 1) % RESIDUAL_WINDOW;
+    // Sorted once per batch here, not per estimate (admission asks per query).
+    const sorted = [...this.#residuals].sort((a, b) => a - b);
+    const index = Math.min(sorted.length - 1, Math.ceil(RESIDUAL_QUANTILE * sorted.length) - 1);
+    this.#slackMs = Math.max(0, sorted[index] as number);
+  }
+
+  /** A high estimate of a batch of `rows`: the fitted time plus {@link slackMs} (0 before any batch). */
+  estimateHigh(rows: number): number {
+    return this.#samples === 0 ? 0 : this.estimate(rows) + this.#slackMs;
+  }
+
+  /** The most rows whose high estimate fits in `ms` (see {@link rowsWithin}). */
+  rowsWithinHigh(ms: number): number {
+    return this.rowsWithin(ms - this.#slackMs);
   }
 
   estimate(rows: number): number {

@@ -18,7 +18,7 @@ export interface TakeOptions {
   limit: number;
   /** Delayed batching: how long to hold a partial batch for more queries. */
   maxDelayMs: number;
-  /** How long batches take here. */
+  /** How long batches take here (the fit: admission holds the margin for their uncertainty). */
   latency: Pick<BatchLatencyModel, 'estimate' | 'rowsWithin'>;
 }
 
@@ -29,22 +29,20 @@ export type TakeResult<T> =
   | { kind: 'wait'; wakeAt: number; expired: T[] }
   | { kind: 'empty'; expired: T[] };
 
-/** Queries dropped in a row on the latency estimate alone before one is run as a probe. */
-export const PROBE_AFTER = 16;
-
 /**
- * A replica's mailbox of queries, FIFO, and the batching decision over it. Pure: the caller passes the time
- * and runs what `take` returns.
+ * A replica's mailbox of queries, earliest deadline first (FIFO among equal deadlines), and the batching
+ * decision over it. Pure: the caller passes the time and runs what `take` returns.
  *
  * Deadline-aware (Clipper, section 4.3): a query is never run when the estimated batch time would carry it
- * past its deadline; it is handed back as `expired` so the caller answers it with the default output.
- * The batch size is the controller's limit, cut further so the oldest query's queue time plus the batch's
- * estimated time stays inside its deadline.
+ * past its deadline; it is handed back as `expired` (before it takes a slot in a batch) so the caller answers
+ * it as a miss. The batch size is the controller's limit, cut further so the batch's estimate stays inside
+ * its tightest deadline. Earliest deadline first matters when deadlines are not in arrival order (applications
+ * with different SLOs share a model, a retried query re-enters late): FIFO would serve a relaxed query ahead of
+ * a tight one and make the tight one miss. With one SLO, EDF is FIFO.
  */
 export class BatchQueue<T extends Deadlined> {
   #items: T[] = [];
   #head = 0;
-  #doomedByEstimate = 0;
   /**
    * The items still waiting. A cancelled item leaves this set at once but stays in `#items` until a take
    * reaches it (removing from the middle of the array would cost O(n) per cancel).
@@ -57,8 +55,31 @@ export class BatchQueue<T extends Deadlined> {
   }
 
   push(item: T): void {
-    this.#items.push(item);
+    const items = this.#items;
+    const last = items.at(-1);
+    if (this.#head === items.length || last === undefined || last.deadline <= item.deadline) items.push(item);
+    else {
+      // Binary search for the first waiting position with a later deadline; with one SLO this never runs.
+      let lo = this.#head;
+      let hi = items.length - 1;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if ((items[mid] as T).deadline <= item.deadline) lo = mid + 1;
+        else hi = mid;
+      }
+      items.splice(lo, 0, item);
+    }
     this.#waiting.add(item);
+  }
+
+  /** The deadlines of the items waiting, earliest first (the order batches take them). */
+  deadlines(): number[] {
+    const out: number[] = [];
+    for (let i = this.#head; i < this.#items.length; i++) {
+      const item = this.#items[i] as T;
+      if (!this.#isCancelled(item)) out.push(item.deadline);
+    }
+    return out;
   }
 
   /** Drops a waiting item unrun; false when it is not waiting here (already taken, or never queued). */
@@ -78,18 +99,18 @@ export class BatchQueue<T extends Deadlined> {
   take(now: number, options: TakeOptions): TakeResult<T> {
     const expired: T[] = [];
     const single = options.latency.estimate(1);
-    // Drop doomed queries at the head; one that is doomed only by the estimate (its deadline has not passed)
-    // runs anyway after PROBE_AFTER such drops in a row, so a stale, pessimistic estimate cannot lock the
-    // replica out for good: the probe's batch refreshes it.
+    // Drop doomed queries at the head before they take a slot. One doomed only by the estimate (its deadline
+    // has not passed) still runs when it is the only one waiting: that costs no one anything, and its batch
+    // refreshes an estimate that may be stale, so a pessimistic estimate cannot lock the replica out (admission
+    // likewise always takes a query into an idle, empty replica). Under overload, running such a query as a
+    // probe anyway (this queue once did, after 16 drops in a row) spends a whole batch's fixed cost on a query
+    // that misses, and the batch behind it then misses too.
     while (this.#head < this.#items.length) {
       const head = this.#peek();
       if (this.#isCancelled(head)) this.#shift();
       else if (now > head.deadline) expired.push(this.#shift());
-      // With nothing else waiting, running the query costs no one anything and refreshes the estimate.
-      else if (now + single > head.deadline && this.size > 1 && this.#doomedByEstimate < PROBE_AFTER) {
-        this.#doomedByEstimate++;
-        expired.push(this.#shift());
-      } else break;
+      else if (now + single > head.deadline && this.size > 1) expired.push(this.#shift());
+      else break;
     }
     if (this.#head === this.#items.length) {
       this.#compact();
@@ -100,9 +121,9 @@ export class BatchQueue<T extends Deadlined> {
       const fillBy = Math.min(oldest.enqueuedAt + options.maxDelayMs, oldest.deadline - single);
       if (now < fillBy) return { kind: 'wait', wakeAt: fillBy, expired };
     }
-    // Fill the batch in FIFO order. Deadlines need not be FIFO (applications with different SLOs share a
-    // model, retried queries re-enter at the back), so each candidate is checked, and the batch stops
-    // growing once its estimated time would carry its tightest deadline past due.
+    // Fill the batch in deadline order: the first item's deadline is the batch's tightest, and the batch stops
+    // growing once its estimate would carry that deadline past due. (The check takes the minimum anyway,
+    // so a caller flagging items cancelled cannot break it.)
     const batch: T[] = [];
     let tightest = Number.POSITIVE_INFINITY;
     while (this.#head < this.#items.length && batch.length < options.limit) {
@@ -120,7 +141,6 @@ export class BatchQueue<T extends Deadlined> {
       tightest = deadline;
       batch.push(this.#shift());
     }
-    this.#doomedByEstimate = 0;
     this.#compact();
     return { kind: 'batch', batch, expired };
   }

@@ -30,16 +30,20 @@ export function toCatalogueError(error: FastifyError | Error): ClipperError {
 
 /**
  * Every error leaves as `{"error": "...", "code": "..."}` with its status, the code and status taken from the
- * error catalogue: 4xx for what the client sent, 503 with Retry-After for overload, 5xx otherwise. Nothing a
- * request sends can crash the server.
+ * error catalogue: 4xx for what the client sent, 503 with Retry-After for overload (or 429: `shedStatus`), 5xx
+ * otherwise. Nothing a request sends can crash the server.
  */
-export function installErrorHandling(app: FastifyInstance): void {
+export function installErrorHandling(app: FastifyInstance, options: { shedStatus?: 429 | 503 } = {}): void {
+  const shedStatus = options.shedStatus ?? 503;
   // JSON only: a text/plain body is refused with 415 instead of failing validation as a string.
   app.removeContentTypeParser('text/plain');
   app.setErrorHandler((raw: FastifyError | Error, request, reply) => {
     const error = toCatalogueError(raw);
-    if (error instanceof OverloadedError) reply.header('retry-after', String(error.retryAfterSeconds));
-    else if (error instanceof InternalError) request.log.error({ err: raw }, 'unexpected error');
+    if (error instanceof OverloadedError) {
+      reply.header('retry-after', String(error.retryAfterSeconds));
+      return reply.code(shedStatus).send(error.toJSON());
+    }
+    if (error instanceof InternalError) request.log.error({ err: raw }, 'unexpected error');
     else if (error.status >= 500) request.log.warn({ err: raw }, 'request failed');
     return reply.code(error.status).send(error.toJSON());
   });

@@ -1,12 +1,14 @@
 import { PerformanceObserver } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { Answer, AppInfo, Clipper } from '../index.js';
+import type { Answer, AppInfo, Clipper, ReplicaStatus } from '../index.js';
 
 /** Latency buckets in seconds: dense around Clipper-style SLOs (5-50 ms). */
 const latencyBuckets = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 const batchBuckets = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512];
 /** GC pause buckets in seconds: a scavenge takes well under a millisecond, a mark-compact of a big heap tens. */
 const gcBuckets = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
+/** Actual minus predicted finish, seconds: negative when a query was answered sooner than admission promised. */
+const finishErrorBuckets = [-0.02, -0.01, -0.005, -0.002, -0.001, 0, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05];
 
 /** How a request ended, the `status` label. */
 export type RequestStatus = 'success' | 'default' | 'refused' | 'invalid' | 'error';
@@ -24,6 +26,7 @@ export class ServerMetrics {
   readonly #computeSeconds: Histogram<'model' | 'version'>;
   readonly #batchSize: Histogram<'model' | 'version'>;
   readonly #restarts: Counter<'replica' | 'event'>;
+  readonly #finishError: Histogram<'model' | 'version'>;
   readonly #unsubscribe: (() => void)[] = [];
 
   constructor(clipper: Clipper) {
@@ -34,6 +37,33 @@ export class ServerMetrics {
     this.#computeSeconds = new Histogram({ name: 'clipper_compute_duration_seconds', help: 'Batch time inside the model', labelNames: ['model', 'version'], buckets: latencyBuckets, registers });
     this.#batchSize = new Histogram({ name: 'clipper_batch_size', help: 'Rows per batch', labelNames: ['model', 'version'], buckets: batchBuckets, registers });
     this.#restarts = new Counter({ name: 'clipper_replica_events_total', help: 'Supervision events per replica: restartScheduled, restarted, gaveUp', labelNames: ['replica', 'event'], registers });
+    this.#finishError = new Histogram({
+      name: 'clipper_finish_prediction_error_seconds',
+      help: "Per admitted query, its replica's actual finish minus the finish admission predicted (negative: sooner)",
+      labelNames: ['model', 'version'],
+      buckets: finishErrorBuckets,
+      registers,
+    });
+    // Admission control (issue 13): what each replica let in and what it turned away, and why.
+    const replicaCounter = (name: string, help: string, labels: string[], read: (set: (labels: Record<string, string>, value: number) => void, replica: ReplicaStatus) => void): void => {
+      new Counter({
+        name,
+        help,
+        labelNames: ['model', 'version', ...labels],
+        registers,
+        collect() {
+          this.reset();
+          for (const m of clipper.getModels()) {
+            for (const v of m.versions) for (const r of v.replicas) read((l, value) => this.inc({ model: m.name, version: v.version, ...l }, value), r);
+          }
+        },
+      });
+    };
+    replicaCounter('clipper_admitted_total', 'Queries admitted by a replica', ['replica'], (set, r) => set({ replica: r.name }, r.counters.admitted));
+    replicaCounter('clipper_refused_total', 'Queries a replica refused at admission (503): queue-full at maxQueueSize, too-late when they would miss their deadline', ['replica', 'reason'], (set, r) => {
+      set({ replica: r.name, reason: 'queue-full' }, r.counters.refusedQueueFull);
+      set({ replica: r.name, reason: 'too-late' }, r.counters.refused - r.counters.refusedQueueFull);
+    });
     new Gauge({
       name: 'clipper_replica_batch_limit',
       help: "Each replica's current AIMD batch limit",
@@ -110,11 +140,26 @@ export class ServerMetrics {
     });
     gcObserver.observe({ entryTypes: ['gc'] });
     this.#unsubscribe.push(() => gcObserver.disconnect());
-    appCounter('clipper_default_answers_total', 'Queries answered with the default output (SLO misses, failures, low confidence)', (a) => a.counters.defaults);
+    new Counter({
+      name: 'clipper_default_answers_total',
+      help: 'Queries answered with the default output, by reason: late (admitted, then missed the deadline), noModel (failed, or no model to ask), lowConfidence, policyError',
+      labelNames: ['app', 'reason'],
+      registers,
+      collect() {
+        this.reset();
+        for (const { name: app, counters: c } of clipper.getApps()) {
+          this.inc({ app, reason: 'late' }, c.lateDefaults);
+          this.inc({ app, reason: 'lowConfidence' }, c.lowConfidence);
+          this.inc({ app, reason: 'policyError' }, c.policyErrors);
+          this.inc({ app, reason: 'noModel' }, Math.max(0, c.defaults - c.lateDefaults - c.lowConfidence - c.policyErrors));
+        }
+      },
+    });
     this.#unsubscribe.push(
       clipper.onBatch((b) => {
         this.#batchSize.observe({ model: b.model, version: b.version }, b.size);
         this.#computeSeconds.observe({ model: b.model, version: b.version }, b.computeMs / 1000);
+        for (const ms of b.finishErrorsMs ?? []) this.#finishError.observe({ model: b.model, version: b.version }, ms / 1000);
       }),
       clipper.onSupervisionEvent((e) => this.#restarts.inc({ replica: e.child, event: e.type })),
     );

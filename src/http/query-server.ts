@@ -23,6 +23,8 @@ export interface QueryServerOptions {
   version: string;
   /** Above this mean event-loop delay, queries are refused with 503 before their body is read; 0 turns it off. */
   maxEventLoopDelayMs: number;
+  /** The status of a query refused for overload: 503 (default) or 429. */
+  shedStatus?: 429 | 503;
   /** Whether the server is ready for queries; default `clipper.ready`. */
   ready?: () => boolean;
   /** Traces each query request (a server span, W3C `traceparent` in and out); none when absent. */
@@ -58,7 +60,8 @@ export function createQueryServer(options: QueryServerOptions): FastifyInstance 
     // No type coercion: `{"input": 5}` is an error, not `[5]`.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false } },
   });
-  installErrorHandling(app);
+  const shedStatus = options.shedStatus ?? 503;
+  installErrorHandling(app, { shedStatus });
   if (options.tracer !== undefined) traceRequests(app, options.tracer);
   if (options.maxEventLoopDelayMs > 0) {
     // Shedding before the body is even parsed: when the event loop itself is behind, every query queued in
@@ -87,7 +90,7 @@ export function createQueryServer(options: QueryServerOptions): FastifyInstance 
           `server overloaded: the event loop is ${Number.isFinite(Number(value)) ? `${Number(value).toFixed(0)} ms` : 'over 100 ms'} behind (limit ${options.maxEventLoopDelayMs} ms); retry later`,
           1,
         );
-        reply.code(error.status).header('retry-after', String(error.retryAfterSeconds)).send(error.toJSON());
+        reply.code(shedStatus).header('retry-after', String(error.retryAfterSeconds)).send(error.toJSON());
         return undefined;
       },
     });

@@ -75,6 +75,7 @@ export async function serve(settings: ServeSettings, options: { clipper?: Clippe
     maxArrayLength: settings.maxArrayLength,
     inferTimeoutMs: settings.inferTimeoutMs,
     maxEventLoopDelayMs: settings.maxEventLoopDelayMs,
+    shedStatus: settings.shedStatus,
     ready: () => !starting && clipper.ready,
     logger,
     version,

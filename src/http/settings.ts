@@ -59,6 +59,12 @@ export interface ServeSettings {
    * container announced for a version becomes one of its replicas, in every frontend.
    */
   remote: boolean;
+  /**
+   * The HTTP status of a query refused for overload (admission control, the event-loop guard): 503 (default)
+   * or 429. Some load balancers eject a backend that answers 503 (while 429 says "this request, not this
+   * server"); gRPC always answers UNAVAILABLE.
+   */
+  shedStatus: 429 | 503;
 }
 
 export const serveDefaults: Readonly<ServeSettings> = Object.freeze({
@@ -83,9 +89,10 @@ export const serveDefaults: Readonly<ServeSettings> = Object.freeze({
   nats: undefined,
   state: 'clipper-state.json',
   remote: false,
+  shedStatus: 503,
 });
 
-type Kind = 'port' | 'int' | 'string' | 'bool' | 'level' | 'policy';
+type Kind = 'port' | 'int' | 'string' | 'bool' | 'level' | 'policy' | 'shed';
 const spec: Record<keyof ServeSettings, { flag: string; env: string; kind: Kind; min?: number }> = {
   port: { flag: 'port', env: 'CLIPPER_PORT', kind: 'port' },
   host: { flag: 'host', env: 'CLIPPER_HOST', kind: 'string' },
@@ -109,6 +116,7 @@ const spec: Record<keyof ServeSettings, { flag: string; env: string; kind: Kind;
   nats: { flag: 'nats', env: 'CLIPPER_NATS', kind: 'string' },
   state: { flag: 'state', env: 'CLIPPER_STATE', kind: 'string' },
   remote: { flag: 'remote', env: 'CLIPPER_REMOTE', kind: 'bool' },
+  shedStatus: { flag: 'shed-status', env: 'CLIPPER_SHED_STATUS', kind: 'shed' },
 };
 
 /**
@@ -134,6 +142,10 @@ function convert(key: string, kind: Kind, raw: unknown, source: string, min = 0)
   if (kind === 'policy') {
     if (raw !== 'static' && raw !== 'exp3' && raw !== 'exp4') throw new InvalidOptionError(`${where} must be one of static, exp3, exp4; got ${JSON.stringify(raw)}`);
     return raw;
+  }
+  if (kind === 'shed') {
+    if (raw !== 429 && raw !== 503 && raw !== '429' && raw !== '503') throw new InvalidOptionError(`${where} must be 429 or 503; got ${JSON.stringify(raw)}`);
+    return Number(raw);
   }
   if (kind === 'level') {
     if (typeof raw !== 'string' || !levels.includes(raw)) throw new InvalidOptionError(`${where} must be one of ${levels.join(', ')}; got ${JSON.stringify(raw)}`);

@@ -109,7 +109,7 @@ export class HttpTarget implements LoadTarget {
         return { status: 'ok' };
       }
       await response.body.dump();
-      return code === 503 ? { status: 'refused' } : { status: 'error', detail: `HTTP ${code}` };
+      return code === 503 || code === 429 ? { status: 'refused' } : { status: 'error', detail: `HTTP ${code}` };
     } catch (error) {
       return { status: 'error', detail: (error as { code?: string }).code ?? (error as Error).message };
     }

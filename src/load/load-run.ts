@@ -32,6 +32,11 @@ export interface RateResult {
   maxLateMs: number;
   /** Defaults, refusals and errors count as slower than any answer. */
   latency: RateLatency;
+  /**
+   * The queries the server admitted (a model's answer or the default output, not refused nor failed), from their
+   * scheduled send: under overload, what the queries let in saw. Absent in runs recorded before it existed.
+   */
+  admittedLatency?: RateLatency;
   /** Model answers within the SLO, over all sent. */
   sloAttainment: number;
   /** Rows per batch on the server over this rate, when it says (clipper-ts /metrics or the API). */

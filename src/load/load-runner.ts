@@ -1,6 +1,6 @@
 import type { ArrivalProcess } from './arrivals.js';
 import { LatencyRecorder } from './latency-recorder.js';
-import { bestRate, finiteOrNull, type LoadRun, type RateResult, type TimelinePoint } from './load-run.js';
+import { bestRate, finiteOrNull, type LoadRun, type RateLatency, type RateResult, type TimelinePoint } from './load-run.js';
 import type { LoadTarget, QueryOutcome, ServerCounters } from './load-target.js';
 import { counterDelta } from './metrics-scrape.js';
 import { realLoadClock, runOpenLoop, type LoadClock } from './open-loop.js';
@@ -144,6 +144,8 @@ interface MeasureContext {
 /** Per-query tallies; batch sizes and cache outcomes when the target reports them per query. */
 class Tally {
   readonly latency = new LatencyRecorder();
+  /** Answers only (model or default): what admitted queries saw. */
+  readonly admitted = new LatencyRecorder();
   ok = 0;
   withinSlo = 0;
   defaults = 0;
@@ -166,6 +168,7 @@ class Tally {
       this.latency.recordMiss();
       return;
     }
+    if (outcome.status === 'ok' || outcome.status === 'default') this.admitted.record(latencyMs);
     if (outcome.status === 'ok') {
       this.ok++;
       this.latency.record(latencyMs);
@@ -188,6 +191,17 @@ class Tally {
   get failures(): number {
     return this.defaults + this.refused + this.errors;
   }
+}
+
+function rateLatency(summary: ReturnType<LatencyRecorder['summary']>): RateLatency {
+  return {
+    p50: finiteOrNull(summary.p50),
+    p90: finiteOrNull(summary.p90),
+    p99: finiteOrNull(summary.p99),
+    p999: finiteOrNull(summary.p999),
+    max: finiteOrNull(summary.max),
+    mean: finiteOrNull(summary.mean),
+  };
 }
 
 function meanBatch(counters: ServerCounters | undefined, tally: Tally): number | null {
@@ -297,14 +311,8 @@ async function measureRate(
     errors: total.errors,
     late: report.late,
     maxLateMs: report.maxLateMs,
-    latency: {
-      p50: finiteOrNull(summary.p50),
-      p90: finiteOrNull(summary.p90),
-      p99: finiteOrNull(p99),
-      p999: finiteOrNull(summary.p999),
-      max: finiteOrNull(summary.max),
-      mean: finiteOrNull(summary.mean),
-    },
+    latency: rateLatency(summary),
+    admittedLatency: rateLatency(total.admitted.summary()),
     sloAttainment: report.sent > 0 ? total.withinSlo / report.sent : 0,
     meanBatch: meanBatch(delta, total),
     cacheHitRatio: cacheHitRatio(delta, total),

@@ -1,4 +1,4 @@
-import { OverloadedError } from '../errors.js';
+import { DeadlineExceededError, OverloadedError } from '../errors.js';
 import type { Answer } from '../api.js';
 import type { CacheOutcome, Prediction } from './prediction-cache.js';
 import type { QueryContext, SelectionPolicy } from '../selection/selection-policy.js';
@@ -41,14 +41,16 @@ export interface AnswerRules {
  * How one query is answered:
  * - `refuse`: its only model's queue refused it (admission control): the caller gets {@link OverloadedError}, HTTP 503,
  *   rather than a default answer, so a client backs off instead of mistaking overload for an answer;
- * - `default` with a reason: `noAnswer` (no model answered: all failed, or none arrived by the deadline),
+ * - `default` with a reason: `noAnswer` (no model answered: all failed, or none arrived by the deadline; `late`
+ *   when every one of them was admitted and missed its deadline, rather than failing or having no replica),
  *   `policyError` (the selection policy threw while combining: a policy fault must not take the query, or the
  *   process, down), `lowConfidence` (the models disagree more than the application allows);
  * - `model`: the policy's combination of the answers that arrived, stragglers and failures listed in `missing`.
  */
 export type AnswerDecision =
   | { readonly kind: 'refuse'; readonly error: OverloadedError }
-  | { readonly kind: 'default'; readonly reason: 'noAnswer' | 'policyError' | 'lowConfidence'; readonly answer: AnswerBody }
+  | { readonly kind: 'default'; readonly reason: 'noAnswer'; readonly late: boolean; readonly answer: AnswerBody }
+  | { readonly kind: 'default'; readonly reason: 'policyError' | 'lowConfidence'; readonly answer: AnswerBody }
   | { readonly kind: 'model'; readonly answer: AnswerBody };
 
 /** An error's message for an explanation; a thrown non-Error as its string form. */
@@ -81,7 +83,8 @@ export function decideAnswer(situation: AnswerSituation, rules: AnswerRules): An
     // the whole story: with another model still out or failed otherwise, the default answer explains more.
     const only = failures.length === 1 && missing.length === 0 ? failures[0]?.error : undefined;
     if (only instanceof OverloadedError) return { kind: 'refuse', error: only };
-    return { kind: 'default', reason: 'noAnswer', answer: defaultAnswer(rules.defaultOutput, problems.join('; ')) };
+    const late = failures.every((f) => f.error instanceof DeadlineExceededError) && (missing.length > 0 || failures.length > 0);
+    return { kind: 'default', reason: 'noAnswer', late, answer: defaultAnswer(rules.defaultOutput, problems.join('; ')) };
   }
   const stragglers = [...missing, ...failures.map((f) => f.model)];
   const listed = stragglers.length === 0 ? {} : { missing: stragglers };

@@ -1,4 +1,4 @@
-import { DeadlineExceededError } from '../errors.js';
+import { DeadlineExceededError, OverloadedError } from '../errors.js';
 
 /** What a copy tracker needs of the hedge budget: one token per hedge, or a refusal (counted as denied). */
 export interface HedgeSpender {
@@ -13,8 +13,11 @@ export interface HedgeSpender {
 export type CopyEvent<R> =
   /** Copy `copy` answered. */
   | { type: 'answered'; copy: number; now: number }
-  /** Copy `copy` was rejected; `idleSibling` is another ready replica with nothing queued, if there is one. */
-  | { type: 'failed'; copy: number; error: unknown; now: number; idleSibling: R | undefined }
+  /**
+   * Copy `copy` was rejected; `idleSibling` is another ready replica with nothing queued, if there is one;
+   * `roomySibling` another ready replica whose admission would take the query now (asked only after a refusal).
+   */
+  | { type: 'failed'; copy: number; error: unknown; now: number; idleSibling: R | undefined; roomySibling?: R | undefined }
   /** The hedge delay passed; `candidate` is the replica a hedge would go to (not the first copy's). */
   | { type: 'hedgeDue'; now: number; candidate: R | undefined };
 
@@ -95,7 +98,7 @@ export class CopyTracker<R> {
       case 'answered':
         return this.#answered(event.copy, event.now);
       case 'failed':
-        return this.#failed(event.copy, event.error, event.now, event.idleSibling);
+        return this.#failed(event.copy, event.error, event.now, event.error instanceof OverloadedError ? event.roomySibling : event.idleSibling);
       case 'hedgeDue':
         return this.#hedge(event.now, event.candidate);
     }
@@ -110,7 +113,7 @@ export class CopyTracker<R> {
     return { kind: 'resolve', copy, cancel, hedgeWon: copy > 0 && !this.#retried, elapsedMs: now - this.#started };
   }
 
-  #failed(copy: number, error: unknown, now: number, idleSibling: R | undefined): CopyDecision<R> {
+  #failed(copy: number, error: unknown, now: number, sibling: R | undefined): CopyDecision<R> {
     if (this.#copies[copy] !== 'out') return NONE;
     this.#copies[copy] = 'failed';
     // The first error explains the query best (a hedge's failure is secondary), except after a retry, whose
@@ -122,11 +125,13 @@ export class CopyTracker<R> {
     if (this.#copies.includes('out')) return NONE;
     this.#hedgeDue = false;
     // A replica that dropped the only copy on its own latency estimate while time remains: an idle sibling
-    // may well make it, so the query goes there, once.
-    if (this.#copies.length === 1 && idleSibling !== undefined && error instanceof DeadlineExceededError && now < this.#deadline) {
+    // may well make it, so the query goes there, once. Likewise a copy its replica's admission refused: a
+    // sibling whose admission has room takes it (the set found it without sending: no hop when none has room).
+    const retryable = error instanceof DeadlineExceededError || error instanceof OverloadedError;
+    if (this.#copies.length === 1 && sibling !== undefined && retryable && now < this.#deadline) {
       this.#retried = true;
       this.#copies.push('out');
-      return { kind: 'submit', to: idleSibling, copy: 1, why: 'retry' };
+      return { kind: 'submit', to: sibling, copy: 1, why: 'retry' };
     }
     this.#settled = true;
     return { kind: 'reject', error: this.#error };

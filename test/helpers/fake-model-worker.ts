@@ -56,11 +56,25 @@ export class FakeModelWorker implements ModelWorker {
 
   async warmup(_rows: number): Promise<Warmup> {
     this.warmups++;
+    // A replica follows its warm-up calls with warm-up batches on the batch path (four): those answer at once,
+    // zeros, and are not recorded in `runs`, so tests see only the batches of their own queries.
+    this.#warmupRuns = 4;
     return { ms: 0, outputSize: this.outputSize };
   }
 
+  /** Warm-up batches still to answer at once (see {@link warmup}). */
+  #warmupRuns = 0;
+  /** Batches answered as warm-ups. */
+  warmupBatches = 0;
+
   run(batch: BatchRequest): Promise<BatchOutcome> {
     if (this.dead || this.closed !== undefined) return Promise.reject(new Error('fake worker is gone'));
+    if (this.#warmupRuns > 0) {
+      this.#warmupRuns--;
+      this.warmupBatches++;
+      const outputSize = this.outputSize;
+      return Promise.resolve({ ok: true, output: new Float32Array(batch.rows * outputSize).buffer as ArrayBuffer, outputSize, computeMs: 0, stalledMs: 0 });
+    }
     return new Promise<BatchOutcome>((resolve, reject) => {
       const input = batch.dtype === 'int32' ? new Int32Array(batch.input) : new Float32Array(batch.input);
       const features = input.length / batch.rows;

@@ -13,7 +13,7 @@ export class FakeReplica implements ReplicaHandle {
   outputSize = 0;
   batchLimit = 1;
   restarts = 0;
-  readonly counters: ReplicaCounters = { batches: 0, rows: 0, expired: 0, refused: 0, failedBatches: 0, workerDeaths: 0, timeouts: 0 };
+  readonly counters: ReplicaCounters = { batches: 0, rows: 0, admitted: 0, expired: 0, refused: 0, refusedQueueFull: 0, failedBatches: 0, workerDeaths: 0, timeouts: 0 };
   /** Queries held and not yet answered, failed, handed back or cancelled, oldest first. */
   readonly held: ReplicaQuery[] = [];
   /** Every query ever submitted, in order. */
@@ -30,6 +30,16 @@ export class FakeReplica implements ReplicaHandle {
     this.name = name;
     this.host = host;
     this.#holdLoads = options.holdLoads ?? false;
+  }
+
+  /** What {@link hasRoom} answers: whether this replica's admission would take a query now (default: no). */
+  room = false;
+  /** Deadlines {@link hasRoom} was asked about. */
+  readonly roomAsked: number[] = [];
+
+  hasRoom(deadline: number): boolean {
+    this.roomAsked.push(deadline);
+    return this.room;
   }
 
   get ready(): boolean {

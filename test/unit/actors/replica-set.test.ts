@@ -5,7 +5,7 @@ import type { ModelSpec } from '../../../actors/worker/protocol.js';
 import { ManualClock } from '../../../src/kernel/clock.js';
 import { Supervisor } from '../../../src/kernel/supervisor.js';
 import { resolveDeployModelOptions, supervisionDefaults, type DeployModelOptions } from '../../../src/config/options.js';
-import { DeadlineExceededError, NoReplicaAvailableError, ReplicaFailedError } from '../../../src/errors.js';
+import { DeadlineExceededError, NoReplicaAvailableError, OverloadedError, ReplicaFailedError } from '../../../src/errors.js';
 import { MultiplexPool } from '../../../src/routing/multiplex-pool.js';
 import { fakeReplicaFactory, type FakeReplica } from '../../helpers/fake-replica.js';
 
@@ -413,4 +413,46 @@ test('status lists each replica handle with a copy of its counters', async (t) =
   );
   (made[1] as FakeReplica).counters.batches = 4;
   t.is(status[1]?.counters.batches, 3, 'a snapshot, not a live view');
+});
+
+test('a query refused by one replica admission goes to one sibling with room, asked in place; none with room: refused at once', async (t) => {
+  const { set, made } = await deploy({ replicas: 3, hedging: { enabled: false } });
+  const [r0, r1, r2] = made as [FakeReplica, FakeReplica, FakeReplica];
+  // r1 and r2 are busier, so the query goes to r0, whose admission refuses it; only r2 has room.
+  r1.held.push({} as never, {} as never);
+  r2.held.push({} as never);
+  r2.room = true;
+  const query = track(set.predict(input, 2000));
+  t.is(r0.submitted.length, 1);
+  r0.fail(new OverloadedError('replica m@1#0 would answer in ~30 ms', 1));
+  await drainMicrotasks();
+  t.deepEqual(r1.roomAsked, [2000], 'the sibling was asked, not sent the query');
+  t.is(r1.submitted.length, 0);
+  t.is(r2.submitted.length, 1, 'the sibling with room took it');
+  r2.answer(r2.held.at(-1));
+  await query.promise;
+  t.is(query.answer?.replica, r2.name);
+
+  // No sibling has room: the refusal stands, with no second submit anywhere.
+  r2.room = false;
+  const refused = track(set.predict(input, 3000));
+  const first = made.find((r) => r.submitted.some((q) => q.deadline === 3000)) as FakeReplica;
+  first.fail(new OverloadedError('full', 1));
+  await drainMicrotasks();
+  t.true(refused.error instanceof OverloadedError);
+  t.is(made.flatMap((r) => r.submitted).filter((q) => q.deadline === 3000).length, 1, 'one hop only');
+
+  // A retried copy refused again is not retried a second time.
+  r1.room = true;
+  r2.room = true;
+  const twice = track(set.predict(input, 4000));
+  const a = made.find((r) => r.submitted.some((q) => q.deadline === 4000)) as FakeReplica;
+  a.fail(new OverloadedError('full', 1), a.held.find((q) => q.deadline === 4000));
+  await drainMicrotasks();
+  const b = made.find((r) => r !== a && r.held.some((q) => q.deadline === 4000)) as FakeReplica;
+  t.truthy(b, 'retried once');
+  b.fail(new OverloadedError('full too', 1), b.held.find((q) => q.deadline === 4000));
+  await drainMicrotasks();
+  t.true(twice.error instanceof OverloadedError);
+  t.is(made.flatMap((r) => r.submitted).filter((q) => q.deadline === 4000).length, 2);
 });

@@ -124,6 +124,24 @@ test('batches never exceed the limit: the rest waits for the next batch', async 
   t.deepEqual(sizes, [1, 3, 3, 1]);
 });
 
+test('queueing delay does not shrink the AIMD limit: it reads the batch compute time, not how long queries waited', async (t) => {
+  const { clock, replica, worker, submit } = setup({ batching: { mode: 'aimd', initialBatchSize: 1, additiveStep: 2, backoffFactor: 0.5, maxBatchSize: 64 }, budgetMs: 10 });
+  await replica.start();
+  submit(1);
+  const waiting = [2, 3, 4, 5, 6, 7, 8, 9].map((v) => submit(v));
+  // The first batch comes back 40 ms later (the main thread was slow to hear it): the queued queries waited 40 ms,
+  // four budgets, but the model computed for 2 ms.
+  clock.advance(40);
+  worker().lastRun.answer({ computeMs: 2 });
+  await settle();
+  t.is(replica.batchLimit, 3, 'grown, not shrunk');
+  clock.advance(40);
+  worker().lastRun.answer({ computeMs: 3 });
+  await settle();
+  t.is(replica.batchLimit, 5, 'a batch of queries that each waited 80 ms still grows the limit');
+  t.true(waiting.slice(0, 3).every((q) => q.answer !== undefined && q.answer.queueMs >= 40), 'they did wait');
+});
+
 test('the AIMD limit grows after full batches within budget and backs off after one over it', async (t) => {
   const { replica, worker, submit, batches } = setup({ batching: { mode: 'aimd', initialBatchSize: 1, additiveStep: 2, backoffFactor: 0.5, maxBatchSize: 64 }, budgetMs: 10 });
   await replica.start();
@@ -151,26 +169,29 @@ test('the AIMD limit grows after full batches within budget and backs off after 
   );
 });
 
-test('admission refuses a query the queue ahead makes late, with 503 and a Retry-After from the expected wait', async (t) => {
+test('admission refuses a query the queue ahead makes late, with 503 and a Retry-After from the queue', async (t) => {
   const { clock, replica, worker, submit, orphaned } = setup({ batching: { mode: 'fixed', maxBatchSize: 1 }, batchTimeoutMs: 10_000 });
   await replica.start();
   submit(0);
   clock.advance(1000);
   worker().lastRun.answer();
   await settle();
-  // One batch of one row took 1000 ms. Now one runs and one waits: a third query would answer in ~3000 ms.
+  // One batch of one row took 1000 ms. Now one runs (ends in ~1000 ms) and one waits with a far deadline: a
+  // query due sooner goes ahead of it (earliest deadline first) and would answer in ~2000 ms.
   submit(1);
   const queued = submit(2);
-  const late = submit(3, clock.now() + 2500);
+  const late = submit(3, clock.now() + 1500);
   t.true(late.error instanceof OverloadedError);
   const error = late.error as OverloadedError;
   t.is(error.status, 503);
-  t.is(error.retryAfterSeconds, 3);
-  t.regex(error.message, /replica m@1#0 would answer in ~3000\.0 ms \(1 queued.*the deadline is in 2500\.0 ms/);
+  t.is(error.retryAfterSeconds, 2, 'what is promised drains in ~2000 ms (the running batch, then the queued one)');
+  t.regex(error.message, /replica m@1#0 would answer in ~2000\.0 ms \(1 queued, 1 running.*the deadline is in 1500\.0 ms/);
   t.is(replica.counters.refused, 1);
-  const inTime = submit(4, clock.now() + 3000);
-  t.is(inTime.error, undefined, 'a deadline the expected wait meets is admitted');
+  // Its batch would end in 2000 ms, and an answer needs 0.5 ms to leave.
+  const inTime = submit(4, clock.now() + 2000.5);
+  t.is(inTime.error, undefined, 'a deadline the predicted finish meets is admitted');
   t.is(queued.error, undefined);
+  t.is(replica.counters.admitted, 4);
   t.deepEqual(orphaned, [], 'no batch overran its timeout here');
 });
 
@@ -240,7 +261,7 @@ for (const order of ['listeners-first', 'run-first'] as const) {
     await replica.restart();
     t.is(workers.length, 2, 'a fresh worker');
     t.deepEqual(workers[0]?.closed, { abandon: true }, 'the dead one is closed');
-    t.is(worker().warmups, 1, 'and warmed up');
+    t.is(worker().warmups, 6, 'and warmed up (three sizes, twice each)');
     t.true(replica.ready);
     t.is(replica.restarts, 1);
     const after = submit(5);

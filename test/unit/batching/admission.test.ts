@@ -1,75 +1,90 @@
 import test from 'ava';
-import { decideAdmission, expectedWaitMs, type AdmissionSettings, type AdmissionState } from '../../../src/batching/admission.js';
+import { decideAdmission, planFinish, type AdmissionSettings, type AdmissionState } from '../../../src/batching/admission.js';
 import { BatchLatencyModel } from '../../../src/batching/batch-latency-model.js';
 import { ManualClock } from '../../../src/kernel/clock.js';
 
-/** A latency model that has seen batches of `rows` rows taking `ms` each (none when omitted). */
-function latency(...samples: [rows: number, ms: number][]): BatchLatencyModel {
-  const m = new BatchLatencyModel();
-  for (const [rows, ms] of samples) m.observe(rows, ms);
-  return m;
+/** A scripted latency model: a batch of k rows takes `fixedMs + perRowMs * k` (plus `extraMs`), exactly. */
+function scripted(fixedMs: number, perRowMs: number, extraMs = 0): AdmissionState['latency'] {
+  return {
+    samples: 10,
+    estimate: (rows) => fixedMs + perRowMs * Math.max(1, rows) + extraMs,
+    rowsWithin: (ms) => (ms < fixedMs + perRowMs + extraMs ? 0 : Math.floor((ms - fixedMs - extraMs) / perRowMs + 1e-9)),
+  };
 }
 
-const fixed: AdmissionSettings = { mode: 'fixed', maxBatchSize: 8, additiveStep: 2, maxQueueSize: 1024 };
-const aimd: AdmissionSettings = { ...fixed, mode: 'aimd', maxBatchSize: 64 };
+const settings: AdmissionSettings = { maxQueueSize: 1024 };
+const times = (n: number, deadline: number): number[] => Array.from({ length: n }, () => deadline);
+/** The time-bound model of issue 13 (4 ms + 0.5 ms a row) as measured with 1 ms of hops: 5 + 0.5 k. */
+const timed = scripted(4, 0.5, 1);
+/** A batch of 10 rows started at 0: it ends at 10 by the estimate. */
+const busy = { rows: 10, startedAt: 0 };
+const state = (s: Partial<AdmissionState> = {}): AdmissionState => ({ queued: [], running: busy, limit: 64, latency: timed, leaveMs: 0, marginMs: 0, ...s });
 
-const state = (s: Partial<AdmissionState> = {}): AdmissionState => ({ queued: 0, runningRows: 0, limit: 1, budgetMs: 10, latency: latency([1, 10]), ...s });
-
-test('expected wait: the running batch, the batches queued ahead, and the query own batch', (t) => {
-  // Batches of one row take 10 ms, with no slope to fit: k rows are predicted to take 10k ms.
-  const cases: [what: string, s: Partial<AdmissionState>, settings: AdmissionSettings, waitMs: number][] = [
-    ['no queue: 0, however busy the worker', { queued: 0, runningRows: 8 }, fixed, 0],
-    ['no measurement yet: 0, so a fresh replica never refuses', { queued: 50, latency: latency() }, fixed, 0],
-    ['one queued, nothing running, limit 1: two batches of one', { queued: 1 }, fixed, 20],
-    ['one queued behind a running batch of 3', { queued: 1, runningRows: 3 }, fixed, 30 + 20],
-    ['three queued, limit 4: one batch of four', { queued: 3, limit: 4 }, fixed, 40],
-    ['nine queued, limit 4: 4 + 4 + 2', { queued: 9, limit: 4 }, fixed, 40 + 40 + 20],
-    // AIMD grows each full batch by 2 up to what fits the budget (30 ms = 3 rows): batches 1, 3, 3, 3.
-    ['AIMD: batches grow toward the budget', { queued: 9, limit: 1, budgetMs: 30 }, aimd, 10 + 30 + 30 + 30],
-    // With fixed batching the limit stays: ten batches of one.
-    ['fixed: the limit stays', { queued: 9, limit: 1, budgetMs: 30 }, fixed, 100],
+test('admission plays the queue forward: admits what fits, refuses what would be late or make others late', (t) => {
+  // [what, state, the new query's deadline, admitted, its predicted finish]
+  const cases: [what: string, s: Partial<AdmissionState>, deadline: number, admit: boolean, finishAt: number][] = [
+    ['idle, nothing queued: its own batch', { running: undefined }, 18, true, 5.5],
+    ['behind the running batch: starts at 10', {}, 18, true, 15.5],
+    ['joins 5 queued: a batch of 6 ends exactly at 18', { queued: times(5, 18) }, 18, true, 18],
+    ['joins 6 queued: a batch of 7 would end at 18.5', { queued: times(6, 18) }, 18, false, 23.5],
+    // An answer needs time to leave: with 0.5 ms for it, the batch of 6 ending at 18 is too late; 5 end at 17.5.
+    ['the leave margin: the batch must end 0.5 ms early', { queued: times(5, 18), leaveMs: 0.5 }, 18, false, 23],
+    // Six with deadline 18 fill the batch that fits 18; the new one (due later) runs next, 18 + 5.5.
+    ['a later deadline goes in the next batch, and makes it', { queued: times(6, 18) }, 30, true, 23.5],
+    ['a later deadline goes in the next batch, and misses', { queued: times(6, 18) }, 23, false, 23.5],
+    // Earliest deadline first: the new one leads a batch cut to its deadline; those queued run after, in time.
+    ['an earlier deadline jumps the queue', { queued: times(6, 30) }, 16, true, 16],
+    ['alone in its batch it ends at 15.5', { queued: times(6, 30) }, 15.9, true, 15.5],
+    ['even alone it would miss: refused', { queued: times(6, 30) }, 15, false, 15.5],
+    // Going first, it cuts the batch to 5 (ends 17.5); the two left behind then miss 18: it would displace them.
+    ['refused when it would push admitted queries past their deadline', { queued: times(6, 18) }, 17.9, false, 17.5],
+    ['the limit splits the queue: 2 + 2 rows, then its own', { queued: times(4, 100), limit: 2 }, 100, true, 10 + 6 + 6 + 5.5],
+    // A batch that overran its estimate is counted as ending now (it cannot be predicted better).
+    ['a running batch past its estimate ends now', { running: { rows: 10, startedAt: -50 } }, 6, true, 5.5],
   ];
-  for (const [what, s, settings, waitMs] of cases) t.is(expectedWaitMs(state(s), settings), waitMs, what);
-});
-
-test('expected wait: a long queue is simulated 64 batches deep, then counted at the last batch size', (t) => {
-  // 200 queued + this one, limit 1 fixed: 64 batches one by one, then 137 more of one row: 201 x 10 ms.
-  t.is(expectedWaitMs(state({ queued: 200 }), fixed), 2010);
-});
-
-test('admission on a ManualClock: admit while the expected wait meets the deadline, else refuse with Retry-After', (t) => {
-  const clock = new ManualClock(5_000);
-  const slow = latency([1, 1_000]);
-  // [queued, deadline in ms from now, admitted, Retry-After seconds when refused]
-  const cases: [queued: number, deadlineIn: number, admit: boolean, retryAfter?: number][] = [
-    [0, 0, true],
-    [1, 2_000, true],
-    [1, 1_999, false, 2],
-    [2, 2_999, false, 3],
-    [3, 3_500, false, 4],
-    [3, 4_000, true],
-  ];
-  for (const [queued, deadlineIn, admit, retryAfter] of cases) {
-    const decision = decideAdmission(clock.now(), clock.now() + deadlineIn, state({ queued, latency: slow }), fixed);
-    t.is(decision.admit, admit, `${queued} queued, deadline in ${deadlineIn} ms`);
-    if (!decision.admit) {
-      t.is(decision.reason, 'too-late');
-      t.is(decision.retryAfterSeconds as number | undefined, retryAfter);
-      t.is(decision.expectedWaitMs, (queued + 1) * 1_000);
-    }
-    clock.advance(1);
+  for (const [what, s, deadline, admit, finishAt] of cases) {
+    const decision = decideAdmission(0, deadline, state(s), settings);
+    t.is(decision.admit, admit, what);
+    t.is(decision.finishAt, finishAt, `${what}: finish`);
+    if (!decision.admit) t.is(decision.reason, 'too-late', what);
   }
 });
 
-test('a refusal explains itself: the wait, the queue, the batch time and the time left', (t) => {
-  const decision = decideAdmission(100, 150, state({ queued: 4, limit: 2, latency: latency([2, 30]) }), fixed);
+test('an idle, empty replica takes a query even when its estimate says it is late; so does one with no measurement', (t) => {
+  const slow = scripted(1_000, 0);
+  t.true(decideAdmission(0, 10, state({ running: undefined, latency: slow }), settings).admit, 'idle: the run refreshes the estimate');
+  t.false(decideAdmission(0, 10, state({ latency: slow }), settings).admit, 'busy: refused');
+  const fresh: AdmissionState['latency'] = { samples: 0, estimate: () => 0, rowsWithin: () => Number.POSITIVE_INFINITY };
+  t.true(decideAdmission(0, 1, state({ queued: times(500, 1), latency: fresh }), settings).admit);
+});
+
+test('Retry-After: when the work already promised drains, in whole seconds, at least 1', (t) => {
+  const clock = new ManualClock(5_000);
+  // 1 s a batch whatever its size, limit 1, nothing running: each queued query is a second of work.
+  const slow = scripted(1_000, 0.000_001);
+  const cases: [queued: number, retryAfter: number][] = [
+    [1, 2],
+    [3, 4],
+    [9, 10],
+  ];
+  for (const [queued, retryAfter] of cases) {
+    const decision = decideAdmission(clock.now(), clock.now() + 500, state({ queued: times(queued, clock.now() + 1e9), running: undefined, limit: 1, latency: slow }), settings);
+    if (decision.admit) return t.fail(`${queued} queued: expected a refusal`);
+    t.is(decision.retryAfterSeconds, retryAfter, `${queued} queued`);
+  }
+  const quick = decideAdmission(0, 1, state({ queued: times(2, 100), limit: 1 }), settings);
+  t.false(quick.admit);
+  if (!quick.admit) t.is(quick.retryAfterSeconds, 1, 'never less than a second');
+});
+
+test('a refusal explains itself: the predicted answer, the queue, the running batch, the batch time and the time left', (t) => {
+  const decision = decideAdmission(0, 20, state({ queued: times(6, 18), limit: 12 }), settings);
   if (decision.admit) return t.fail('expected a refusal');
-  t.is(decision.explanation, 'would answer in ~90.0 ms (4 queued, batches of 2 take ~30.0 ms); the deadline is in 50.0 ms');
-  t.is(decision.retryAfterSeconds, 1, 'never less than a second');
+  t.is(decision.explanation, 'would answer in ~23.5 ms (6 queued, 10 running, batches of 12 take ~11.0 ms); the deadline is in 20.0 ms');
 });
 
 test('a full queue refuses whatever the deadline, before any estimate', (t) => {
-  const settings: AdmissionSettings = { ...fixed, maxQueueSize: 3 };
+  const small: AdmissionSettings = { maxQueueSize: 3 };
   const cases: [queued: number, admit: boolean][] = [
     [0, true],
     [2, true],
@@ -77,7 +92,7 @@ test('a full queue refuses whatever the deadline, before any estimate', (t) => {
     [4, false],
   ];
   for (const [queued, admit] of cases) {
-    const decision = decideAdmission(0, Number.POSITIVE_INFINITY, state({ queued, latency: latency() }), settings);
+    const decision = decideAdmission(0, Number.POSITIVE_INFINITY, state({ queued: times(queued, 1e9) }), small);
     t.is(decision.admit, admit, `${queued} queued`);
     if (!decision.admit) {
       t.is(decision.reason, 'queue-full');
@@ -85,4 +100,20 @@ test('a full queue refuses whatever the deadline, before any estimate', (t) => {
       t.is(decision.explanation, `has ${queued} queries queued (maxQueueSize 3)`);
     }
   }
+});
+
+test('a long queue is simulated 64 batches deep, then counted in full batches at the limit', (t) => {
+  // 200 queued + this one, limit 1, nothing running, 10 ms a batch: 201 x 10 ms.
+  const plan = planFinish(0, 1e9, state({ queued: times(200, 1e9), running: undefined, limit: 1, latency: scripted(10, 0.000_000_1) }));
+  t.is(Math.round(plan.finishAt), 2010);
+  t.true(plan.onTime);
+  t.is(Math.round(plan.drainAt), 2010);
+});
+
+test('the plan\'s uncertainty widens the promise: with a 2 ms margin the same queue is refused where it was admitted', (t) => {
+  const s = (marginMs: number): AdmissionState => state({ queued: times(4, 18), marginMs });
+  // 4 queued + this one: a batch of 5 from 10 ends at 17.5.
+  t.true(decideAdmission(0, 18, s(0), settings).admit);
+  t.true(decideAdmission(0, 18, s(0.5), settings).admit);
+  t.false(decideAdmission(0, 18, s(2), settings).admit, 'it would have to end by 16');
 });

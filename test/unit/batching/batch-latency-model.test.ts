@@ -117,3 +117,50 @@ test('one stalled batch moves the estimate only so far; a lasting slowdown still
   }
   t.true(m.estimate(10) > 100, `after a lasting slowdown: ${m.estimate(10)} ms`);
 });
+
+test('a slope once fitted is kept while the sizes stop varying; the level follows the recent batches', (t) => {
+  const m = new BatchLatencyModel();
+  // Warm-up-like history: 4 ms + 0.5 ms a row.
+  for (const rows of [1, 9, 1, 9, 1, 9]) m.observe(rows, 4 + 0.5 * rows);
+  // Then a light-load spell: batches of 2 rows only, taking 5.5 ms (the level moved up by 0.5 ms).
+  for (let i = 0; i < 40; i++) m.observe(2, 5.5);
+  const line = m.line;
+  t.truthy(line);
+  // The slope last fitted while the sizes still varied enough (the level was already moving: a little under 0.5).
+  const slope = line?.perRowMs ?? 0;
+  t.true(slope > 0.4 && slope <= 0.5, `slope ${slope}`);
+  t.is(Math.round(m.estimate(2) * 100) / 100, 5.5, 'the level of the recent batches');
+  const eight = m.estimate(8);
+  t.true(eight > 7.9 && eight <= 8.5, `6 rows more cost about 3 ms (${eight}), not 4x the time of 2 rows (22 ms)`);
+});
+
+test('warm-up seeding drops the first run of each size and runs that measured nothing', (t) => {
+  const m = new BatchLatencyModel();
+  m.seed([
+    [8, 50],
+    [1, 30],
+    [8, 8],
+    [1, 4.5],
+    [4, 0],
+    [4, 0],
+  ]);
+  t.is(m.samples, 2, 'the second runs of sizes 8 and 1');
+  t.deepEqual(m.line, { fixedMs: 4, perRowMs: 0.5 });
+});
+
+test('the first real batch after warm-ups sets the level (warm-ups ran zeros); their slope stays', (t) => {
+  const m = new BatchLatencyModel();
+  m.seed([
+    [8, 50],
+    [1, 30],
+    [8, 8],
+    [1, 4.5],
+  ]);
+  t.is(m.estimate(1), 4.5);
+  // A model whose time depends on its input: real queries take 25 ms where zeros took 4.5.
+  m.observe(1, 25);
+  t.is(m.estimate(1), 25);
+  t.is(m.estimate(9), 29, 'the slope of the warm-ups, 0.5 ms a row');
+  m.observe(1, 25);
+  t.is(m.estimate(1), 25, 'later batches average in as usual');
+});

@@ -266,3 +266,26 @@ test('cancelled items do not count toward delayed batching or the lone-query pro
   const r = lone.take(0, opts({ latency: latency(1, 10) }));
   t.deepEqual(ids(r.kind === 'batch' ? r.batch : []), ['doomed']);
 });
+
+test('earliest deadline first: a query due sooner is batched ahead of ones queued before it; equal deadlines keep arrival order', (t) => {
+  const q = queueOf([
+    ['relaxed1', 0, 100],
+    ['relaxed2', 1, 100],
+    ['tight', 2, 30],
+    ['middle', 3, 60],
+    ['tight2', 4, 30],
+  ]);
+  t.deepEqual(q.deadlines(), [30, 30, 60, 100, 100]);
+  const r = q.take(5, opts({ limit: 3 }));
+  t.deepEqual(ids(r.kind === 'batch' ? r.batch : []), ['tight', 'tight2', 'middle']);
+  const rest = q.take(5, opts({ limit: 3 }));
+  t.deepEqual(ids(rest.kind === 'batch' ? rest.batch : []), ['relaxed1', 'relaxed2']);
+});
+
+test('deadlines() leaves cancelled items out', (t) => {
+  const items = Array.from({ length: 3 }, (_, i): Item => ({ id: `q${i}`, enqueuedAt: 0, deadline: 10 * (i + 1) }));
+  const q = new BatchQueue<Item>();
+  for (const item of items) q.push(item);
+  q.cancel(items[1] as Item);
+  t.deepEqual(q.deadlines(), [10, 30]);
+});

@@ -36,6 +36,7 @@ test('bad settings name the setting, the source and what was expected', (t) => {
     [[], { CLIPPER_REPLICAS: '-1' }, /^replicas \(from \$CLIPPER_REPLICAS\) must be an integer/],
     [['--log-level', 'loud'], {}, /^logLevel \(from --log-level\) must be one of fatal, error, warn, info, debug, trace, silent; got "loud"$/],
     [['--policy', 'best'], {}, /^policy \(from --policy\) must be one of static, exp3, exp4; got "best"$/],
+    [['--shed-status', '500'], {}, /^shedStatus \(from --shed-status\) must be 429 or 503; got "500"$/],
     [['--admin-host', '0.0.0.0'], {}, /is not loopback: set adminToken/],
     [['--host', 'example.com'], {}, /^host must be an IP address or localhost/],
     [['--port', '5000', '--admin-port', '5000'], {}, /^port and adminPort must differ/],
@@ -49,4 +50,14 @@ test('bad settings name the setting, the source and what was expected', (t) => {
     t.regex(error?.message ?? '', message, argv.join(' ') || JSON.stringify(env));
   }
   t.is(resolveServeSettings(['--admin-host', '0.0.0.0', '--admin-token', 't'], {}).adminHost, '0.0.0.0');
+});
+
+test('shed status: 503 by default, 429 from a flag, the environment or a config file', (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'clipper-settings-'));
+  const file = path.join(dir, 'shed.json');
+  writeFileSync(file, JSON.stringify({ shedStatus: 429 }));
+  t.is(resolveServeSettings([], {}).shedStatus, 503);
+  t.is(resolveServeSettings(['--shed-status', '429'], {}).shedStatus, 429);
+  t.is(resolveServeSettings([], { CLIPPER_SHED_STATUS: '429' }).shedStatus, 429);
+  t.is(resolveServeSettings(['--config', file], {}).shedStatus, 429);
 });

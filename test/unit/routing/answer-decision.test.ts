@@ -228,3 +228,17 @@ test('decideAnswer: the policy gets the query context', (t) => {
 test('defaultAnswer: the default output, not cached, with the explanation and extras', (t) => {
   t.deepEqual(defaultAnswer(null, 'why', { missing: ['a'] }), { output: null, isDefault: true, explanation: 'why', cached: false, missing: ['a'] });
 });
+
+test('decideAnswer: a default for want of an answer says whether it was late after admission (missed deadlines only)', (t) => {
+  const cases: [what: string, s: Partial<AnswerSituation>, late: boolean][] = [
+    ['nothing arrived by the deadline', { missing: ['a'], atDeadline: true }, true],
+    ['the replica dropped it as too late', { failures: [{ model: 'a', error: expired }] }, true],
+    ['one dropped late, one still out at the deadline', { failures: [{ model: 'a', error: expired }], missing: ['b'], atDeadline: true }, true],
+    ['the model failed', { failures: [{ model: 'a', error: new ModelRuntimeError('boom') }] }, false],
+    ['one refused, one expired: not only lateness', { failures: [{ model: 'a', error: overloaded }, { model: 'b', error: expired }] }, false],
+  ];
+  for (const [what, s, late] of cases) {
+    const d = decideAnswer(situation(s), rules);
+    t.is(d.kind === 'default' && d.reason === 'noAnswer' ? d.late : undefined, late, what);
+  }
+});

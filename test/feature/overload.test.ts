@@ -1,0 +1,121 @@
+import test from 'ava';
+import { Clipper, OverloadedError, type Answer } from '../../src/index.js';
+import { serve } from '../../src/http/serve.js';
+import { resolveServeSettings } from '../../src/http/settings.js';
+import { fixtureModels } from '../helpers/fixtures.js';
+
+/**
+ * Goodput under overload (issue 13), on real worker threads: the time-bound JS model (4 ms + 0.5 ms a row,
+ * waiting on a timer, no CPU: test/fixtures/models/timed) behind one replica, a 20 ms SLO, no cache. Its
+ * capacity is about 800 queries/s; the test offers about three times that for two seconds, open loop, and
+ * checks what admission control promises: what it admits gets a model's answer (at least 95%), and the rest
+ * is refused at once with 503 and a Retry-After. The model uses no CPU, so a busy 2-core machine slows only the
+ * bookkeeping, not the model.
+ */
+test('at 3x capacity, admitted queries get a model answer and the rest are refused with 503 at once', async (t) => {
+  const clipper = await Clipper.start({ modelRepository: fixtureModels });
+  try {
+    await clipper.registerApp({ name: 'timed', inputType: 'float32', inputShape: [784], defaultOutput: -1, latencySloMs: 20, cacheMaxBytes: 0 });
+    await clipper.deployModel({ name: 'timed', version: '1', path: 'timed/1/model.mjs', replicas: 1 });
+    await clipper.linkModel('timed', 'timed');
+    const input = new Float32Array(784);
+    const answers: Answer[] = [];
+    const refusals: { error: OverloadedError; ms: number }[] = [];
+    const other: unknown[] = [];
+    const pending: Promise<void>[] = [];
+    const send = (): void => {
+      const sent = performance.now();
+      pending.push(
+        clipper.predict('timed', input).then(
+          (a) => void answers.push(a),
+          (error: unknown) => void (error instanceof OverloadedError ? refusals.push({ error, ms: performance.now() - sent }) : other.push(error)),
+        ),
+      );
+    };
+    // Open loop: every millisecond tick sends the queries due by then (2,400/s), however the answers come.
+    const rate = 2400;
+    const seconds = 2;
+    const started = performance.now();
+    let sent = 0;
+    await new Promise<void>((resolve) => {
+      const tick = setInterval(() => {
+        const due = Math.min(rate * seconds, Math.floor(((performance.now() - started) / 1000) * rate));
+        while (sent < due) {
+          sent++;
+          send();
+        }
+        if (sent >= rate * seconds) {
+          clearInterval(tick);
+          resolve();
+        }
+      }, 1);
+    });
+    await Promise.all(pending);
+    const model = answers.filter((a) => !a.isDefault).length;
+    const defaults = answers.length - model;
+    t.deepEqual(other, [], 'every query was answered or refused for overload, nothing else');
+    t.is(answers.length + refusals.length, sent, 'exactly one outcome per query');
+    t.true(refusals.length > sent / 3, `the surplus is refused (${refusals.length} of ${sent})`);
+    t.true(model > 0);
+    t.true(model / answers.length >= 0.95, `admitted queries answered by the model: ${model} of ${answers.length} (${defaults} defaults)`);
+    for (const { error } of refusals) {
+      t.is(error.status, 503);
+      t.true(error.retryAfterSeconds >= 1);
+    }
+    // At once: a refusal is decided on arrival, never after waiting for the deadline (liveness bound, not a timing).
+    const slowRefusals = refusals.filter((r) => r.ms >= 20).length;
+    t.true(slowRefusals <= refusals.length / 10, `${slowRefusals} of ${refusals.length} refusals took the whole SLO or more`);
+    const [replica] = clipper.getModels()[0]?.versions[0]?.replicas ?? [];
+    t.is(replica?.counters.admitted, answers.length, 'the replica counted every query it admitted, and only those');
+    t.is(replica?.counters.refused, refusals.length);
+  } finally {
+    await clipper.stop();
+  }
+});
+
+test('a fresh replica warmed up at several sizes takes a burst of 256 concurrent queries without refusing', async (t) => {
+  const clipper = await Clipper.start({ modelRepository: fixtureModels });
+  try {
+    // 100 ms: submitting 256 queries at once keeps this thread busy for a good part of 20 ms by itself.
+    await clipper.registerApp({ name: 'sum', inputType: 'float32', inputShape: [4], defaultOutput: -1, latencySloMs: 100, cacheMaxBytes: 0 });
+    await clipper.deployModel({ name: 'sum', version: '1', path: 'sum/1/model.mjs', replicas: 1 });
+    await clipper.linkModel('sum', 'sum');
+    const outcomes = await Promise.allSettled(Array.from({ length: 256 }, (_, i) => clipper.predict('sum', [i, 1, 1, 1])));
+    const refused = outcomes.filter((o) => o.status === 'rejected' && o.reason instanceof OverloadedError).length;
+    t.is(refused, 0, 'no query refused for want of a warmed-up estimate');
+    const answered = outcomes.filter((o): o is PromiseFulfilledResult<Answer> => o.status === 'fulfilled' && !o.value.isDefault);
+    t.is(answered.length, 256);
+    t.deepEqual(answered[5]?.value.output, [8, 5], 'the model answered: sum and max of [5, 1, 1, 1]');
+  } finally {
+    await clipper.stop();
+  }
+});
+
+test('--shed-status 429: an overload refusal over HTTP is 429 with Retry-After, and /metrics counts it by reason', async (t) => {
+  const server = await serve({
+    ...resolveServeSettings(['--port', '0', '--admin-port', '0', '--log-level', 'silent', '--models', fixtureModels, '--max-event-loop-delay-ms', '0', '--shed-status', '429']),
+    bundled: false,
+  });
+  t.teardown(() => server.close());
+  await server.clipper.registerApp({ name: 'slow', inputType: 'float32', inputShape: [2], defaultOutput: -1, latencySloMs: 5000 });
+  await server.clipper.deployModel({ name: 'slow', version: '1', path: 'slow/1/model.mjs', replicas: 1, batching: { mode: 'none', maxQueueSize: 1 } });
+  await server.clipper.linkModel('slow', 'slow');
+  const post = async (input: number[]) => {
+    const r = await fetch(`${server.queryUrl}/slow/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ input }) });
+    return { status: r.status, retryAfter: r.headers.get('retry-after'), json: (await r.json()) as { code?: string; error?: string } };
+  };
+  // One runs for 150 ms, one waits (maxQueueSize 1), the rest are refused.
+  const results = await Promise.all([post([150, 0]), ...Array.from({ length: 4 }, (_, i) => post([1, i + 1]))]);
+  const refused = results.filter((r) => r.status === 429);
+  t.true(refused.length >= 2, `statuses ${results.map((r) => r.status).join(', ')}`);
+  t.is(results.filter((r) => r.status === 503).length, 0, 'no 503 when 429 is asked for');
+  for (const r of refused) {
+    t.is(r.json.code, 'OVERLOADED');
+    t.is(r.retryAfter, '1');
+  }
+  const metrics = await (await fetch(`${server.queryUrl}/metrics`)).text();
+  t.regex(metrics, new RegExp(`clipper_refused_total\\{model="slow",version="1",replica="slow@1#0",reason="queue-full"\\} ${refused.length}`));
+  t.regex(metrics, /clipper_admitted_total\{model="slow",version="1",replica="slow@1#0"\} \d+/);
+  t.regex(metrics, /clipper_default_answers_total\{app="slow",reason="late"\} 0/);
+  t.regex(metrics, /clipper_finish_prediction_error_seconds_bucket\{le="0",model="slow",version="1"\} \d+/);
+});
