@@ -53,6 +53,7 @@ test('at 3x capacity, admitted queries get a model answer and the rest are refus
     await Promise.all(pending);
     const model = answers.filter((a) => !a.isDefault).length;
     const defaults = answers.length - model;
+    t.log(`sent ${sent}: ${model} model answers, ${defaults} defaults, ${refusals.length} refused`);
     t.deepEqual(other, [], 'every query was answered or refused for overload, nothing else');
     t.is(answers.length + refusals.length, sent, 'exactly one outcome per query');
     t.true(refusals.length > sent / 3, `the surplus is refused (${refusals.length} of ${sent})`);
