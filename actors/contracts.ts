@@ -3,6 +3,7 @@
  * what a replica needs of its set (the host), what a set needs of a replica (the handle), and what a router
  * needs of a model version. Types only, so each side can be tested against a fake of the other.
  */
+import type { SpanContext, Tracer } from '@opentelemetry/api';
 import type { ReplicaCounters } from '../src/api.js';
 
 /** One model's answer for one query, with where the time went. */
@@ -14,6 +15,16 @@ export interface ReplicaAnswer {
   replica: string;
 }
 
+/**
+ * What a traced query carries down to the replica that runs it: the system's tracer and the span (the query's
+ * model span) that its queue wait hangs under and that its batch's span links to. Carried with the query, so
+ * the replicas need no tracer of their own.
+ */
+export interface QueryTrace {
+  readonly tracer: Tracer;
+  readonly parent: SpanContext;
+}
+
 /** A query waiting in (or running on) a replica. */
 export interface ReplicaQuery {
   readonly input: Float32Array | Int32Array;
@@ -23,6 +34,8 @@ export interface ReplicaQuery {
   failedOn?: string[];
   /** Set when another copy of a hedged query answered first: the replica drops it unrun. */
   cancelled?: boolean;
+  /** While tracing: where this query's queue wait and batch spans go. */
+  readonly trace?: QueryTrace | undefined;
   resolve(answer: ReplicaAnswer): void;
   reject(error: unknown): void;
 }
@@ -74,7 +87,7 @@ export interface ModelVersion {
   /** Values per output row (0 until a replica has warmed up). */
   readonly outputSize: number;
   /** Runs one query; resolves with the model's answer or rejects (overload, deadline, replica failure). */
-  predict(input: Float32Array | Int32Array, deadline: number): Promise<ReplicaAnswer>;
+  predict(input: Float32Array | Int32Array, deadline: number, trace?: QueryTrace): Promise<ReplicaAnswer>;
 }
 
 /** Where a router finds the current version of a model. */

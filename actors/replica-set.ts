@@ -11,7 +11,7 @@ import type { ModelSpec } from './worker/protocol.js';
 import type { MultiplexPool } from '../src/routing/multiplex-pool.js';
 import { Replica } from './replica.js';
 import type { BatchEvent, ReplicaStatus } from '../src/api.js';
-import type { ReplicaAnswer, ReplicaHandle, ReplicaHost, ReplicaQuery } from './contracts.js';
+import type { QueryTrace, ReplicaAnswer, ReplicaHandle, ReplicaHost, ReplicaQuery } from './contracts.js';
 
 /**
  * The replicas of one model version. It sends each query to the ready replica with the least outstanding
@@ -200,15 +200,15 @@ export class ReplicaSet<R extends ReplicaHandle = Replica> implements ReplicaHos
    * has not answered within the hedge delay, also on a second replica (within the hedge budget); the first
    * answer wins and the other copy is cancelled. The decisions are the {@link CopyTracker}'s; this applies them.
    */
-  predict(input: Float32Array | Int32Array, deadline: number): Promise<ReplicaAnswer> {
+  predict(input: Float32Array | Int32Array, deadline: number, trace?: QueryTrace): Promise<ReplicaAnswer> {
     this.#lastQueryAt = this.#clock.now();
     this.#pool?.touch(this);
-    if (this.scaledToZero) return this.#coldPredict(input, deadline);
+    if (this.scaledToZero) return this.#coldPredict(input, deadline, trace);
     return new Promise<ReplicaAnswer>((resolve, reject) => {
       const primary = this.#choose(undefined);
       if (primary === undefined) {
         // Caught mid scale-down: wake the model rather than turn the query away.
-        if (this.#canScaleToZero && this.#replicas.length < this.#desired && !this.#stopped) this.#coldPredict(input, deadline).then(resolve, reject);
+        if (this.#canScaleToZero && this.#replicas.length < this.#desired && !this.#stopped) this.#coldPredict(input, deadline, trace).then(resolve, reject);
         else reject(new NoReplicaAvailableError(`model ${this.key} has no ready replica (${this.#describe()})`));
         return;
       }
@@ -244,6 +244,7 @@ export class ReplicaSet<R extends ReplicaHandle = Replica> implements ReplicaHos
           input,
           enqueuedAt: this.#clock.now(),
           deadline,
+          trace,
           resolve: (answer) => apply(tracker.on({ type: 'answered', copy: index, now: this.#clock.now() }), answer),
           reject: (error) => {
             const holder = this.#holders.get(query);
@@ -316,7 +317,7 @@ export class ReplicaSet<R extends ReplicaHandle = Replica> implements ReplicaHos
   }
 
   /** A query for a model scaled to zero: wake it, then run the query, or answer by default if that is too slow. */
-  async #coldPredict(input: Float32Array | Int32Array, deadline: number): Promise<ReplicaAnswer> {
+  async #coldPredict(input: Float32Array | Int32Array, deadline: number, trace: QueryTrace | undefined): Promise<ReplicaAnswer> {
     const waking = this.#wake();
     const expected = this.#coldStarts.at(-1);
     if (this.options.scaleToZero?.coldStart === 'default' && (expected === undefined || this.#clock.now() + expected > deadline)) {
@@ -326,7 +327,7 @@ export class ReplicaSet<R extends ReplicaHandle = Replica> implements ReplicaHos
       );
     }
     await waking;
-    return this.predict(input, deadline);
+    return this.predict(input, deadline, trace);
   }
 
   #wake(): Promise<void> {

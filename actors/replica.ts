@@ -16,6 +16,7 @@ import { ThreadModelWorker } from './worker/thread-model-worker.js';
 import { reviveWireError } from './worker-error.js';
 import type { BatchEvent } from '../src/api.js';
 import type { ReplicaHandle, ReplicaHost, ReplicaQuery } from './contracts.js';
+import { ROOT_CONTEXT, SpanStatusCode, trace, type Link, type Span, type Tracer } from '@opentelemetry/api';
 
 type ReplicaMessage =
   | { type: 'query'; query: ReplicaQuery }
@@ -77,6 +78,8 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
   readonly #latency = new BatchLatencyModel();
   #worker: ModelWorker | undefined;
   #running: ReplicaQuery[] | undefined;
+  /** Spans of batches running with traced queries in them, ended when the batch comes back (or is lost). */
+  readonly #batchSpans = new WeakMap<ReplicaQuery[], Span>();
   #runningStartedAt = 0;
   /** The finish time admission predicted for each query it admitted (for the prediction-error metric). */
   readonly #promised = new WeakMap<ReplicaQuery, number>();
@@ -276,6 +279,7 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
         }
         this.counters.workerDeaths++;
         const running = this.#running;
+        this.#endBatchSpan(running ?? message.batch, undefined, message.error);
         this.#running = undefined;
         this.#runningLive = 0;
         // A batch stuck past its timeout was handed back already; its queries must not be handed back twice.
@@ -433,6 +437,7 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
     this.#running = batch;
     this.#runningStartedAt = now;
     this.#runningLive = rows;
+    this.#traceBatch(batch, now);
     const watchdog = this.#settings.clock.setTimeout(() => this.post({ type: 'batchTimeout', worker, batch }), this.#settings.batchTimeoutMs);
     worker.run({ input: data.buffer as ArrayBuffer, rows, dtype, timeLeftMs: Math.max(0, tightest - now) }).then(
       (outcome) => {
@@ -446,7 +451,40 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
     );
   }
 
+  /**
+   * While tracing: each traced query's wait in this queue (`clipper.queue`, under its model span) and one span for
+   * the batch (`clipper.batch`), linked from every traced query in it, as OpenTelemetry models batch work.
+   */
+  #traceBatch(batch: ReplicaQuery[], now: number): void {
+    let links: Link[] | undefined;
+    let tracer: Tracer | undefined;
+    for (const query of batch) {
+      if (query.trace === undefined) continue;
+      tracer = query.trace.tracer;
+      (links ??= []).push({ context: query.trace.parent });
+      tracer
+        .startSpan('clipper.queue', { startTime: query.enqueuedAt, attributes: { 'clipper.replica': this.name } }, trace.setSpanContext(ROOT_CONTEXT, query.trace.parent))
+        .end(now);
+    }
+    if (tracer === undefined) return;
+    this.#batchSpans.set(
+      batch,
+      tracer.startSpan('clipper.batch', { startTime: now, links, attributes: { 'clipper.model_key': this.#settings.spec.key, 'clipper.replica': this.name, 'clipper.batch_size': batch.length } }, ROOT_CONTEXT),
+    );
+  }
+
+  /** Ends a traced batch's span: answered (with the model's compute time) or failed. */
+  #endBatchSpan(batch: ReplicaQuery[] | undefined, computeMs: number | undefined, error?: unknown): void {
+    const span = batch === undefined ? undefined : this.#batchSpans.get(batch);
+    if (span === undefined) return;
+    this.#batchSpans.delete(batch as ReplicaQuery[]);
+    if (computeMs !== undefined) span.setAttribute('clipper.compute_ms', computeMs);
+    if (error !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+    span.end(this.#settings.clock.now());
+  }
+
   #finish(batch: ReplicaQuery[], outcome: BatchOutcome, startedAt: number): void {
+    this.#endBatchSpan(batch, outcome.ok ? outcome.computeMs : undefined, outcome.ok ? undefined : outcome.error);
     // A late batch of a worker already replaced must not free the batch running on the new one.
     if (this.#running === batch) {
       this.#running = undefined;
@@ -490,6 +528,7 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
   }
 
   #handBack(batch: ReplicaQuery[] | undefined, error: unknown): void {
+    this.#endBatchSpan(batch, undefined, error);
     if (batch === undefined || this.#orphanedBatches.has(batch)) return;
     this.#orphanedBatches.add(batch);
     if (this.#running === batch) {

@@ -11,7 +11,7 @@ import { decideAnswer, defaultAnswer, describeError, type AnswerBody, type Answe
 import { StaticPolicy, type QueryContext, type Selection, type SelectionPolicy } from '../src/selection/selection-policy.js';
 import { SelectionLog } from '../src/selection/selection-log.js';
 import type { Answer, AppCounters } from '../src/api.js';
-import type { ModelDirectory, ModelVersion } from './contracts.js';
+import type { ModelDirectory, ModelVersion, QueryTrace } from './contracts.js';
 
 /** One query from its arrival to its answer. The router's messages about a query carry it. */
 interface PendingQuery {
@@ -289,7 +289,7 @@ export class Router extends Actor<RouterMessage> implements Supervised {
   async #evaluateTraced(set: ModelVersion, input: Float32Array | Int32Array, digestOf: () => string, deadline: number, parent: Span): Promise<ModelEvaluation> {
     const span = (this.#tracer as Tracer).startSpan('clipper.model', { attributes: { 'clipper.model': set.model, 'clipper.version': set.version } }, trace.setSpan(ROOT_CONTEXT, parent));
     try {
-      const evaluation = await this.#evaluateVersion(set, input, digestOf, deadline, trace.setSpan(ROOT_CONTEXT, span));
+      const evaluation = await this.#evaluateVersion(set, input, digestOf, deadline, { tracer: this.#tracer as Tracer, parent: span.spanContext() });
       span.setAttribute('clipper.cache', evaluation.outcome);
       if (evaluation.timings !== undefined) {
         span.setAttributes({ 'clipper.replica': evaluation.timings.replica, 'clipper.queue_ms': evaluation.timings.queueMs, 'clipper.batch_ms': evaluation.timings.batchMs, 'clipper.batch_size': evaluation.timings.batchSize });
@@ -303,10 +303,10 @@ export class Router extends Actor<RouterMessage> implements Supervised {
     }
   }
 
-  async #evaluateVersion(set: ModelVersion, input: Float32Array | Int32Array, digestOf: () => string, deadline: number, _trace: Context | undefined): Promise<ModelEvaluation> {
+  async #evaluateVersion(set: ModelVersion, input: Float32Array | Int32Array, digestOf: () => string, deadline: number, queryTrace: QueryTrace | undefined): Promise<ModelEvaluation> {
     let timings: Answer['timings'];
     const evaluate = async (): Promise<Prediction> => {
-      const answer = await set.predict(input, deadline);
+      const answer = await set.predict(input, deadline, queryTrace);
       timings = { queueMs: answer.queueMs, batchMs: answer.batchMs, batchSize: answer.batchSize, replica: answer.replica };
       return { scores: answer.scores, model: set.model, version: set.version };
     };

@@ -178,7 +178,8 @@ export class Clipper {
     });
     const span = this.#tracer?.startSpan('clipper.infer', { attributes: { 'clipper.model': set.model, 'clipper.version': set.version, 'clipper.rows': typed.length } }, options.trace ?? otelContext.active());
     try {
-      const answers = await Promise.race([Promise.all(typed.map((row) => set.predict(row, deadline))), expired]);
+      const queryTrace = span === undefined ? undefined : { tracer: this.#tracer as Tracer, parent: span.spanContext() };
+      const answers = await Promise.race([Promise.all(typed.map((row) => set.predict(row, deadline, queryTrace))), expired]);
       return answers.map((a) => a.scores);
     } catch (error) {
       span?.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });

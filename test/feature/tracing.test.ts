@@ -65,6 +65,16 @@ async function spansOf(traceId: string, names: string[]): Promise<OtlpSpan[]> {
   }
 }
 
+/** Batch spans are roots of their own traces, linked from the queries in them: found by their links. */
+async function batchesLinkedFrom(traceId: string, count: number): Promise<OtlpSpan[]> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const batches = received.filter((s) => s.name === 'clipper.batch' && (s.links ?? []).some((l) => l.traceId === traceId));
+    if (batches.length >= count || Date.now() > deadline) return batches;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 test.serial('a Clipper REST query is traced: the caller\'s traceparent is the parent, and the response names the request span', async (t) => {
   const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
   const callerSpan = '00f067aa0ba902b7';
@@ -79,7 +89,7 @@ test.serial('a Clipper REST query is traced: the caller\'s traceparent is the pa
   const returned = response.headers.get('traceparent') ?? '';
   t.regex(returned, new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`), 'the response carries the same trace, with the server span as parent');
 
-  const spans = await spansOf(traceId, ['POST /:app/predict', 'clipper.route', 'clipper.model']);
+  const spans = await spansOf(traceId, ['POST /:app/predict', 'clipper.route', 'clipper.model', 'clipper.queue']);
   const request = spans.find((s) => s.name === 'POST /:app/predict');
   t.truthy(request, `spans received: ${spans.map((s) => s.name).join(', ')}`);
   t.is(request?.parentSpanId, callerSpan);
@@ -99,6 +109,18 @@ test.serial('a Clipper REST query is traced: the caller\'s traceparent is the pa
     t.is(model.parentSpanId, route?.spanId);
     t.is(attribute(model, 'clipper.cache'), 'miss');
     t.true((attribute(model, 'clipper.batch_size') as number) >= 1);
+  }
+  // Under each model span, the query's wait in a replica's queue; and the batch it ran in, linked from it.
+  const modelSpans = new Set(models.map((m) => m.spanId));
+  const queues = spans.filter((s) => s.name === 'clipper.queue');
+  t.is(queues.length, 3);
+  for (const queue of queues) t.true(modelSpans.has(queue.parentSpanId ?? ''), 'a queue span hangs under a model span');
+  const batches = await batchesLinkedFrom(traceId, 3);
+  t.is(batches.length, 3, 'one batch per model ran this query');
+  for (const batch of batches) {
+    t.true((batch.links ?? []).some((l) => l.traceId === traceId && modelSpans.has(l.spanId)));
+    t.true(Number(attribute(batch, 'clipper.batch_size')) >= 1);
+    t.regex(String(attribute(batch, 'clipper.replica')), /^mnist-(cnn|mlp|linear)@1#0$/);
   }
   t.true(contentTypes.every((c) => c.startsWith('application/json')), 'OTLP/HTTP JSON');
 });
@@ -121,6 +143,10 @@ test.serial('an OIP infer request without a traceparent starts its own trace', a
   t.is(infer?.parentSpanId, spanId);
   t.is(attribute(infer as OtlpSpan, 'clipper.model'), 'mnist-mlp');
   t.is(Number(attribute(infer as OtlpSpan, 'clipper.rows')), 2);
+  const queues = (await spansOf(traceId as string, ['clipper.queue'])).filter((s) => s.name === 'clipper.queue');
+  t.is(queues.length, 2, 'one queue span per row');
+  for (const queue of queues) t.is(queue.parentSpanId, infer?.spanId);
+  t.true((await batchesLinkedFrom(traceId as string, 1)).length >= 1);
 });
 
 test.serial('a gRPC ModelInfer call continues the traceparent in its metadata and returns its own', async (t) => {
