@@ -379,3 +379,52 @@ test('restore refuses malformed snapshots with InvalidOptionError and keeps its 
   }
   t.deepEqual(p.snapshot(), before);
 });
+
+test('seeds at both ends of [0, 2^32) are accepted; 2^32 is refused', (t) => {
+  t.is(new Exp3Policy({ seed: 0 }).options.seed, 0);
+  t.is(new Exp3Policy({ seed: 0xffffffff }).options.seed, 0xffffffff);
+  t.throws(() => new Exp3Policy({ seed: 2 ** 32 }), { instanceOf: InvalidOptionError, message: 'exp3.seed must be an integer in [0, 2^32); got 4294967296' });
+});
+
+test('learnsFrom is "all" with full information and "selected" for bandit Exp3', (t) => {
+  t.is(new Exp3Policy().learnsFrom, 'all');
+  t.is(new Exp3Policy({ fullInformation: false }).learnsFrom, 'selected');
+});
+
+test('selectionProbability before any select is computed from the weights', (t) => {
+  const p = withWeights({ a: 0, b: Math.log(3) });
+  close(t, p.selectionProbability(['b'], ['a', 'b']), 0.75, 1e-12, 'b');
+});
+
+test('probabilities count a model named twice once', (t) => {
+  const p = withWeights({ a: 0, b: 0 });
+  t.deepEqual([...p.probabilities(['a', 'a'])], [['a', 1]]);
+  t.deepEqual([...p.probabilities(['a', 'b', 'a'])], [['a', 0.5], ['b', 0.5]]);
+});
+
+test('bandit feedback with a draw of probability 1 is accepted; a draw of no model is named as such', (t) => {
+  const p = withWeights({ a: 0, b: 0 }, { eta: 0.5, fullInformation: false });
+  p.feedback(losses({ a: 1 }), undefined, { models: ['a'], probability: 1 });
+  closeRecord(t, p.snapshot().logWeights, { a: -0.5, b: 0 }, 'eta * 1 / 1');
+  t.throws(() => p.feedback(losses({ a: 1 }), undefined, { models: [], probability: 1 }), {
+    instanceOf: InvalidOptionError,
+    message: 'exp3.feedback: the loss is for a, but the draw it answers selected no model',
+  });
+  t.throws(() => p.feedback(losses({ a: 1 }), undefined, { models: ['b', 'c'], probability: 1 }), {
+    instanceOf: InvalidOptionError,
+    message: 'exp3.feedback: the loss is for a, but the draw it answers selected b, c',
+  });
+});
+
+test('bandit feedback without its draw uses the probability over the models last selected among, else over every model seen', (t) => {
+  const eta = 0.5;
+  // Before any select: over every model in the table, a, b and c at weight 1: p(a) = 1/3.
+  const fresh = withWeights({ a: 0, b: 0, c: 0 }, { eta, fullInformation: false });
+  fresh.feedback(losses({ a: 1 }));
+  closeRecord(t, fresh.snapshot().logWeights, { a: -eta * 3, b: 0, c: 0 }, 'before any select');
+  // After a select among a and b only: p(a) = 1/2.
+  const selected = withWeights({ a: 0, b: 0, c: 0 }, { eta, fullInformation: false });
+  selected.select(['a', 'b']);
+  selected.feedback(losses({ a: 1 }));
+  closeRecord(t, selected.snapshot().logWeights, { a: -eta * 2, b: 0, c: 0 }, 'after a select among a, b');
+});
