@@ -128,7 +128,7 @@ test('bandit feedback whose draw is for another model, or has no valid probabili
     instanceOf: InvalidOptionError,
     message: 'exp3.feedback: the loss is for a, but the draw it answers selected b',
   });
-  for (const probability of [0, -0.1, 1.5, Number.NaN]) {
+  for (const probability of [0, -0.1, 1.5, Number.NaN, '0.5' as unknown as number]) {
     t.throws(() => p.feedback(losses({ a: 1 }), undefined, { models: ['a'], probability }), {
       instanceOf: InvalidOptionError,
       message: /^exp3\.feedback: the draw's probability must be in \(0, 1\]; got/,

@@ -280,6 +280,10 @@ test('restore makes a fresh policy for a null snapshot; an error that is not an 
   p.restore({ kind: 'keyed', shared: null, users: [['u', null]] });
   t.deepEqual(p.keys(), ['u']);
   t.deepEqual(p.policy('u')?.snapshot?.().logWeights, {});
+  const noRestore = new KeyedPolicy(counting({ snapshot: true, restore: false }));
+  noRestore.restore({ kind: 'keyed', shared: { kind: 'counting', count: 3 }, users: [['u', { kind: 'counting', count: 1 }]] });
+  t.deepEqual(noRestore.policy()?.snapshot?.(), { kind: 'counting', count: 0 }, 'a policy that cannot restore starts fresh');
+  t.deepEqual(noRestore.keys(), ['u']);
   const bug = new TypeError('a bug in restore');
   const q = new KeyedPolicy(counting({ snapshot: true, restore: true, restoreThrows: bug }));
   t.is(t.throws(() => q.restore({ kind: 'keyed', shared: { kind: 'counting', count: 1 }, users: [] })), bug);

@@ -60,11 +60,12 @@ test('models far below the top keep their relative probabilities (the softmax sh
 });
 
 test('distribution mixes in gamma / K and water-fills a floor that pushes a second model under it', (t) => {
-  const w = table({ a: Math.log(0.7), b: Math.log(0.2), c: Math.log(0.1) });
-  close(t, w.distribution(['a', 'b', 'c']), [0.7, 0.2, 0.1], 'no floor');
-  close(t, w.distribution(['a', 'b', 'c'], 0.3), [0.7 * 0.7 + 0.1, 0.7 * 0.2 + 0.1, 0.7 * 0.1 + 0.1], 'gamma 0.3');
-  // Floor 0.2: c is raised to 0.2, which scales b (0.2 * 8/9) under 0.2 too; a keeps the rest.
+  const w = table({ a: Math.log(0.7), b: Math.log(0.21), c: Math.log(0.09) });
+  close(t, w.distribution(['a', 'b', 'c']), [0.7, 0.21, 0.09], 'no floor');
+  close(t, w.distribution(['a', 'b', 'c'], 0.3), [0.7 * 0.7 + 0.1, 0.7 * 0.21 + 0.1, 0.7 * 0.09 + 0.1], 'gamma 0.3');
+  // Floor 0.2: c is raised to 0.2, which scales b (0.21 * 0.8 / 0.91 = 0.185) under 0.2 too; a keeps the rest.
   close(t, w.distribution(['a', 'b', 'c'], 0, 0.2), [0.6, 0.2, 0.2], 'floor 0.2');
+  close(t, w.distribution(['a', 'b', 'c'], 0, 0.1), [0.7 * 0.9 / 0.91, 0.21 * 0.9 / 0.91, 0.1], 'floor 0.1: only c');
   close(t, w.distribution(['a', 'b', 'c'], 0, 0.5), [1 / 3, 1 / 3, 1 / 3], 'a floor above 1/K is uniform');
   t.deepEqual([...w.distribution([])], []);
 });
@@ -100,4 +101,37 @@ test('parseWeightSnapshot checks kind and updates (an integer >= 0, default 0)',
   for (const updates of [-1, 1.5, '3', Number.NaN, 2 ** 53]) {
     t.throws(() => parseWeightSnapshot('exp3', { kind: 'exp3', logWeights: {}, updates }), { instanceOf: InvalidOptionError, message: /^exp3 snapshot\.updates must be an integer >= 0/ }, String(updates));
   }
+});
+
+test('add joins only the unseen models, all at the same initial weight; known ones keep theirs', (t) => {
+  const w = table({ a: 0, b: -2 });
+  w.add(['a', 'x', 'y', 'b']);
+  t.is(w.size, 4);
+  const mean = Math.log((1 + Math.exp(-2)) / 2);
+  const json = w.toJSON();
+  t.deepEqual(Object.keys(json), ['a', 'b', 'x', 'y']);
+  t.is(json.a, 0);
+  t.is(json.b, -2);
+  t.true(Math.abs((json.x as number) - mean) < 1e-12 && json.x === json.y, `x ${json.x}, y ${json.y}`);
+});
+
+test('distribution counts an unseen model at its initial weight without adding it', (t) => {
+  const w = table({ a: 0, b: -2 });
+  // new joins at the mean of its known peers a and b: (1 + e^-2) / 2 in weight space.
+  const m = (1 + Math.exp(-2)) / 2;
+  close(t, w.distribution(['a', 'b', 'new']), [1 / (1 + Math.exp(-2) + m), Math.exp(-2) / (1 + Math.exp(-2) + m), m / (1 + Math.exp(-2) + m)], 'a, b, new');
+  close(t, w.distribution(['new', 'other']), [0.5, 0.5], 'two unseen models: equal');
+  t.is(w.size, 2);
+  t.false(w.has('new'));
+});
+
+test('decrease of a model the table has not seen adds it first, then lowers it', (t) => {
+  const w = table({ a: 0 });
+  w.decrease(new Map([['new', 1]]), 0.5);
+  t.deepEqual(w.toJSON(), { a: 0, new: -0.5 });
+});
+
+test('parseWeightSnapshot names the snapshot in what it refuses', (t) => {
+  t.throws(() => parseWeightSnapshot('exp3', 5), { instanceOf: InvalidOptionError, message: 'exp3 snapshot must be an object; got 5' });
+  t.throws(() => parseWeightSnapshot('exp4', { kind: 'exp4', logWeights: 5 }), { instanceOf: InvalidOptionError, message: 'exp4 snapshot.logWeights must be an object; got 5' });
 });
