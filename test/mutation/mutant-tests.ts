@@ -15,6 +15,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 
 export const MUTATED_FOLDERS = ['batching', 'selection', 'routing', 'kernel'] as const;
@@ -40,7 +41,10 @@ function main(): void {
   const id = process.env.__STRYKER_ACTIVE_MUTANT__;
   const only = id === undefined ? undefined : testsForMutant(root, id);
   const targets = only === undefined ? MUTATED_FOLDERS.map((f) => `dist/test/unit/${f}`) : [only];
-  const ava = path.join(root, 'node_modules/ava/entrypoints/cli.mjs');
+  // Found by module resolution, not under the sandbox: Stryker links no node_modules into its sandbox when the
+  // project's node_modules is itself a symbolic link (a git worktree sharing main's), and resolution then
+  // walks up from the sandbox (inside the project's .stryker-tmp) to the project's own.
+  const ava = path.join(path.dirname(createRequire(import.meta.url).resolve('ava')), 'cli.mjs');
   const args = [ava, '--fail-fast', '--match=!10^6 updates*', ...targets];
   const run = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
   process.exit(run.status ?? 1);

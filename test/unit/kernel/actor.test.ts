@@ -15,6 +15,7 @@ class Recorder extends Actor<Message> {
   log: string[] = [];
   undelivered: { message: Message; error: unknown }[] = [];
   failOnStart: unknown = undefined;
+  startHook: () => void | Promise<void> = () => {};
   stopHook: () => void | Promise<void> = () => {};
 
   protected receive(message: Message): void | Promise<void> {
@@ -42,13 +43,14 @@ class Recorder extends Actor<Message> {
     }
   }
 
-  protected override onStart(): void {
+  protected override onStart(): void | Promise<void> {
     this.log.push('onStart');
     if (this.failOnStart !== undefined) {
       const error = this.failOnStart;
       this.failOnStart = undefined;
       throw error;
     }
+    return this.startHook();
   }
 
   protected override async onStop(): Promise<void> {
@@ -291,6 +293,8 @@ test('stopping an actor that never started refuses what was queued', async (t) =
   t.is(a.status, 'stopped');
   t.deepEqual(labels(a), ['never run']);
   t.true(a.undelivered[0]?.error instanceof ShuttingDownError);
+  t.is((a.undelivered[0]?.error as Error).message, 'actor a stopped before it ran');
+  t.is(a.mailboxSize, 0);
   t.deepEqual(a.log, ['onStop']);
 });
 
@@ -302,6 +306,7 @@ test('a first start that fails rejects, marks the actor failed, refuses the queu
   a.tell({ type: 'note', label: 'queued' });
   t.is(await t.throwsAsync(a.start()), error);
   t.is(a.status, 'failed');
+  t.is(a.mailboxSize, 0);
   t.deepEqual(labels(a), ['queued']);
   t.is(a.undelivered[0]?.error, error);
   t.is(sink.received.length, 0);
@@ -351,4 +356,106 @@ test('lifecycle: starting -> running -> stopping -> stopped', async (t) => {
   await stopped;
   seen.push(a.status);
   t.deepEqual(seen, ['starting', 'starting', 'running', 'stopping', 'stopped']);
+});
+
+test('the actor\'s own work posting while it runs is handled at once, in order with tells', async (t) => {
+  const a = new Recorder('a');
+  await a.start();
+  a.tell({ type: 'note', label: 'told' });
+  a.report('posted');
+  t.deepEqual(a.log, ['onStart', 'told', 'posted']);
+  t.is(a.mailboxSize, 0);
+  t.deepEqual(a.undelivered, []);
+});
+
+test('a post to a failed actor is undeliverable with ShuttingDownError naming the actor and its status', async (t) => {
+  const a = new Recorder('a');
+  await a.start();
+  a.crash(new Error('worker died'));
+  a.report('late result');
+  t.deepEqual(labels(a), ['late result']);
+  t.true(a.undelivered[0]?.error instanceof ShuttingDownError);
+  t.is((a.undelivered[0]?.error as Error).message, 'actor a is failed');
+  t.is(a.mailboxSize, 0);
+  await a.start();
+  t.deepEqual(a.log, ['onStart', 'onStart'], 'the refused post is not handled after a restart either');
+});
+
+test('a post after stop is undeliverable with a message naming the actor and "stopped"', async (t) => {
+  const a = new Recorder('a');
+  await a.start();
+  await a.stop();
+  a.report('late');
+  t.is((a.undelivered[0]?.error as Error).message, 'actor a is stopped');
+});
+
+test('a failure leaves the mailbox empty and the actor able to run again, whether receive threw or rejected', async (t) => {
+  for (const how of ['throw', 'reject'] as const) {
+    const sink = new Sink();
+    const a = new Recorder('a', sink);
+    await a.start();
+    const error = new Error(how);
+    const g = gate();
+    if (how === 'throw') a.tell({ type: 'throw', error });
+    else a.tell({ type: 'slowFail', until: g.until, error });
+    a.tell({ type: 'note', label: 'queued' });
+    g.open();
+    await settle();
+    t.is(a.status, 'failed', how);
+    t.is(a.mailboxSize, 0, how);
+    await a.start();
+    a.tell({ type: 'note', label: 'back' });
+    a.tell({ type: 'note', label: 'again' });
+    t.deepEqual(a.log, ['onStart', 'onStart', 'back', 'again'], how);
+    t.is(a.status, 'running', how);
+  }
+});
+
+test('stop() during an asynchronous onStart leaves the actor stopped; it never starts running', async (t) => {
+  const a = new Recorder('a');
+  const g = gate();
+  a.startHook = () => g.until;
+  a.tell({ type: 'note', label: 'queued' });
+  const started = a.start();
+  await settle();
+  t.is(a.status, 'starting');
+  await a.stop();
+  t.is(a.status, 'stopped');
+  t.deepEqual(labels(a), ['queued']);
+  g.open();
+  await started;
+  t.is(a.status, 'stopped');
+  a.tell({ type: 'note', label: 'after' });
+  t.deepEqual(a.log, ['onStart', 'onStop']);
+  t.deepEqual(labels(a), ['queued', 'after']);
+});
+
+test('a stopped actor that fails later (its worker dies) stays stopped and tells no supervisor', async (t) => {
+  const sink = new Sink();
+  const a = new Recorder('a', sink);
+  await a.start();
+  await a.stop();
+  a.crash(new Error('worker died after stop'));
+  t.is(a.status, 'stopped');
+  t.deepEqual(sink.received, []);
+});
+
+test('messages told during a restart wait for onStart, even if a receive from before the failure settles meanwhile', async (t) => {
+  const a = new Recorder('a', new Sink());
+  await a.start();
+  const slow = gate();
+  a.tell({ type: 'slow', label: 'slow', until: slow.until });
+  a.crash(new Error('worker died'));
+  const starting = gate();
+  a.startHook = () => starting.until;
+  const restarted = a.start();
+  a.tell({ type: 'note', label: 'after restart' });
+  slow.open();
+  await settle();
+  t.is(a.status, 'starting');
+  t.deepEqual(a.log, ['onStart', 'slow:start', 'onStart', 'slow:end']);
+  t.is(a.mailboxSize, 1);
+  starting.open();
+  await restarted;
+  t.deepEqual(a.log, ['onStart', 'slow:start', 'onStart', 'slow:end', 'after restart']);
 });

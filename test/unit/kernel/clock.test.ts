@@ -1,5 +1,6 @@
+import { performance } from 'node:perf_hooks';
 import test from 'ava';
-import { ManualClock } from '../../../src/kernel/clock.js';
+import { ManualClock, systemClock } from '../../../src/kernel/clock.js';
 
 test('ManualClock starts at the given time and advance moves it by exactly ms', (t) => {
   const clock = new ManualClock(1_000);
@@ -94,4 +95,46 @@ test('timers set inside a callback are scheduled from its due time and fire in t
   t.is(clock.pendingTimers, 1);
   clock.advance(70);
   t.deepEqual(fired.at(-1), ['late', 110]);
+});
+
+/** Resolves after `ms` of real time (Node's own timer, independent of the clock under test). */
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+test('systemClock.now reads performance.now (milliseconds, monotonic, fractional)', async (t) => {
+  const before = performance.now();
+  const now = systemClock.now();
+  const after = performance.now();
+  t.true(before <= now && now <= after, `${before} <= ${now} <= ${after}`);
+  await sleep(5);
+  t.true(systemClock.now() - now >= 4, 'it moves with real time');
+});
+
+test('systemClock timers fire once, in order of their delays, no earlier than asked', async (t) => {
+  const fired: string[] = [];
+  const start = performance.now();
+  let elapsed40 = 0;
+  systemClock.setTimeout(() => {
+    fired.push('40');
+    elapsed40 = performance.now() - start;
+  }, 40);
+  systemClock.setTimeout(() => fired.push('10'), 10);
+  systemClock.setTimeout(() => fired.push('0'), 0);
+  // A negative delay counts as 0: it fires before the 10 ms timer, which was set earlier.
+  systemClock.setTimeout(() => fired.push('-25'), -25);
+  t.deepEqual(fired, [], 'never synchronously');
+  await sleep(150);
+  t.deepEqual(fired, ['0', '-25', '10', '40']);
+  // Node may round a timer down by up to 1 ms; no upper bound (a loaded machine delays timers).
+  t.true(elapsed40 >= 39, `the 40 ms timer fired after ${elapsed40} ms`);
+});
+
+test('a cancelled systemClock timer never fires; cancelling twice or after firing is harmless', async (t) => {
+  const fired: string[] = [];
+  const cancelled = systemClock.setTimeout(() => fired.push('cancelled'), 5);
+  const kept = systemClock.setTimeout(() => fired.push('kept'), 5);
+  cancelled.cancel();
+  cancelled.cancel();
+  await sleep(60);
+  t.deepEqual(fired, ['kept']);
+  t.notThrows(() => kept.cancel());
 });

@@ -13,6 +13,8 @@ class FakeChild extends Actor<ChildMessage> implements Supervised {
   handled: string[] = [];
   /** How many of the next starts should fail. */
   failingStarts = 0;
+  /** How many of the next restarts should reject after a successful start (a check after loading failed). */
+  failingChecks = 0;
 
   protected receive(message: ChildMessage): void {
     if (message.type === 'crash') throw message.error;
@@ -34,6 +36,10 @@ class FakeChild extends Actor<ChildMessage> implements Supervised {
   async restart(): Promise<void> {
     this.restarts++;
     await this.start();
+    if (this.failingChecks > 0) {
+      this.failingChecks--;
+      throw new Error(`${this.name} failed its check after restart`);
+    }
   }
 
   retire(error: unknown): void {
@@ -46,8 +52,8 @@ const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 const basePolicy: RestartPolicyOptions = { maxRestarts: 5, windowMs: 60_000, backoffBaseMs: 100, backoffMaxMs: 5_000 };
 
-async function setup(policy: Partial<RestartPolicyOptions> = {}, childNames = ['child']) {
-  const clock = new ManualClock();
+async function setup(policy: Partial<RestartPolicyOptions> = {}, childNames = ['child'], startTime = 0) {
+  const clock = new ManualClock(startTime);
   const events: SupervisionEvent[] = [];
   const supervisor = new Supervisor('supervisor', { ...basePolicy, ...policy }, { clock, onEvent: (e) => events.push(e) });
   await supervisor.start();
@@ -218,4 +224,35 @@ test('a restart that falls due after the supervisor stopped is not run', async (
   clock.advance(1_000);
   await settle();
   t.is(child.restarts, 0);
+});
+
+test('a restart that rejects while the child is not failed (a check after its start) counts as the next failure', async (t) => {
+  const { clock, events, child } = await setup();
+  child.failingChecks = 1;
+  child.crash(new Error('first'));
+  clock.advance(100);
+  await settle();
+  t.is(child.restarts, 1);
+  t.is(child.status, 'running', 'the start itself succeeded');
+  const retries = scheduled(events);
+  t.deepEqual(retries.map((e) => [e.attempt, e.delayMs]), [[1, 100], [2, 200]]);
+  t.regex(String(retries[1]?.error), /child failed its check after restart/);
+  t.is(events.filter((e) => e.type === 'restarted').length, 0);
+  clock.advance(200);
+  await settle();
+  t.is(child.restarts, 2);
+  t.deepEqual(events.filter((e) => e.type === 'restarted'), [{ type: 'restarted', child: 'child' }]);
+});
+
+test('backoff and giving up work the same on a clock far from zero (performance.now() after hours of uptime)', async (t) => {
+  const { clock, events, child } = await setup({ maxRestarts: 3 }, ['child'], 36_000_000);
+  for (const delay of [100, 200, 400]) {
+    child.crash(new Error(`after ${delay}`));
+    clock.advance(delay);
+    await settle();
+  }
+  t.deepEqual(scheduled(events).map((e) => e.delayMs), [100, 200, 400]);
+  child.crash(new Error('fourth'));
+  t.is(child.retired.length, 1);
+  t.deepEqual(events.filter((e) => e.type === 'gaveUp').map((e) => e.type === 'gaveUp' && e.failuresInWindow), [4]);
 });

@@ -105,3 +105,10 @@ test('restore checks the snapshot and keeps the configured split', (t) => {
   ];
   for (const [snapshot, message] of cases) t.throws(() => p.restore(snapshot as PolicySnapshot), { instanceOf: InvalidOptionError, message }, JSON.stringify(snapshot));
 });
+
+test('seeds at both ends of [0, 2^32) are accepted; 2^32 is refused; an infinite weight is refused', (t) => {
+  t.is(new AbSplitPolicy({ a: 1 }, { seed: 0 }).options.seed, 0);
+  t.is(new AbSplitPolicy({ a: 1 }, { seed: 0xffffffff }).options.seed, 0xffffffff);
+  t.throws(() => new AbSplitPolicy({ a: 1 }, { seed: 2 ** 32 }), { instanceOf: InvalidOptionError, message: 'ab.seed must be an integer in [0, 2^32); got 4294967296' });
+  t.throws(() => new AbSplitPolicy({ a: Number.POSITIVE_INFINITY }), { instanceOf: InvalidOptionError, message: 'ab.weights["a"] must be a finite number >= 0; got Infinity' });
+});

@@ -2,7 +2,6 @@ import { performance } from 'node:perf_hooks';
 import test, { type ExecutionContext } from 'ava';
 import { InternalError, InvalidOptionError } from '../../../src/errors.js';
 import { Exp3Policy, exp3Defaults, type Exp3Options } from '../../../src/selection/exp3-policy.js';
-import { drawUniform, mulberry32, sampleIndex } from '../../../src/kernel/random.js';
 import type { PolicySnapshot } from '../../../src/selection/selection-policy.js';
 
 type Losses = Record<string, number>;
@@ -26,38 +25,7 @@ function withWeights(logWeights: Record<string, number>, options: Exp3Options = 
 
 const sum = (m: Map<string, number>): number => [...m.values()].reduce((a, b) => a + b, 0);
 
-test('random: mulberry32 repeats per seed, stays in [0, 1), and differs across seeds', (t) => {
-  const a = mulberry32(42);
-  const b = mulberry32(42);
-  const c = mulberry32(43);
-  const xs = Array.from({ length: 1000 }, () => a());
-  t.deepEqual(xs, Array.from({ length: 1000 }, () => b()));
-  t.notDeepEqual(xs, Array.from({ length: 1000 }, () => c()));
-  t.true(xs.every((x) => x >= 0 && x < 1));
-  t.is(mulberry32(42)(), 0.6011037519201636);
-});
-
-test('random: sampleIndex walks the cumulative weights and never returns a zero-weight index', (t) => {
-  const cases: [weights: number[], u: number, expected: number][] = [
-    [[0.9, 0.1], 0, 0],
-    [[0.9, 0.1], 0.899, 0],
-    [[0.9, 0.1], 0.9, 1],
-    [[0.9, 0.1], 0.999999, 1],
-    [[1, 1, 2], 0.49, 1],
-    [[1, 1, 2], 0.5, 2],
-    [[0, 3, 0], 0, 1],
-    [[0, 3, 0], 0.99999, 1],
-    [[2, 0], 0.99999999, 0],
-    [[0, 0], 0.5, -1],
-    [[], 0.5, -1],
-  ];
-  for (const [weights, u, expected] of cases) t.is(sampleIndex(weights, u), expected, `${JSON.stringify(weights)} at ${u}`);
-});
-
-test('random: a source outside [0, 1) is refused, naming the option', (t) => {
-  for (const bad of [1, -0.1, Number.NaN, '0.5']) {
-    t.throws(() => drawUniform(() => bad as number, 'exp3.random'), { instanceOf: InvalidOptionError, message: /^exp3\.random must return a number in \[0, 1\); got/ });
-  }
+test('a random source outside [0, 1) is refused, naming the option (the draw is checked by drawUniform: kernel/random.test.ts)', (t) => {
   const p = new Exp3Policy({ random: () => 1 });
   t.throws(() => p.select(['a', 'b']), { instanceOf: InvalidOptionError, message: /exp3\.random must return/ });
 });
@@ -160,7 +128,7 @@ test('bandit feedback whose draw is for another model, or has no valid probabili
     instanceOf: InvalidOptionError,
     message: 'exp3.feedback: the loss is for a, but the draw it answers selected b',
   });
-  for (const probability of [0, -0.1, 1.5, Number.NaN]) {
+  for (const probability of [0, -0.1, 1.5, Number.NaN, '0.5' as unknown as number]) {
     t.throws(() => p.feedback(losses({ a: 1 }), undefined, { models: ['a'], probability }), {
       instanceOf: InvalidOptionError,
       message: /^exp3\.feedback: the draw's probability must be in \(0, 1\]; got/,
@@ -410,4 +378,53 @@ test('restore refuses malformed snapshots with InvalidOptionError and keeps its 
     t.throws(() => p.restore(snapshot as PolicySnapshot), { instanceOf: InvalidOptionError, message }, JSON.stringify(snapshot));
   }
   t.deepEqual(p.snapshot(), before);
+});
+
+test('seeds at both ends of [0, 2^32) are accepted; 2^32 is refused', (t) => {
+  t.is(new Exp3Policy({ seed: 0 }).options.seed, 0);
+  t.is(new Exp3Policy({ seed: 0xffffffff }).options.seed, 0xffffffff);
+  t.throws(() => new Exp3Policy({ seed: 2 ** 32 }), { instanceOf: InvalidOptionError, message: 'exp3.seed must be an integer in [0, 2^32); got 4294967296' });
+});
+
+test('learnsFrom is "all" with full information and "selected" for bandit Exp3', (t) => {
+  t.is(new Exp3Policy().learnsFrom, 'all');
+  t.is(new Exp3Policy({ fullInformation: false }).learnsFrom, 'selected');
+});
+
+test('selectionProbability before any select is computed from the weights', (t) => {
+  const p = withWeights({ a: 0, b: Math.log(3) });
+  close(t, p.selectionProbability(['b'], ['a', 'b']), 0.75, 1e-12, 'b');
+});
+
+test('probabilities count a model named twice once', (t) => {
+  const p = withWeights({ a: 0, b: 0 });
+  t.deepEqual([...p.probabilities(['a', 'a'])], [['a', 1]]);
+  t.deepEqual([...p.probabilities(['a', 'b', 'a'])], [['a', 0.5], ['b', 0.5]]);
+});
+
+test('bandit feedback with a draw of probability 1 is accepted; a draw of no model is named as such', (t) => {
+  const p = withWeights({ a: 0, b: 0 }, { eta: 0.5, fullInformation: false });
+  p.feedback(losses({ a: 1 }), undefined, { models: ['a'], probability: 1 });
+  closeRecord(t, p.snapshot().logWeights, { a: -0.5, b: 0 }, 'eta * 1 / 1');
+  t.throws(() => p.feedback(losses({ a: 1 }), undefined, { models: [], probability: 1 }), {
+    instanceOf: InvalidOptionError,
+    message: 'exp3.feedback: the loss is for a, but the draw it answers selected no model',
+  });
+  t.throws(() => p.feedback(losses({ a: 1 }), undefined, { models: ['b', 'c'], probability: 1 }), {
+    instanceOf: InvalidOptionError,
+    message: 'exp3.feedback: the loss is for a, but the draw it answers selected b, c',
+  });
+});
+
+test('bandit feedback without its draw uses the probability over the models last selected among, else over every model seen', (t) => {
+  const eta = 0.5;
+  // Before any select: over every model in the table, a, b and c at weight 1: p(a) = 1/3.
+  const fresh = withWeights({ a: 0, b: 0, c: 0 }, { eta, fullInformation: false });
+  fresh.feedback(losses({ a: 1 }));
+  closeRecord(t, fresh.snapshot().logWeights, { a: -eta * 3, b: 0, c: 0 }, 'before any select');
+  // After a select among a and b only: p(a) = 1/2.
+  const selected = withWeights({ a: 0, b: 0, c: 0 }, { eta, fullInformation: false });
+  selected.select(['a', 'b']);
+  selected.feedback(losses({ a: 1 }));
+  closeRecord(t, selected.snapshot().logWeights, { a: -eta * 2, b: 0, c: 0 }, 'after a select among a, b');
 });

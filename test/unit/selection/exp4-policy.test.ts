@@ -237,3 +237,12 @@ test('restore refuses malformed snapshots with InvalidOptionError and keeps its 
   }
   t.deepEqual(p.snapshot(), before);
 });
+
+test('feedback with no losses is not counted as an update and changes nothing', (t) => {
+  const p = new Exp4Policy();
+  p.select(['a', 'b']);
+  const before = p.snapshot();
+  p.feedback(new Map());
+  t.deepEqual(p.snapshot(), before);
+  t.is(p.updates, 0);
+});

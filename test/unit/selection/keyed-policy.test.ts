@@ -201,3 +201,98 @@ test('bandit Exp3 per user: a user\'s first feedback divides by the draw\'s prob
   p.feedback(losses({ a: 1 }), alice, draw);
   t.deepEqual(weightsOf(p.policy('alice')), { a: -1, b: 0, c: 0 });
 });
+
+test('maxKeys at both ends of [1, 10000000] is accepted; one past the top is refused', (t) => {
+  t.is(new KeyedPolicy(exp4, { maxKeys: 1 }).options.maxKeys, 1);
+  t.is(new KeyedPolicy(exp4, { maxKeys: 10_000_000 }).options.maxKeys, 10_000_000);
+  t.throws(() => new KeyedPolicy(exp4, { maxKeys: 10_000_001 }), { instanceOf: InvalidOptionError, message: 'keyed.maxKeys must be an integer in [1, 10000000]; got 10000001' });
+});
+
+test('a factory that returns null, or an object missing select or combine, is refused', (t) => {
+  const select = (): string[] => [];
+  const combine = () => ({ scores: new Float32Array(0), model: 'x', version: '1' });
+  for (const made of [null, { combine }, { select }]) {
+    t.throws(() => new KeyedPolicy(() => made as unknown as SelectionPolicy), { instanceOf: InvalidOptionError, message: /^keyed\.factory\(\) must be a SelectionPolicy \(an object with select and combine\)/ }, String(made));
+  }
+});
+
+test('learnsFrom is the kept policies\' own, "all" when they do not say', (t) => {
+  t.is(new KeyedPolicy(() => new Exp3Policy({ fullInformation: false })).learnsFrom, 'selected');
+  t.is(new KeyedPolicy(() => new Exp3Policy()).learnsFrom, 'all');
+  t.is(new KeyedPolicy(() => new StaticPolicy()).learnsFrom, 'all');
+});
+
+test('with inheritShared: false, queries without a uid are still answered by the shared policy, not the fresh one', (t) => {
+  const p = new KeyedPolicy(() => new Exp3Policy({ eta: 1 }), { inheritShared: false });
+  for (let i = 0; i < 5; i++) p.feedback(losses({ a: 1, b: 0 }));
+  const shared = 1 / (1 + Math.exp(-5));
+  t.true(Math.abs(p.selectionProbability(['b'], linked) - shared) < 1e-12, 'no uid: the shared policy');
+  t.is(p.selectionProbability(['b'], linked, { uid: 'new' }), 0.5, 'a uid without feedback: the fresh policy');
+});
+
+test('a policy without selectionProbability, feedback or snapshot works per user too (static)', (t) => {
+  const p = new KeyedPolicy(() => new StaticPolicy('a'));
+  t.is(p.selectionProbability(['a'], linked), 1);
+  t.is(p.selectionProbability(['a'], linked, { uid: 'u' }), 1);
+  t.notThrows(() => p.feedback(losses({ a: 1 })));
+  t.notThrows(() => p.feedback(losses({ a: 1 }), { uid: 'u' }));
+  t.deepEqual(p.keys(), ['u']);
+});
+
+/** A policy that keeps a counter; `snapshot` and `restore` are present or not as asked. */
+function counting(parts: { snapshot: boolean; restore: boolean; restoreThrows?: Error }): () => SelectionPolicy {
+  return () => {
+    let count = 0;
+    const policy: SelectionPolicy = {
+      name: 'counting',
+      select: (l) => l.slice(0, 1),
+      combine: () => ({ scores: new Float32Array(0), model: 'x', version: '1' }),
+      feedback: () => {
+        count++;
+      },
+    };
+    if (parts.snapshot) policy.snapshot = () => ({ kind: 'counting', count });
+    if (parts.restore) {
+      policy.restore = (s) => {
+        if (parts.restoreThrows !== undefined) throw parts.restoreThrows;
+        count = s.count as number;
+      };
+    }
+    return policy;
+  };
+}
+
+test('a new user inherits the shared state only when the policy can both snapshot and restore', (t) => {
+  const both = new KeyedPolicy(counting({ snapshot: true, restore: true }));
+  both.feedback(losses({ a: 1 }));
+  both.feedback(losses({ a: 1 }), { uid: 'u' });
+  t.deepEqual(both.policy('u')?.snapshot?.(), { kind: 'counting', count: 2 }, 'one inherited, one its own');
+  for (const parts of [{ snapshot: true, restore: false }, { snapshot: false, restore: true }]) {
+    const p = new KeyedPolicy(counting(parts));
+    p.feedback(losses({ a: 1 }));
+    t.notThrows(() => p.feedback(losses({ a: 1 }), { uid: 'u' }), JSON.stringify(parts));
+    t.deepEqual(p.keys(), ['u']);
+  }
+});
+
+test('restore makes a fresh policy for a null snapshot; an error that is not an option error comes through as it is', (t) => {
+  const p = new KeyedPolicy(() => new Exp3Policy());
+  p.restore({ kind: 'keyed', shared: null, users: [['u', null]] });
+  t.deepEqual(p.keys(), ['u']);
+  t.deepEqual(p.policy('u')?.snapshot?.().logWeights, {});
+  const noRestore = new KeyedPolicy(counting({ snapshot: true, restore: false }));
+  noRestore.restore({ kind: 'keyed', shared: { kind: 'counting', count: 3 }, users: [['u', { kind: 'counting', count: 1 }]] });
+  t.deepEqual(noRestore.policy()?.snapshot?.(), { kind: 'counting', count: 0 }, 'a policy that cannot restore starts fresh');
+  t.deepEqual(noRestore.keys(), ['u']);
+  const bug = new TypeError('a bug in restore');
+  const q = new KeyedPolicy(counting({ snapshot: true, restore: true, restoreThrows: bug }));
+  t.is(t.throws(() => q.restore({ kind: 'keyed', shared: { kind: 'counting', count: 1 }, users: [] })), bug);
+});
+
+test('an option error from a user\'s restore names the user and keeps the original as its cause', (t) => {
+  const p = new KeyedPolicy(() => new Exp3Policy());
+  const error = t.throws(() => p.restore({ kind: 'keyed', shared: null, users: [['alice', { kind: 'exp4', logWeights: {} }]] }), { instanceOf: InvalidOptionError });
+  t.regex(error.message, /^keyed snapshot\.users\[0\] \(uid "alice"\): exp3 snapshot\.kind must be "exp3"/);
+  t.true(error.cause instanceof InvalidOptionError);
+  t.regex((error.cause as Error).message, /^exp3 snapshot\.kind/);
+});

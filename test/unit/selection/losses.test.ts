@@ -79,3 +79,7 @@ test('checkLosses accepts losses in [0, 1] and names the bad one otherwise', (t)
   }
   t.throws(() => checkLosses('p.feedback', { a: 1 } as unknown as Map<string, number>), { instanceOf: InvalidOptionError, message: /takes a Map/ });
 });
+
+test('checkLosses shows an empty model name as "" in its message', (t) => {
+  t.throws(() => checkLosses('p.feedback', new Map([['', 0]])), { instanceOf: InvalidOptionError, message: 'p.feedback: model names must be non-empty strings; got ""' });
+});

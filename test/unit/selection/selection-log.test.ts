@@ -88,3 +88,10 @@ test('record asks the policy for its draw\'s probability; a deterministic policy
   log.record('D', undefined, fixedModel, fixedModel.select(['a', 'b']), ['a', 'b']);
   t.deepEqual(log.take('D', undefined, fixedModel), { models: ['a'], probability: 1 });
 });
+
+test('no uid and the uid "undefined" are different users', (t) => {
+  const log = new SelectionLog();
+  log.record('D', undefined, policy, ['none'], linked);
+  t.is(log.take('D', { uid: 'undefined' }, policy), undefined);
+  t.deepEqual(log.take('D', undefined, policy), draw('none'));
+});
