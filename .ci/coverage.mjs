@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 // Prints line coverage per source folder from c8's coverage/coverage-summary.json (written by `npm run
 // coverage`) and fails when src/ or actors/ falls below its floor. The floors are the figures of 2026-11-30
-// (src/ 93.7%, actors/ 79.3%; README, Tests) less 1.5 points for the timing-dependent paths a run may or may
-// not take: raise them when coverage rises, never lower them to get a green run.
+// 14:30 (src/ 97.0%, actors/ 94.1%; README, Tests) less 1.5 points for the timing-dependent paths a run may or
+// may not take: raise them when coverage rises, never lower them to get a green run.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
-const floors = { 'src/': 92, 'actors/': 78 };
+const floors = { 'src/': 95.5, 'actors/': 92.5 };
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const summary = JSON.parse(readFileSync(path.join(root, 'coverage', 'coverage-summary.json'), 'utf8'));
