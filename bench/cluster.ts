@@ -12,20 +12,30 @@
  *    defaults or refusals. `scaling.efficiency8` = throughput(8) / (8 x throughput(1)).
  * 3. twoFrontends: the same 8 containers shared by two frontends (two systems, each with a replica per
  *    container; queries alternate between them).
+ * 4. aimdOverNoBatching.nats: Clipper's own setting, an RPC hop per batch. One container of the linear model
+ *    (mnist-linear, ONNX), one replica in the frontend; the highest open-loop rate with p99 within 20 ms
+ *    (defaults and refusals count as misses: bench/lib/sweep.ts, as bench:batching) with AIMD batching, and with
+ *    batching mode 'none' (one query per batch, so one NATS round trip per query). Clipper measured 25.5x.
+ *
+ * `-- --only hop,scaling,twoFrontends,aimdOverNoBatching` runs some parts only.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
-import { Clipper, digit, loadMnist, type Answer, type BatchEvent } from '../src/index.js';
+import { Clipper, digit, loadMnist, type Answer, type BatchEvent, type BatchingMode } from '../src/index.js';
 import { runOpenLoop } from '../src/load/open-loop.js';
 import { LatencyRecorder } from '../src/load/latency-recorder.js';
 import { modelsDir, projectRoot } from '../src/paths.js';
 import { TestNatsServer } from '../test/helpers/nats-server.js';
+import { sweepRates, type RateResult } from './lib/sweep.js';
 
 const cli = path.join(projectRoot, 'dist', 'src', 'cli.js');
 const fixtures = path.join(projectRoot, 'test', 'fixtures', 'models');
 const json = process.argv.includes('--json');
 const quick = process.argv.includes('--quick');
+const onlyAt = process.argv.indexOf('--only');
+const only = onlyAt === -1 ? undefined : new Set((process.argv[onlyAt + 1] ?? '').split(','));
+const part = (name: string): boolean => only === undefined || only.has(name);
 const log = (line: string): void => {
   if (!json) console.log(line);
 };
@@ -158,32 +168,102 @@ async function scale(url: string, n: number, seconds: number, frontends = 1): Pr
   }
 }
 
+const AIMD_SLO_MS = 20;
+
+/**
+ * One container of mnist-linear over NATS, one replica: the highest open-loop rate within the SLO with `mode`
+ * batching (bench/lib/sweep.ts: rising rates until two misses in a row).
+ */
+async function servedOverNats(url: string, mode: BatchingMode): Promise<{ best: RateResult | undefined; rates: RateResult[] }> {
+  const children = [await container(url, 'mnist-linear', '1', modelsDir, 'mnist-linear/1/model.onnx')];
+  const clipper = await Clipper.start({ modelRepository: modelsDir });
+  try {
+    await clipper.registerApp({ name: 'bench', inputType: 'float32', inputShape: [784], defaultOutput: -1, latencySloMs: AIMD_SLO_MS, cacheMaxBytes: 0 });
+    await clipper.deployModel({ name: 'mnist-linear', version: '1', path: 'mnist-linear/1/model.onnx', replicas: 1, remote: { nats: url }, batching: { mode, maxBatchSize: 512 } });
+    await clipper.linkModel('bench', 'mnist-linear');
+    const { test: heldOut } = loadMnist();
+    // Per rate: the batches the replica sent (size, round trip as the replica sees it, time inside the model).
+    let batches: BatchEvent[] = [];
+    clipper.onBatch((e) => batches.push(e));
+    const batchStats = (): unknown => {
+      const round = (ms: number): number => Math.round(ms * 100) / 100;
+      const trips = batches.map((b) => b.batchMs).sort((a, b) => a - b);
+      const stats = {
+        limits: clipper.describeModel('mnist-linear').batching.limits,
+        batches: batches.length,
+        meanSize: round(batches.reduce((n, b) => n + b.size, 0) / Math.max(1, batches.length)),
+        roundTripMs: { p50: round(percentile(trips, 50)), p99: round(percentile(trips, 99)) },
+        meanComputeMs: round(batches.reduce((n, b) => n + b.computeMs, 0) / Math.max(1, batches.length)),
+      };
+      batches = [];
+      return stats;
+    };
+    log(`mnist-linear in one container over NATS, ${mode === 'none' ? 'no batching' : mode}:`);
+    return await sweepRates({
+      sloMs: AIMD_SLO_MS,
+      startRate: mode === 'none' ? 250 : 2000,
+      growth: quick ? 1.6 : 1.25,
+      maxRate: 400_000,
+      seconds: quick ? 1 : 2,
+      send: (i) => clipper.predict('bench', digit(heldOut, i % heldOut.count)).then((a) => ({ isDefault: a.isDefault, batchSize: a.timings?.batchSize ?? 1 })),
+      inspect: () => {
+        const stats = batchStats();
+        log(`    batches: ${JSON.stringify(stats)}`);
+        return stats;
+      },
+      log,
+    });
+  } finally {
+    await clipper.stop();
+    await stopAll(children);
+  }
+}
+
 async function main(): Promise<void> {
   const nats = await TestNatsServer.start();
   try {
     const batches = quick ? 200 : 1000;
     log(`bench:cluster on ${os.cpus().length} cores; nats-server on ${nats.url}`);
-    const hopMicroseconds = {
-      thread: await hop('thread', nats.url, batches),
-      process: await hop('process', nats.url, batches),
-      nats: await hop('nats', nats.url, batches),
-    };
-    for (const [kind, h] of Object.entries(hopMicroseconds)) log(`hop ${kind}: p50 ${h.p50} µs, p99 ${h.p99} µs (${h.batches} batches)`);
+    const result: Record<string, unknown> = { machine: { cores: os.cpus().length, node: process.version, loadAverage: os.loadavg().map((l) => Math.round(l * 100) / 100) } };
+    if (part('hop')) {
+      const hopMicroseconds = {
+        thread: await hop('thread', nats.url, batches),
+        process: await hop('process', nats.url, batches),
+        nats: await hop('nats', nats.url, batches),
+      };
+      for (const [kind, h] of Object.entries(hopMicroseconds)) log(`hop ${kind}: p50 ${h.p50} µs, p99 ${h.p99} µs (${h.batches} batches)`);
+      result.hopMicroseconds = hopMicroseconds;
+    }
     const seconds = quick ? 1 : 3;
-    const points = [];
-    for (const n of [1, 2, 4, 8]) points.push(await scale(nats.url, n, seconds));
-    const t1 = points[0]?.throughput ?? 0;
-    const t8 = points[3]?.throughput ?? 0;
-    const efficiency8 = t1 > 0 ? Math.round((t8 / (8 * t1)) * 1000) / 1000 : 0;
-    log(`scaling: ${points.map((p) => `${p.containers}: ${p.throughput}/s`).join(', ')}; efficiency8 ${efficiency8} (target >= 0.9)`);
-    const shared = await scale(nats.url, 8, seconds, 2);
-    log(`two frontends sharing 8 containers: ${shared.throughput}/s`);
-    const result = {
-      machine: { cores: os.cpus().length, node: process.version },
-      hopMicroseconds,
-      scaling: { sloMs: SLO_MS, maxBatchSize: MAX_BATCH, sleepMs: SLEEP_MS, throughput: Object.fromEntries(points.map((p) => [p.containers, p.throughput])), efficiency8, runs: points },
-      twoFrontends: { containers: 8, throughput: shared.throughput, runs: shared.runs },
-    };
+    if (part('scaling')) {
+      const points = [];
+      for (const n of [1, 2, 4, 8]) points.push(await scale(nats.url, n, seconds));
+      const t1 = points[0]?.throughput ?? 0;
+      const t8 = points[3]?.throughput ?? 0;
+      const efficiency8 = t1 > 0 ? Math.round((t8 / (8 * t1)) * 1000) / 1000 : 0;
+      log(`scaling: ${points.map((p) => `${p.containers}: ${p.throughput}/s`).join(', ')}; efficiency8 ${efficiency8} (target >= 0.9)`);
+      result.scaling = { sloMs: SLO_MS, maxBatchSize: MAX_BATCH, sleepMs: SLEEP_MS, throughput: Object.fromEntries(points.map((p) => [p.containers, p.throughput])), efficiency8, runs: points };
+    }
+    if (part('twoFrontends')) {
+      const shared = await scale(nats.url, 8, seconds, 2);
+      log(`two frontends sharing 8 containers: ${shared.throughput}/s`);
+      result.twoFrontends = { containers: 8, throughput: shared.throughput, runs: shared.runs };
+    }
+    if (part('aimdOverNoBatching')) {
+      const aimd = await servedOverNats(nats.url, 'aimd');
+      const none = await servedOverNats(nats.url, 'none');
+      const aimdQps = aimd.best?.achieved ?? 0;
+      const noneQps = none.best?.achieved ?? 0;
+      const ratio = noneQps > 0 ? Math.round((aimdQps / noneQps) * 10) / 10 : Number.POSITIVE_INFINITY;
+      log(`AIMD over no batching, one mnist-linear container over NATS: ${aimdQps}/s (p99 ${aimd.best?.latency.p99.toFixed(1)} ms, mean batch ${aimd.best?.meanBatch.toFixed(1)}) vs ${noneQps}/s (p99 ${none.best?.latency.p99.toFixed(1)} ms): ${ratio}x (target >= 25x)`);
+      result.aimdOverNoBatching = {
+        nats: ratio,
+        model: 'mnist-linear',
+        sloMs: AIMD_SLO_MS,
+        aimd: { throughput: aimdQps, best: aimd.best, rates: aimd.rates },
+        noBatching: { throughput: noneQps, best: none.best, rates: none.rates },
+      };
+    }
     if (json) console.log(JSON.stringify(result, null, 2));
   } finally {
     await nats.close();

@@ -57,6 +57,13 @@ export class ContainerDirectory {
   readonly #kv: KV;
   /** Live announcements by container id, as of the last successful poll. */
   #live = new Map<string, ContainerAnnouncement>();
+  /**
+   * Per container id: the revision of its entry last seen and when (this process's clock) it last changed. A
+   * container cut off by its network stays announced until its entry expires, but its heartbeat stops.
+   */
+  readonly #beats = new Map<string, { revision: number; changedAt: number }>();
+  /** Containers a batch found unanswering, with their entry's revision then: suspect until they beat again. */
+  readonly #suspects = new Map<string, number | undefined>();
   readonly #claims = new Map<string, number>();
   readonly #goneListeners = new Map<string, Set<() => void>>();
   readonly #timer: NodeJS.Timeout;
@@ -102,13 +109,28 @@ export class ContainerDirectory {
   }
 
   /**
-   * Takes a container of `model@version` for one replica: the least claimed one. Waits up to `waitMs` for one
-   * to be announced (after a NATS restart the containers re-announce within a heartbeat).
+   * Whether container `id`'s heartbeat is late: its entry has not changed for more than 1.5 heartbeats (a
+   * partition, a hang), or it left a batch unanswered ({@link suspect}) and has not beaten since. It stays
+   * announced, and claimable, until the entry expires.
+   */
+  isLate(id: string): boolean {
+    const beat = this.#beats.get(id);
+    if (this.#suspects.has(id) && this.#suspects.get(id) === beat?.revision) return true;
+    const announcement = this.#live.get(id);
+    if (beat === undefined || announcement === undefined) return false;
+    return Date.now() - beat.changedAt > Math.max(1.5 * announcement.heartbeatMs, 2 * POLL_MS);
+  }
+
+  /**
+   * Takes a container of `model@version` for one replica: one whose heartbeat is on time before one whose
+   * heartbeat is late (cut off, most likely, and its entry about to expire), then the least claimed. Waits up
+   * to `waitMs` for one to be announced (after a NATS restart the containers re-announce within a heartbeat).
    */
   async claim(model: string, version: string, waitMs: number): Promise<ContainerAnnouncement> {
     const until = Date.now() + waitMs;
     for (;;) {
-      const candidates = this.containers(model, version).sort((a, b) => (this.#claims.get(a.id) ?? 0) - (this.#claims.get(b.id) ?? 0));
+      const rank = (c: ContainerAnnouncement): number => (this.isLate(c.id) ? 1_000_000 : 0) + (this.#claims.get(c.id) ?? 0);
+      const candidates = this.containers(model, version).sort((a, b) => rank(a) - rank(b));
       const chosen = candidates[0];
       if (chosen !== undefined && this.connected) {
         this.#claims.set(chosen.id, (this.#claims.get(chosen.id) ?? 0) + 1);
@@ -117,6 +139,11 @@ export class ContainerDirectory {
       if (Date.now() >= until) throw new Error(`no container of ${model}@${version} is announced in the clipper-containers bucket at ${this.url} (waited ${waitMs} ms)`);
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
     }
+  }
+
+  /** A batch sent to container `id` went unanswered: claims avoid it until its next heartbeat. */
+  suspect(id: string): void {
+    this.#suspects.set(id, this.#beats.get(id)?.revision);
   }
 
   /** Gives a claimed container back. */
@@ -151,13 +178,16 @@ export class ContainerDirectory {
     this.#polling = true;
     let timer: NodeJS.Timeout | undefined;
     try {
+      const revisions = new Map<string, number>();
       const list = async (): Promise<Map<string, ContainerAnnouncement>> => {
         const live = new Map<string, ContainerAnnouncement>();
         for await (const key of await this.#kv.keys()) {
           const entry = await this.#kv.get(key);
           if (entry === null || entry.operation !== 'PUT') continue;
           const announcement = parseAnnouncement(entry.value);
-          if (announcement !== undefined) live.set(announcement.id, announcement);
+          if (announcement === undefined) continue;
+          live.set(announcement.id, announcement);
+          revisions.set(announcement.id, entry.revision);
         }
         return live;
       };
@@ -168,6 +198,12 @@ export class ContainerDirectory {
       const live = await Promise.race([list(), timeout]);
       if (!this.connected) return;
       this.#live = live;
+      const now = Date.now();
+      for (const [id, revision] of revisions) {
+        if (this.#beats.get(id)?.revision !== revision) this.#beats.set(id, { revision, changedAt: now });
+      }
+      for (const id of this.#beats.keys()) if (!live.has(id)) this.#beats.delete(id);
+      for (const [id, revision] of this.#suspects) if (!live.has(id) || this.#beats.get(id)?.revision !== revision) this.#suspects.delete(id);
       for (const [id, listeners] of this.#goneListeners) {
         if (live.has(id)) continue;
         this.#goneListeners.delete(id);

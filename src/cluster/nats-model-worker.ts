@@ -36,6 +36,8 @@ export class NatsModelWorker implements ModelWorker {
   #inFlight: Promise<unknown> | undefined;
   #closed = false;
   #dead = false;
+  /** Rejects the warm-up in hand, if any, when the container's announcement goes. */
+  #abandonWarmup: ((error: Error) => void) | undefined;
   readonly #diedListeners: ((error: Error) => void)[] = [];
   readonly #stats = { batches: 0, rows: 0, computeMs: 0 };
 
@@ -65,6 +67,8 @@ export class NatsModelWorker implements ModelWorker {
     }
     this.#stopWatching = directory.onGone(container.id, () => {
       const death = new Error(`container ${container.id} of ${spec.key} is no longer announced (stopped, or its heartbeat expired)`);
+      // A warm-up need not wait: a container cut off (its heartbeat expired) would hold it for its whole timeout.
+      this.#abandonWarmup?.(death);
       // A batch in hand is still answered by a draining container: die once it settles.
       if (this.#inFlight === undefined) this.#died(death);
       else void this.#inFlight.finally(() => this.#died(death));
@@ -74,7 +78,15 @@ export class NatsModelWorker implements ModelWorker {
   async warmup(rows: number): Promise<Warmup> {
     const features = this.#loaded().featureShape.reduce((a, b) => a * b, 1);
     const started = performance.now();
-    const outcome = await this.run({ input: new ArrayBuffer(rows * features * 4), rows, dtype: this.#loaded().inputDtype, timeLeftMs: 10_000 });
+    const gone = new Promise<never>((_, reject) => {
+      this.#abandonWarmup = reject;
+    });
+    let outcome: BatchOutcome;
+    try {
+      outcome = await Promise.race([this.run({ input: new ArrayBuffer(rows * features * 4), rows, dtype: this.#loaded().inputDtype, timeLeftMs: 10_000 }), gone]);
+    } finally {
+      this.#abandonWarmup = undefined;
+    }
     if (!outcome.ok) throw new Error(`warm-up on container ${this.#container?.id} failed: ${outcome.error.message}`);
     return { ms: performance.now() - started, outputSize: outcome.outputSize };
   }
@@ -104,6 +116,8 @@ export class NatsModelWorker implements ModelWorker {
       (error: unknown) => {
         // No responders, a timeout, a closed connection: the container is as good as dead for this replica.
         const cause = error instanceof Error ? error : new Error(String(error));
+        // Cut off, killed or hung: the next claim (this replica's restart, too) prefers another container.
+        directory.suspect(container.id);
         const death = new Error(`container ${container.id} of ${container.model}@${container.version} did not answer a batch of ${batch.rows}: ${describe(cause)}`, { cause });
         this.#died(death);
         throw death;

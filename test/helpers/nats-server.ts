@@ -48,19 +48,22 @@ async function accepting(port: number): Promise<boolean> {
 export class TestNatsServer {
   readonly port: number;
   readonly storeDir: string;
+  /** The address it listens on: 127.0.0.1, or 0.0.0.0 for clients on other (namespaced) hosts too. */
+  readonly listen: string;
   #process: ChildProcess | undefined;
 
-  private constructor(port: number, storeDir: string) {
+  private constructor(port: number, storeDir: string, listen: string) {
     this.port = port;
     this.storeDir = storeDir;
+    this.listen = listen;
   }
 
   get url(): string {
     return `nats://127.0.0.1:${this.port}`;
   }
 
-  static async start(): Promise<TestNatsServer> {
-    const server = new TestNatsServer(await freePort(), mkdtempSync(path.join(tmpdir(), 'clipper-nats-')));
+  static async start(options: { listen?: '127.0.0.1' | '0.0.0.0' } = {}): Promise<TestNatsServer> {
+    const server = new TestNatsServer(await freePort(), mkdtempSync(path.join(tmpdir(), 'clipper-nats-')), options.listen ?? '127.0.0.1');
     await server.resume();
     return server;
   }
@@ -69,7 +72,7 @@ export class TestNatsServer {
   async resume(): Promise<void> {
     const binary = natsServerBinary();
     if (binary === undefined) throw new Error('nats-server is not installed (apt-get install nats-server; .ci/run does it)');
-    const child = spawn(binary, ['-js', '-sd', this.storeDir, '-a', '127.0.0.1', '-p', String(this.port)], { stdio: 'ignore' });
+    const child = spawn(binary, ['-js', '-sd', this.storeDir, '-a', this.listen, '-p', String(this.port)], { stdio: 'ignore' });
     this.#process = child;
     const until = Date.now() + 10_000;
     while (!(await accepting(this.port))) {
