@@ -8,6 +8,7 @@ import { installErrorHandling } from './http-errors.js';
 import { registerStatusPage } from './status/status-page.js';
 import type { Registry } from 'prom-client';
 import type { AdminActions } from './control/control-plane.js';
+import type { ClusterSnapshot } from './control/cluster-view.js';
 
 export interface AdminServerOptions {
   clipper: Clipper;
@@ -24,6 +25,8 @@ export interface AdminServerOptions {
   actions?: AdminActions;
   /** Models added here run in model containers on this NATS: always with `byDefault`, else when add_model says `remote: true`. */
   remote?: { nats: string; byDefault: boolean };
+  /** Over NATS: the cluster's frontends and containers, for the status page. */
+  cluster?: () => ClusterSnapshot | undefined;
 }
 
 const inputTypes: Record<string, InputType> = { float32: 'float32', floats: 'float32', int32: 'int32', ints: 'int32' };
@@ -59,7 +62,13 @@ export function createAdminServer(options: AdminServerOptions): FastifyInstance 
   const app = Fastify({ logger: options.logger, bodyLimit: 1024 * 1024, requestIdHeader: 'x-request-id', ajv: { customOptions: { coerceTypes: false } } });
   installErrorHandling(app);
   const token = options.token;
-  const status = registerStatusPage(app, { clipper, registry: options.metrics, token, isToken: (given) => token !== undefined && sameToken(given, token) });
+  const status = registerStatusPage(app, {
+    clipper,
+    registry: options.metrics,
+    token,
+    isToken: (given) => token !== undefined && sameToken(given, token),
+    ...(options.cluster === undefined ? {} : { cluster: options.cluster }),
+  });
   if (token !== undefined) {
     app.addHook('onRequest', async (request, reply) => {
       const header = request.headers.authorization ?? '';

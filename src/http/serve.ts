@@ -14,6 +14,7 @@ import { emptyState, STATE_FORMAT, type ControlState } from './control/control-s
 import { FileStateStore, MemoryStateStore, type StateStore } from './control/state-store.js';
 import { KvStateStore } from './control/kv-state-store.js';
 import { ContainerReplicas } from './control/container-replicas.js';
+import { ClusterView } from './control/cluster-view.js';
 import { FeedbackStream } from './control/feedback-stream.js';
 
 /** The bundled models, in link order (the first is the `digits` application's default choice). */
@@ -88,8 +89,10 @@ export async function serve(settings: ServeSettings, options: { clipper?: Clippe
     ...(settings.nats === undefined ? {} : { nats: settings.nats }),
     log: (level, message) => admin.log[level](message),
   });
+  let cluster: ClusterView | undefined;
   const admin = createAdminServer({
     clipper,
+    cluster: () => cluster?.snapshot,
     token: settings.adminToken,
     replicas: settings.replicas,
     logger,
@@ -164,8 +167,11 @@ export async function serve(settings: ServeSettings, options: { clipper?: Clippe
       const log = (message: string): void => admin.log.info(message);
       const replicas = new ContainerReplicas(store.nc, clipper, control, log);
       const feedback = await FeedbackStream.start(store.nc, store.kv, clipper, log);
+      const view = new ClusterView(store.nc, { queryUrl: running.queryUrl, adminUrl: running.adminUrl });
+      cluster = view;
       stopShared = async () => {
         replicas.close();
+        await view.close();
         await feedback.close();
       };
     }

@@ -69,6 +69,18 @@ run('containers announced for a version become its replicas in every frontend, a
 
   containers.push(await container(nats.url, 'two'));
   await until('two replicas on A and B', async () => (await replicasOf(a)) === 2 && (await replicasOf(b)) === 2);
+  // The status page shows the cluster: both frontends (each marks itself) and both containers.
+  const cluster = async (s: RunningServer) => ((await (await fetch(`${s.adminUrl}/status/snapshot`)).json()) as { frame: { cluster?: { self: string; frontends: { id: string; queryUrl: string }[]; containers: { id: string; model: string; version: string }[] } } }).frame.cluster;
+  await until('the status page lists both frontends and both containers', async () => {
+    const view = await cluster(a);
+    return view?.frontends.length === 2 && view.containers.length === 2;
+  });
+  const viewA = await cluster(a);
+  const viewB = await cluster(b);
+  t.deepEqual(viewA?.frontends.map((f) => f.queryUrl).sort(), [a.queryUrl, b.queryUrl].sort());
+  t.not(viewA?.self, viewB?.self);
+  t.true(viewA?.frontends.some((f) => f.id === viewA.self && f.queryUrl === a.queryUrl));
+  t.deepEqual(viewA?.containers.map((c) => [c.id, c.model, c.version]), [['one', 'mnist-mlp', '1'], ['two', 'mnist-mlp', '1']]);
   for (const s of [a, b]) {
     for (let i = 0; i < 5; i++) {
       const answer = await post(`${s.queryUrl}/remote/predict`, { input: Array.from(digit(heldOut, i)) });

@@ -1,3 +1,4 @@
+import type { ClusterSnapshot } from '../control/cluster-view.js';
 /**
  * The live status page's data: one frame a second, computed from two readings of the server's counters (a
  * pure function of the previous reading, the current one and the time between them). No timers or I/O here;
@@ -94,6 +95,8 @@ export interface StatusFrame {
   intervalMs: number;
   apps: AppFrame[];
   models: ModelFrame[];
+  /** Over NATS (`serve --nats`): the frontends sharing the control plane and the model containers announced. */
+  cluster?: ClusterSnapshot;
 }
 
 /**

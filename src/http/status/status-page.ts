@@ -6,6 +6,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Registry } from 'prom-client';
 import { projectRoot, RouteNotFoundError, type Clipper } from '../../index.js';
 import { statusFrame, type HistogramReading, type Reading, type StatusFrame } from './status-frame.js';
+import type { ClusterSnapshot } from '../control/cluster-view.js';
 
 /** The page's own files (HTML, script, style), read from the source tree at start. */
 const staticDir = path.join(projectRoot, 'src', 'http', 'status', 'static');
@@ -41,6 +42,8 @@ export interface StatusPageOptions {
   intervalMs?: number;
   /** Frames kept for a newly opened page (default 300: five minutes at one a second). */
   historyFrames?: number;
+  /** Over NATS: the cluster's frontends and containers as last read (undefined: not a cluster). */
+  cluster?: () => ClusterSnapshot | undefined;
 }
 
 /** A supervision event as the page lists it. */
@@ -140,9 +143,17 @@ export function registerStatusPage(app: FastifyInstance, options: StatusPageOpti
     };
   };
 
+  /** A frame from two readings, with the cluster's view when there is one. */
+  const frameOf = (before: Reading | undefined, reading: Reading): StatusFrame => {
+    const frame = statusFrame(before, reading);
+    const cluster = options.cluster?.();
+    if (cluster !== undefined) frame.cluster = cluster;
+    return frame;
+  };
+
   const tick = async (): Promise<StatusFrame> => {
     const reading = await read();
-    const frame = statusFrame(previous, reading);
+    const frame = frameOf(previous, reading);
     previous = reading;
     history.push(frame);
     if (history.length > keep) history = history.slice(-keep);
@@ -190,7 +201,7 @@ export function registerStatusPage(app: FastifyInstance, options: StatusPageOpti
   // Browsers ask for an icon; answer with none rather than a 404 in the console.
   app.get('/favicon.ico', async (_request, reply) => reply.code(204).send());
 
-  app.get('/status/snapshot', async () => ({ frame: history.at(-1) ?? statusFrame(undefined, await read()), events: events.slice(-20) }));
+  app.get('/status/snapshot', async () => ({ frame: history.at(-1) ?? frameOf(undefined, await read()), events: events.slice(-20) }));
 
   app.get('/status/events', (request, reply) => {
     reply.hijack();

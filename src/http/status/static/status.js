@@ -118,6 +118,19 @@ function render(frame, events) {
       ),
     ),
   );
+  const cluster = frame.cluster;
+  document.getElementById('cluster').hidden = cluster === undefined;
+  if (cluster !== undefined) {
+    const since = (iso) => (iso ? new Date(iso).toLocaleTimeString() : '–');
+    fill(
+      'frontends-table',
+      cluster.frontends.map((f) => [cell(f.id === cluster.self ? `${f.id} (this one)` : f.id), cell(f.host), cell(f.queryUrl), cell(f.adminUrl), cell(since(f.startedAt))]),
+    );
+    fill(
+      'containers-table',
+      cluster.containers.length === 0 ? [[cell('none'), cell('–'), cell('–'), cell('–'), cell('–')]] : cluster.containers.map((c) => [cell(c.id), cell(c.model), cell(c.version), cell(c.host), cell(since(c.startedAt))]),
+    );
+  }
   const list = document.getElementById('events-list');
   list.replaceChildren(
     ...(events.length === 0 ? [Object.assign(document.createElement('li'), { textContent: 'none yet' })] : events.slice().reverse().map((e) => {
