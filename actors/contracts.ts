@@ -23,8 +23,25 @@ export interface ReplicaQuery {
   failedOn?: string[];
   /** Set when another copy of a hedged query answered first: the replica drops it unrun. */
   cancelled?: boolean;
+  /** Set (with `cancelled`) when its caller went away: dropped unrun, and counted as cancelled. */
+  aborted?: boolean;
+  /**
+   * The rows of the client batch this query is one of (absent: a lone query). The replica lets a batch that
+   * starts with such a query take up to that many rows (at most `maxBatchSize`), past the AIMD limit, as
+   * admission planned it.
+   */
+  unitRows?: number;
   resolve(answer: ReplicaAnswer): void;
   reject(error: unknown): void;
+}
+
+/** A client's batch of rows, admitted as one unit: taken whole (each query then answered on its own) or refused whole. */
+export interface ReplicaUnit {
+  readonly queries: readonly ReplicaQuery[];
+  /** The deadline every query of the unit shares. */
+  readonly deadline: number;
+  /** Refused whole: called once instead of answering any query of it (OverloadedError, BatchTooLargeError, ...). */
+  refuse(error: unknown): void;
 }
 
 /** What a replica needs from its model version. */
@@ -54,9 +71,14 @@ export interface ReplicaHandle {
    * Whether the replica's admission would take a query due at `deadline` now, without side effects. Optional:
    * a handle without it is never offered a query another replica refused.
    */
-  hasRoom?(deadline: number): boolean;
+  hasRoom?(deadline: number, rows?: number): boolean;
   /** Enqueues a query; it settles through its own resolve/reject (or not at all once cancelled). */
   submit(query: ReplicaQuery): void;
+  /**
+   * Admits a client batch as one unit (one admission decision for its rows) and queues its rows. Optional: a
+   * handle without it is sent the rows one by one.
+   */
+  submitUnit?(unit: ReplicaUnit): void;
   /** Drops a copy another replica answered first: unrun if still queued, no longer counted as queued. */
   cancel(query: ReplicaQuery): void;
   start(): Promise<void>;

@@ -72,6 +72,15 @@ export class BatchQueue<T extends Deadlined> {
     this.#waiting.add(item);
   }
 
+  /** The first item waiting (the next batch starts with it unless it expires), cancelled ones skipped. */
+  peek(): T | undefined {
+    for (let i = this.#head; i < this.#items.length; i++) {
+      const item = this.#items[i] as T;
+      if (!this.#isCancelled(item)) return item;
+    }
+    return undefined;
+  }
+
   /** The deadlines of the items waiting, earliest first (the order batches take them). */
   deadlines(): number[] {
     const out: number[] = [];
