@@ -162,3 +162,22 @@ test.serial('a client that disconnects: its rows still queued are dropped unrun 
   const metrics = await (await fetch(`${server.queryUrl}/metrics`)).text();
   t.regex(metrics, new RegExp(`clipper_cancelled_total\\{model="slow",version="1",replica="slow@1#0"\\} ${cancelled}`));
 });
+
+test.serial('Clipper REST input_batch goes through predictBatch: one validation (the bad input named by index), answers in order', async (t) => {
+  await server.clipper.registerApp({ name: 'lin', inputType: 'float32', inputShape: [784], defaultOutput: -1, latencySloMs: 5000 });
+  await server.clipper.linkModel('lin', 'mnist-linear');
+  const post = async (body: object) => {
+    const r = await fetch(`${server.queryUrl}/lin/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    return { status: r.status, json: (await r.json()) as { batch_predictions?: { output: number; default: boolean }[]; output?: number; code?: string; error?: string } };
+  };
+  const inputs = Array.from({ length: 20 }, (_, i) => Array.from(digit(heldOut, i)));
+  const single: number[] = [];
+  for (const input of inputs) single.push((await post({ input })).json.output ?? -2);
+  const batch = await post({ input_batch: inputs });
+  t.is(batch.status, 200);
+  t.deepEqual(batch.json.batch_predictions?.map((p) => p.output), single);
+  const bad = await post({ input_batch: [inputs[0], [1, 2, 3], inputs[2]] });
+  t.is(bad.status, 400);
+  t.is(bad.json.code, 'INVALID_INPUT');
+  t.regex(bad.json.error ?? '', /^inputs\[1\]: input has 3 values; application lin expects 784/);
+});
