@@ -23,6 +23,8 @@ export interface ReplicaQuery {
   failedOn?: string[];
   /** Set when another copy of a hedged query answered first: the replica drops it unrun. */
   cancelled?: boolean;
+  /** Triton's priority: 1 most urgent, larger less; 0 or absent the default level, after every named one. */
+  readonly priority?: number;
   /** Set (with `cancelled`) when its caller went away: dropped unrun, and counted as cancelled. */
   aborted?: boolean;
   /**

@@ -200,7 +200,7 @@ export class ReplicaSet<R extends ReplicaHandle = Replica> implements ReplicaHos
    * has not answered within the hedge delay, also on a second replica (within the hedge budget); the first
    * answer wins and the other copy is cancelled. The decisions are the {@link CopyTracker}'s; this applies them.
    */
-  predict(input: Float32Array | Int32Array, deadline: number, signal?: AbortSignal): Promise<ReplicaAnswer> {
+  predict(input: Float32Array | Int32Array, deadline: number, signal?: AbortSignal, priority?: number): Promise<ReplicaAnswer> {
     this.#lastQueryAt = this.#clock.now();
     this.#pool?.touch(this);
     if (signal?.aborted === true) return Promise.reject(cancelled(this.key, 1));
@@ -245,6 +245,7 @@ export class ReplicaSet<R extends ReplicaHandle = Replica> implements ReplicaHos
           input,
           enqueuedAt: this.#clock.now(),
           deadline,
+          ...(priority === undefined ? {} : { priority }),
           resolve: (answer) => apply(tracker.on({ type: 'answered', copy: index, now: this.#clock.now() }), answer),
           reject: (error) => {
             const holder = this.#holders.get(query);
@@ -283,12 +284,12 @@ export class ReplicaSet<R extends ReplicaHandle = Replica> implements ReplicaHos
    * unit, and the rows still queued are dropped. Not hedged. `signal`: the caller went away, the rows still
    * queued are dropped unrun (counted by the replica) and the promise rejects with CancelledError.
    */
-  predictMany(inputs: readonly (Float32Array | Int32Array)[], deadline: number, signal?: AbortSignal): Promise<ReplicaAnswer[]> {
-    if (inputs.length === 1) return this.predict(inputs[0] as Float32Array | Int32Array, deadline, signal).then((a) => [a]);
+  predictMany(inputs: readonly (Float32Array | Int32Array)[], deadline: number, signal?: AbortSignal, priority?: number): Promise<ReplicaAnswer[]> {
+    if (inputs.length === 1) return this.predict(inputs[0] as Float32Array | Int32Array, deadline, signal, priority).then((a) => [a]);
     this.#lastQueryAt = this.#clock.now();
     this.#pool?.touch(this);
     if (signal?.aborted === true) return Promise.reject(cancelled(this.key, inputs.length));
-    if (this.scaledToZero) return this.#wake().then(() => this.predictMany(inputs, deadline, signal));
+    if (this.scaledToZero) return this.#wake().then(() => this.predictMany(inputs, deadline, signal, priority));
     return new Promise<ReplicaAnswer[]>((resolve, reject) => {
       const primary = this.#choose(undefined);
       if (primary === undefined) {
@@ -311,6 +312,7 @@ export class ReplicaSet<R extends ReplicaHandle = Replica> implements ReplicaHos
           input,
           enqueuedAt,
           deadline,
+          ...(priority === undefined ? {} : { priority }),
           resolve: (answer) => {
             if (settled || answers[i] !== undefined) return;
             answers[i] = answer;

@@ -3,7 +3,7 @@ import { Actor, type FailureSink } from '../src/kernel/actor.js';
 import { decideAdmission, decideUnitAdmission, type AdmissionDecision, type AdmissionState } from '../src/batching/admission.js';
 import { AimdController } from '../src/batching/aimd-controller.js';
 import { BatchLatencyModel } from '../src/batching/batch-latency-model.js';
-import { BatchQueue } from '../src/batching/batch-queue.js';
+import { BatchQueue, urgency } from '../src/batching/batch-queue.js';
 import { LatencyWindow } from '../src/routing/latency-window.js';
 import type { Clock, TimerHandle } from '../src/kernel/clock.js';
 import { BatchTooLargeError, DeadlineExceededError, InvalidOptionError, ModelLoadError, OverloadedError, ReplicaFailedError, ShuttingDownError, withoutStack } from '../src/errors.js';
@@ -357,6 +357,7 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
     const batching = this.#settings.batching;
     return {
       queued: this.#queue.deadlines(),
+      levels: this.#queue.levels(),
       running: running === undefined ? undefined : { rows: running.length, startedAt: this.#runningStartedAt },
       limit: this.#aimd.limit,
       ...(batching.mode === 'aimd'
@@ -368,8 +369,8 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
     };
   }
 
-  #decide(deadline: number): AdmissionDecision {
-    return decideAdmission(this.#settings.clock.now(), deadline, this.#admissionState(), this.#settings.batching);
+  #decide(deadline: number, level = Number.POSITIVE_INFINITY): AdmissionDecision {
+    return decideAdmission(this.#settings.clock.now(), deadline, this.#admissionState(), this.#settings.batching, level);
   }
 
   /** One decision for a client batch's rows; admitted, they queue without being admitted one by one. */
@@ -377,7 +378,7 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
     const live = unit.queries.filter((q) => q.cancelled !== true);
     if (live.length === 0) return;
     const rows = live.length;
-    const decision = decideUnitAdmission(this.#settings.clock.now(), unit.deadline, rows, this.#admissionState(), this.#settings.batching);
+    const decision = decideUnitAdmission(this.#settings.clock.now(), unit.deadline, rows, this.#admissionState(), this.#settings.batching, urgency(live[0] as ReplicaQuery));
     if (!decision.admit) {
       this.counters.refused += rows;
       if (decision.reason === 'queue-full') this.counters.refusedQueueFull += rows;
@@ -401,7 +402,7 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
 
   #admit(query: ReplicaQuery): void {
     if (query.cancelled === true) return;
-    const decision = this.#decide(query.deadline);
+    const decision = this.#decide(query.deadline, urgency(query));
     if (!decision.admit) {
       this.counters.refused++;
       if (decision.reason === 'queue-full') this.counters.refusedQueueFull++;

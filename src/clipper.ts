@@ -166,8 +166,14 @@ export class Clipper {
    * are busy (retry later), {@link BatchTooLargeError} (400, with the largest number of rows that would fit) when
    * even an idle replica could not answer that many rows in time, {@link DeadlineExceededError} when the model
    * cannot answer in time, or {@link CancelledError} once `signal` aborts (the rows still queued are dropped unrun).
+   * `priority` is Triton's: 1 most urgent, larger numbers less, 0 or absent the default level (after every named
+   * one); a more urgent query is batched first and may make less urgent queued ones late, never the reverse.
    */
-  async infer(modelName: string, rows: readonly unknown[], options: { version?: string; timeoutMs?: number; trace?: Context; signal?: AbortSignal } = {}): Promise<Float32Array[]> {
+  async infer(
+    modelName: string,
+    rows: readonly unknown[],
+    options: { version?: string; timeoutMs?: number; trace?: Context; signal?: AbortSignal; priority?: number } = {},
+  ): Promise<Float32Array[]> {
     if (this.#stopping) throw new ShuttingDownError('the system is stopping and takes no new queries');
     const set = this.#set(modelName, options.version);
     const shapeApp = { name: `model ${set.key}`, inputType: set.spec.inputDtype, inputShape: set.spec.featureShape } as ResolvedAppOptions;
@@ -180,7 +186,7 @@ export class Clipper {
     });
     const span = this.#tracer?.startSpan('clipper.infer', { attributes: { 'clipper.model': set.model, 'clipper.version': set.version, 'clipper.rows': typed.length } }, options.trace ?? otelContext.active());
     try {
-      const answers = await Promise.race([set.predictMany(typed, deadline, options.signal), expired]);
+      const answers = await Promise.race([set.predictMany(typed, deadline, options.signal, options.priority), expired]);
       return answers.map((a) => a.scores);
     } catch (error) {
       span?.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });

@@ -3,8 +3,13 @@ import type { BatchLatencyModel } from './batch-latency-model.js';
 
 /** What admission knows of one replica when a query arrives. */
 export interface AdmissionState {
-  /** The deadlines of the queries waiting, earliest first (the batch queue's order), cancelled copies excluded. */
+  /** The deadlines of the queries waiting, in the batch queue's order, cancelled copies excluded. */
   queued: readonly number[];
+  /**
+   * Their priority levels (BatchQueue's `urgency`: smaller runs first), parallel to `queued`. Absent: all at the
+   * default level, so `queued` is earliest first.
+   */
+  levels?: readonly number[];
   /** The batch now running (it takes its time whatever became of its queries); undefined when idle. */
   running: { readonly rows: number; readonly startedAt: number } | undefined;
   /** The batch controller's limit now. */
@@ -65,12 +70,12 @@ const SIMULATED_BATCHES = 64;
  * const d = decideAdmission(clock.now(), query.deadline, { queued: queue.deadlines(), running, limit, latency }, batching);
  * if (!d.admit) query.reject(new OverloadedError(`replica ${name} ${d.explanation}`, d.retryAfterSeconds));
  */
-export function decideAdmission(now: number, deadline: number, state: AdmissionState, settings: AdmissionSettings): AdmissionDecision {
+export function decideAdmission(now: number, deadline: number, state: AdmissionState, settings: AdmissionSettings, level = Number.POSITIVE_INFINITY): AdmissionDecision {
   const queued = state.queued.length;
   if (queued >= settings.maxQueueSize) {
     return { admit: false, reason: 'queue-full', finishAt: Number.NaN, retryAfterSeconds: 1, explanation: `has ${queued} queries queued (maxQueueSize ${settings.maxQueueSize})` };
   }
-  const plan = planFinish(now, deadline, state);
+  const plan = planFinish(now, deadline, state, 1, 1, level);
   if (plan.onTime || (queued === 0 && state.running === undefined) || state.latency.samples === 0) return { admit: true, finishAt: plan.finishAt };
   const batch = state.latency.estimate(state.limit);
   return {
@@ -102,11 +107,13 @@ export interface FinishPlan {
  * margins, and a query that cannot make its deadline even alone is dropped unrun (it takes no time: the queue
  * expires it), which is a miss when it is one of these or one behind them.
  */
-export function planFinish(now: number, deadline: number, state: AdmissionState, rows = 1, unitLimit = 1): FinishPlan {
-  const { queued, latency } = state;
+export function planFinish(now: number, deadline: number, state: AdmissionState, rows = 1, unitLimit = 1, level = Number.POSITIVE_INFINITY): FinishPlan {
+  const { queued, latency, levels } = state;
   const leaveMs = state.leaveMs + state.marginMs;
   let limit = state.limit;
-  const own = upperBound(queued, deadline);
+  const own = levels === undefined ? upperBound(queued, deadline) : insertionPoint(queued, levels, deadline, level);
+  // The level of the query at position i of the plan (this one's rows at own..last).
+  const levelAt = (i: number): number => (levels === undefined ? level : i < own ? (levels[i] as number) : i <= own + rows - 1 ? level : (levels[i - rows] as number));
   const last = own + rows - 1;
   const total = queued.length + rows;
   const at = (i: number): number => (i < own ? (queued[i] as number) : i <= last ? deadline : (queued[i - rows] as number));
@@ -120,13 +127,14 @@ export function planFinish(now: number, deadline: number, state: AdmissionState,
     const size = Math.min(cap, total - i, latency.rowsWithin(tightest - leaveMs - t));
     if (size < 1) {
       // Doomed whatever runs: the queue drops it before it takes a slot.
-      if (i >= own) onTime = false;
+      if (i >= own && (i <= last || levelAt(i) <= level)) onTime = false;
       if (i === last) finishAt = t + latency.estimate(1);
       i++;
       continue;
     }
     t += latency.estimate(size);
-    if (i + size > own && t > tightest - leaveMs) onTime = false;
+    // A batch behind this query's that holds only less urgent queries may be made late: the lowest priority pays first.
+    if (i + size > own && t > tightest - leaveMs && (i <= last || levelAt(i) <= level)) onTime = false;
     if (i <= last && last < i + size) finishAt = t;
     i += size;
     if (state.growth !== undefined && size >= limit) limit = Math.max(limit, Math.min(state.growth.ceiling, limit + state.growth.step));
@@ -191,7 +199,7 @@ export function largestRowsWithin(ms: number, batch: number, latency: Pick<Batch
  * const d = decideUnitAdmission(now, deadline, 500, state, batching);
  * if (!d.admit && d.reason === 'never-fits') throw new BatchTooLargeError(..., d.largestRows);
  */
-export function decideUnitAdmission(now: number, deadline: number, rows: number, state: AdmissionState, settings: UnitAdmissionSettings): UnitAdmissionDecision {
+export function decideUnitAdmission(now: number, deadline: number, rows: number, state: AdmissionState, settings: UnitAdmissionSettings, level = Number.POSITIVE_INFINITY): UnitAdmissionDecision {
   const latency = state.latency;
   if (latency.samples > 0) {
     const allowed = deadline - now - state.leaveMs - state.marginMs;
@@ -213,7 +221,7 @@ export function decideUnitAdmission(now: number, deadline: number, rows: number,
   if (queued > 0 && queued + rows > settings.maxQueueSize) {
     return { admit: false, reason: 'queue-full', finishAt: Number.NaN, retryAfterSeconds: 1, explanation: `has ${queued} queries queued, no room for ${rows} more (maxQueueSize ${settings.maxQueueSize})` };
   }
-  const plan = planFinish(now, deadline, state, rows, settings.maxBatchSize);
+  const plan = planFinish(now, deadline, state, rows, settings.maxBatchSize, level);
   if (plan.onTime || (queued === 0 && state.running === undefined) || latency.samples === 0) return { admit: true, finishAt: plan.finishAt };
   return {
     admit: false,
@@ -224,6 +232,19 @@ export function decideUnitAdmission(now: number, deadline: number, rows: number,
       `would answer ${rows} rows in ~${(plan.finishAt - now).toFixed(1)} ms (${queued} queued, ${state.running?.rows ?? 0} running); ` +
       `the deadline is in ${(deadline - now).toFixed(1)} ms`,
   };
+}
+
+/** Where a query of `level` due at `deadline` joins a queue ordered by (level, deadline): after those not after it. */
+function insertionPoint(deadlines: readonly number[], levels: readonly number[], deadline: number, level: number): number {
+  let lo = 0;
+  let hi = deadlines.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const l = levels[mid] as number;
+    if (l < level || (l === level && (deadlines[mid] as number) <= deadline)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** The first index whose value is greater than `value` in an ascending array (its length when none is). */

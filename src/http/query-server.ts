@@ -225,7 +225,7 @@ export function createQueryServer(options: QueryServerOptions): FastifyInstance 
           },
         },
         outputs: { type: 'array', maxItems: 16, items: { type: 'object', required: ['name'], properties: { name: { type: 'string' }, parameters: { type: 'object' } } } },
-        parameters: { type: 'object', properties: { timeout: { type: 'integer', minimum: 1, maximum: 600_000_000 } } },
+        parameters: { type: 'object', properties: { timeout: { type: 'integer', minimum: 1, maximum: 600_000_000 }, priority: { type: 'integer', minimum: 0, maximum: 2_147_483_647 } } },
       },
     },
   };
@@ -270,7 +270,14 @@ export function createQueryServer(options: QueryServerOptions): FastifyInstance 
     const signal = abortOnDisconnect(reply);
     try {
       const trace = requestTraceContext(request);
-      outputs = await clipper.infer(request.params.model, rows, { version, timeoutMs, signal, ...(trace === undefined ? {} : { trace }) });
+      const priority = request.body.parameters?.priority;
+      outputs = await clipper.infer(request.params.model, rows, {
+        version,
+        timeoutMs,
+        signal,
+        ...(typeof priority === 'number' ? { priority } : {}),
+        ...(trace === undefined ? {} : { trace }),
+      });
     } catch (error) {
       // A client that went away is counted by clipper_cancelled_total (its rows dropped unrun), not as a failure.
       if (!(error instanceof CancelledError)) {

@@ -159,3 +159,23 @@ test('a client batch is admitted as one unit: taken whole, refused 503 when busy
   const fresh: AdmissionState['latency'] = { samples: 0, estimate: () => 0, rowsWithin: () => Number.POSITIVE_INFINITY };
   t.true(decideUnitAdmission(0, 1, 10_000, state({ latency: fresh }), unit).admit, 'nothing measured yet: no basis to refuse');
 });
+
+test('priorities: an urgent query jumps the queue and may make less urgent ones late; a less urgent one waits behind, and is refused first', (t) => {
+  // Six queued at the default level, due at 18, and the running batch ends at 10: a batch of 6 ends at 18.
+  const s = state({ queued: times(6, 18), levels: times(6, Number.POSITIVE_INFINITY) });
+  // Default level, due 17.9: it would go first and make the six late: refused (as without priorities).
+  t.false(decideAdmission(0, 17.9, s, settings).admit);
+  // Level 1, same deadline: it goes first too, the six become late, and that is their lower priority's cost: admitted.
+  const urgent = decideAdmission(0, 17.9, s, settings, 1);
+  t.true(urgent.admit);
+  t.is(urgent.finishAt, 17.5, 'a batch cut to its deadline: 5 rows, ending at 17.5');
+  // Six queued at level 1: a default-level query joins behind them, and a batch of 7 would miss their deadline: refused.
+  const urgentQueue = state({ queued: times(6, 18), levels: times(6, 1) });
+  const behind = decideAdmission(0, 23, urgentQueue, settings);
+  t.false(behind.admit, 'behind the urgent six (ends 18), its own batch ends at 23.5: late');
+  t.true(decideAdmission(0, 24, urgentQueue, settings).admit, 'with room behind them it is admitted');
+  // A client batch at level 1 ahead of default-level queries: admitted though it makes them late.
+  const unit = { maxQueueSize: 1024, maxBatchSize: 256 };
+  t.false(decideUnitAdmission(0, 56, 100, state({ running: undefined, queued: times(6, 60), levels: times(6, Number.POSITIVE_INFINITY) }), unit).admit);
+  t.true(decideUnitAdmission(0, 56, 100, state({ running: undefined, queued: times(6, 60), levels: times(6, Number.POSITIVE_INFINITY) }), unit, 1).admit);
+});
