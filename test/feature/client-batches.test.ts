@@ -181,3 +181,26 @@ test.serial('Clipper REST input_batch goes through predictBatch: one validation 
   t.is(bad.json.code, 'INVALID_INPUT');
   t.regex(bad.json.error ?? '', /^inputs\[1\]: input has 3 values; application lin expects 784/);
 });
+
+test.serial('priority order under a saturated replica: parameters.priority 1 is batched before the default level queued earlier', async (t) => {
+  // slow runs one row a batch; each row [ms, id] takes ms and answers id.
+  const done: number[] = [];
+  const send = async (ms: number, id: number, priority?: number) => {
+    const body = JSON.stringify({
+      inputs: [{ name: 'input', shape: [1, 2], datatype: 'FP32', data: [ms, id] }],
+      parameters: { timeout: 60_000_000, ...(priority === undefined ? {} : { priority }) },
+    });
+    const r = await fetch(`${server.queryUrl}/v2/models/slow/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const json = (await r.json()) as { outputs?: { data: number[] }[] };
+    t.is(r.status, 200);
+    done.push(json.outputs?.[0]?.data[0] ?? -1);
+  };
+  const outstanding = (): number => replicaOf('slow')?.outstanding ?? 0;
+  const blocker = send(200, 0);
+  await waitFor(() => outstanding() === 1, 10_000, 'the blocker to run');
+  const low = [1, 2, 3].map((id) => send(20, id));
+  await waitFor(() => outstanding() === 4, 10_000, 'the default-level queries to queue');
+  const high = [11, 12].map((id) => send(20, id, 1));
+  await Promise.all([blocker, ...low, ...high]);
+  t.deepEqual(done, [0, 11, 12, 1, 2, 3]);
+});
