@@ -36,8 +36,27 @@ export interface ReplicaQuery {
   cancelled?: boolean;
   /** While tracing: where this query's queue wait and batch spans go. */
   readonly trace?: QueryTrace | undefined;
+  /** Triton's priority: 1 most urgent, larger less; 0 or absent the default level, after every named one. */
+  readonly priority?: number;
+  /** Set (with `cancelled`) when its caller went away: dropped unrun, and counted as cancelled. */
+  aborted?: boolean;
+  /**
+   * The rows of the client batch this query is one of (absent: a lone query). The replica lets a batch that
+   * starts with such a query take up to that many rows (at most `maxBatchSize`), past the AIMD limit, as
+   * admission planned it.
+   */
+  unitRows?: number;
   resolve(answer: ReplicaAnswer): void;
   reject(error: unknown): void;
+}
+
+/** A client's batch of rows, admitted as one unit: taken whole (each query then answered on its own) or refused whole. */
+export interface ReplicaUnit {
+  readonly queries: readonly ReplicaQuery[];
+  /** The deadline every query of the unit shares. */
+  readonly deadline: number;
+  /** Refused whole: called once instead of answering any query of it (OverloadedError, BatchTooLargeError, ...). */
+  refuse(error: unknown): void;
 }
 
 /** What a replica needs from its model version. */
@@ -67,9 +86,14 @@ export interface ReplicaHandle {
    * Whether the replica's admission would take a query due at `deadline` now, without side effects. Optional:
    * a handle without it is never offered a query another replica refused.
    */
-  hasRoom?(deadline: number): boolean;
+  hasRoom?(deadline: number, rows?: number): boolean;
   /** Enqueues a query; it settles through its own resolve/reject (or not at all once cancelled). */
   submit(query: ReplicaQuery): void;
+  /**
+   * Admits a client batch as one unit (one admission decision for its rows) and queues its rows. Optional: a
+   * handle without it is sent the rows one by one.
+   */
+  submitUnit?(unit: ReplicaUnit): void;
   /** Drops a copy another replica answered first: unrun if still queued, no longer counted as queued. */
   cancel(query: ReplicaQuery): void;
   start(): Promise<void>;
@@ -87,7 +111,7 @@ export interface ModelVersion {
   /** Values per output row (0 until a replica has warmed up). */
   readonly outputSize: number;
   /** Runs one query; resolves with the model's answer or rejects (overload, deadline, replica failure). */
-  predict(input: Float32Array | Int32Array, deadline: number, trace?: QueryTrace): Promise<ReplicaAnswer>;
+  predict(input: Float32Array | Int32Array, deadline: number, signal?: AbortSignal, priority?: number, trace?: QueryTrace): Promise<ReplicaAnswer>;
 }
 
 /** Where a router finds the current version of a model. */

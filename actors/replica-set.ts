@@ -1,7 +1,7 @@
 import { leastOutstanding } from '../src/routing/balancer.js';
 import type { Clock } from '../src/kernel/clock.js';
 import type { TimerHandle } from '../src/kernel/clock.js';
-import { ModelLoadError, NoReplicaAvailableError, OverloadedError, ReplicaFailedError } from '../src/errors.js';
+import { CancelledError, ModelLoadError, NoReplicaAvailableError, OverloadedError, ReplicaFailedError } from '../src/errors.js';
 import { HedgeBudget } from '../src/routing/hedge-budget.js';
 import { LatencyWindow } from '../src/routing/latency-window.js';
 import { CopyTracker, type CopyDecision } from '../src/routing/copy-tracker.js';
@@ -11,7 +11,7 @@ import type { ModelSpec } from './worker/protocol.js';
 import type { MultiplexPool } from '../src/routing/multiplex-pool.js';
 import { Replica } from './replica.js';
 import type { BatchEvent, ReplicaStatus } from '../src/api.js';
-import type { QueryTrace, ReplicaAnswer, ReplicaHandle, ReplicaHost, ReplicaQuery } from './contracts.js';
+import type { QueryTrace, ReplicaAnswer, ReplicaHandle, ReplicaHost, ReplicaQuery, ReplicaUnit } from './contracts.js';
 
 /**
  * The replicas of one model version. It sends each query to the ready replica with the least outstanding
@@ -200,15 +200,16 @@ export class ReplicaSet<R extends ReplicaHandle = Replica> implements ReplicaHos
    * has not answered within the hedge delay, also on a second replica (within the hedge budget); the first
    * answer wins and the other copy is cancelled. The decisions are the {@link CopyTracker}'s; this applies them.
    */
-  predict(input: Float32Array | Int32Array, deadline: number, trace?: QueryTrace): Promise<ReplicaAnswer> {
+  predict(input: Float32Array | Int32Array, deadline: number, signal?: AbortSignal, priority?: number, trace?: QueryTrace): Promise<ReplicaAnswer> {
     this.#lastQueryAt = this.#clock.now();
     this.#pool?.touch(this);
-    if (this.scaledToZero) return this.#coldPredict(input, deadline, trace);
+    if (signal?.aborted === true) return Promise.reject(cancelled(this.key, 1));
+    if (this.scaledToZero) return this.#coldPredict(input, deadline, signal, trace);
     return new Promise<ReplicaAnswer>((resolve, reject) => {
       const primary = this.#choose(undefined);
       if (primary === undefined) {
         // Caught mid scale-down: wake the model rather than turn the query away.
-        if (this.#canScaleToZero && this.#replicas.length < this.#desired && !this.#stopped) this.#coldPredict(input, deadline, trace).then(resolve, reject);
+        if (this.#canScaleToZero && this.#replicas.length < this.#desired && !this.#stopped) this.#coldPredict(input, deadline, signal, trace).then(resolve, reject);
         else reject(new NoReplicaAvailableError(`model ${this.key} has no ready replica (${this.#describe()})`));
         return;
       }
@@ -245,6 +246,7 @@ export class ReplicaSet<R extends ReplicaHandle = Replica> implements ReplicaHos
           enqueuedAt: this.#clock.now(),
           deadline,
           trace,
+          ...(priority === undefined ? {} : { priority }),
           resolve: (answer) => apply(tracker.on({ type: 'answered', copy: index, now: this.#clock.now() }), answer),
           reject: (error) => {
             const holder = this.#holders.get(query);
@@ -258,6 +260,13 @@ export class ReplicaSet<R extends ReplicaHandle = Replica> implements ReplicaHos
         to.submit(query);
       };
       send(primary, 0);
+      // The caller went away: every copy still queued is dropped unrun (a running one finishes, ignored).
+      this.#onAbort(signal, () => {
+        timer?.cancel();
+        timer = undefined;
+        this.#abort(copies);
+        reject(cancelled(this.key, 1));
+      });
       if (delay === undefined) return;
       timer = this.#clock.setTimeout(() => {
         timer = undefined;
@@ -265,6 +274,112 @@ export class ReplicaSet<R extends ReplicaHandle = Replica> implements ReplicaHos
         apply(tracker.on({ type: 'hedgeDue', now: this.#clock.now(), candidate: this.#choose(first === undefined ? [] : [first.name]) }));
       }, delay);
     });
+  }
+
+  /**
+   * Runs a client's batch of rows, all due at `deadline`, admitted as one unit: the ready replica with the
+   * least outstanding work decides once for all the rows ({@link ReplicaHandle.submitUnit}); refused as busy
+   * (OverloadedError), the unit goes whole to a sibling whose admission has room for it, if any; refused
+   * because it could never fit (BatchTooLargeError), it is answered so at once. Admitted, its rows run in
+   * batches of their own (or with others) and the answers come back in order. A row that fails fails the
+   * unit, and the rows still queued are dropped. Not hedged. `signal`: the caller went away, the rows still
+   * queued are dropped unrun (counted by the replica) and the promise rejects with CancelledError.
+   */
+  predictMany(inputs: readonly (Float32Array | Int32Array)[], deadline: number, signal?: AbortSignal, priority?: number, trace?: QueryTrace): Promise<ReplicaAnswer[]> {
+    if (inputs.length === 1) return this.predict(inputs[0] as Float32Array | Int32Array, deadline, signal, priority, trace).then((a) => [a]);
+    this.#lastQueryAt = this.#clock.now();
+    this.#pool?.touch(this);
+    if (signal?.aborted === true) return Promise.reject(cancelled(this.key, inputs.length));
+    if (this.scaledToZero) return this.#wake().then(() => this.predictMany(inputs, deadline, signal, priority, trace));
+    return new Promise<ReplicaAnswer[]>((resolve, reject) => {
+      const primary = this.#choose(undefined);
+      if (primary === undefined) {
+        reject(new NoReplicaAvailableError(`model ${this.key} has no ready replica (${this.#describe()})`));
+        return;
+      }
+      const answers: ReplicaAnswer[] = new Array<ReplicaAnswer>(inputs.length);
+      let left = inputs.length;
+      let settled = false;
+      const tried = new Set<R>();
+      const fail = (error: unknown): void => {
+        if (settled) return;
+        settled = true;
+        this.#abort(queries.filter((_, i) => answers[i] === undefined), false);
+        reject(error);
+      };
+      const enqueuedAt = this.#clock.now();
+      const queries: ReplicaQuery[] = inputs.map((input, i) => {
+        const query: ReplicaQuery = {
+          input,
+          enqueuedAt,
+          deadline,
+          trace,
+          ...(priority === undefined ? {} : { priority }),
+          resolve: (answer) => {
+            if (settled || answers[i] !== undefined) return;
+            answers[i] = answer;
+            if (--left === 0) {
+              settled = true;
+              resolve(answers);
+            }
+          },
+          reject: fail,
+        };
+        return query;
+      });
+      const send = (to: R): void => {
+        tried.add(to);
+        for (const query of queries) this.#holders.set(query, to);
+        if (to.submitUnit === undefined) {
+          for (const query of queries) to.submit(query);
+          return;
+        }
+        const unit: ReplicaUnit = {
+          queries,
+          deadline,
+          refuse: (error) => {
+            if (settled) return;
+            const sibling = error instanceof OverloadedError ? this.#withRoom(to, deadline, queries.length, tried) : undefined;
+            if (sibling !== undefined) {
+              send(sibling);
+              return;
+            }
+            // Refused whole: none of its rows was queued, none needs dropping.
+            settled = true;
+            reject(error);
+          },
+        };
+        to.submitUnit(unit);
+      };
+      send(primary);
+      this.#onAbort(signal, () => {
+        if (settled) return;
+        settled = true;
+        this.#abort(queries.filter((_, i) => answers[i] === undefined));
+        reject(cancelled(this.key, inputs.length));
+      });
+    });
+  }
+
+  /** Calls `then` once if `signal` aborts (at once if it has). */
+  #onAbort(signal: AbortSignal | undefined, then: () => void): void {
+    if (signal === undefined) return;
+    if (signal.aborted) then();
+    else signal.addEventListener('abort', then, { once: true });
+  }
+
+  /**
+   * Drops the copies still queued on their replicas, unrun; `aborted` (their caller went away) makes the
+   * replica count them as cancelled.
+   */
+  #abort(queries: readonly ReplicaQuery[], aborted = true): void {
+    for (const query of queries) {
+      if (query === undefined || query.cancelled === true) continue;
+      if (aborted) query.aborted = true;
+      const holder = this.#holders.get(query);
+      if (holder === undefined) query.cancelled = true;
+      else holder.cancel(query);
+    }
   }
 
   orphaned(queries: ReplicaQuery[], from: string, error: unknown): void {
@@ -317,7 +432,7 @@ export class ReplicaSet<R extends ReplicaHandle = Replica> implements ReplicaHos
   }
 
   /** A query for a model scaled to zero: wake it, then run the query, or answer by default if that is too slow. */
-  async #coldPredict(input: Float32Array | Int32Array, deadline: number, trace: QueryTrace | undefined): Promise<ReplicaAnswer> {
+  async #coldPredict(input: Float32Array | Int32Array, deadline: number, signal: AbortSignal | undefined, trace: QueryTrace | undefined): Promise<ReplicaAnswer> {
     const waking = this.#wake();
     const expected = this.#coldStarts.at(-1);
     if (this.options.scaleToZero?.coldStart === 'default' && (expected === undefined || this.#clock.now() + expected > deadline)) {
@@ -327,7 +442,7 @@ export class ReplicaSet<R extends ReplicaHandle = Replica> implements ReplicaHos
       );
     }
     await waking;
-    return this.predict(input, deadline, trace);
+    return this.predict(input, deadline, signal, undefined, trace);
   }
 
   #wake(): Promise<void> {
@@ -377,10 +492,10 @@ export class ReplicaSet<R extends ReplicaHandle = Replica> implements ReplicaHos
    * admission would take it now, if any. Asked in place (no message), so a query no replica has room for is
    * refused at once, without a second hop.
    */
-  #withRoom(refused: R | undefined, deadline: number): R | undefined {
+  #withRoom(refused: R | undefined, deadline: number, rows = 1, tried?: ReadonlySet<R>): R | undefined {
     let best: R | undefined;
     for (const r of this.#replicas) {
-      if (r === refused || !r.ready || r.hasRoom?.(deadline) !== true) continue;
+      if (r === refused || tried?.has(r) === true || !r.ready || (rows === 1 ? r.hasRoom?.(deadline) : r.hasRoom?.(deadline, rows)) !== true) continue;
       if (best === undefined || r.outstanding < best.outstanding) best = r;
     }
     return best;
@@ -415,4 +530,9 @@ export class ReplicaSet<R extends ReplicaHandle = Replica> implements ReplicaHos
     if (this.#replicas.length === 0) return 'it has 0 replicas';
     return this.#replicas.map((r) => `${r.name}: ${r.retired ? 'retired' : r.status}`).join(', ');
   }
+}
+
+/** What a caller that went away is answered (no one reads it but logs and metrics). */
+function cancelled(key: string, rows: number): CancelledError {
+  return new CancelledError(`the caller went away: ${rows === 1 ? 'its query' : `its ${rows} rows`} for model ${key} still queued were dropped unrun`);
 }

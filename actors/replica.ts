@@ -1,12 +1,12 @@
 import type { ResourceLimits } from 'node:worker_threads';
 import { Actor, type FailureSink } from '../src/kernel/actor.js';
-import { decideAdmission, type AdmissionDecision } from '../src/batching/admission.js';
+import { decideAdmission, decideUnitAdmission, type AdmissionDecision, type AdmissionState } from '../src/batching/admission.js';
 import { AimdController } from '../src/batching/aimd-controller.js';
 import { BatchLatencyModel } from '../src/batching/batch-latency-model.js';
-import { BatchQueue } from '../src/batching/batch-queue.js';
+import { BatchQueue, urgency } from '../src/batching/batch-queue.js';
 import { LatencyWindow } from '../src/routing/latency-window.js';
 import type { Clock, TimerHandle } from '../src/kernel/clock.js';
-import { DeadlineExceededError, InvalidOptionError, ModelLoadError, OverloadedError, ReplicaFailedError, ShuttingDownError, withoutStack } from '../src/errors.js';
+import { BatchTooLargeError, DeadlineExceededError, InvalidOptionError, ModelLoadError, OverloadedError, ReplicaFailedError, ShuttingDownError, withoutStack } from '../src/errors.js';
 import { replicaDefaults, type FaultOptions, type ResolvedBatchingOptions } from '../src/config/options.js';
 import type { Supervised } from '../src/kernel/supervisor.js';
 import type { BatchOutcome, CreateModelWorker, InjectedFault, ModelSpec, ModelWorker } from './worker/model-worker.js';
@@ -15,11 +15,12 @@ import { ProcessModelWorker } from './worker/process-model-worker.js';
 import { ThreadModelWorker } from './worker/thread-model-worker.js';
 import { reviveWireError } from './worker-error.js';
 import type { BatchEvent } from '../src/api.js';
-import type { ReplicaHandle, ReplicaHost, ReplicaQuery } from './contracts.js';
+import type { ReplicaHandle, ReplicaHost, ReplicaQuery, ReplicaUnit } from './contracts.js';
 import { ROOT_CONTEXT, SpanStatusCode, trace, type Link, type Span, type Tracer } from '@opentelemetry/api';
 
 type ReplicaMessage =
   | { type: 'query'; query: ReplicaQuery }
+  | { type: 'unit'; unit: ReplicaUnit }
   | { type: 'cancel'; query: ReplicaQuery }
   | { type: 'wake' }
   | { type: 'batchDone'; batch: ReplicaQuery[]; outcome: BatchOutcome; startedAt: number }
@@ -100,9 +101,11 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
   /**
    * `admitted`/`refused` count admission's decisions (`refusedQueueFull` the refusals at maxQueueSize, the rest
    * would have been late); `expired` counts admitted queries dropped unrun because they could no longer make
-   * their deadline.
+   * their deadline; `cancelled` counts queued queries dropped unrun because their caller went away. A client
+   * batch counts its rows (`units` the batches admitted whole; `refusedTooLarge` the rows of those that could
+   * never fit).
    */
-  readonly counters = { batches: 0, rows: 0, admitted: 0, expired: 0, refused: 0, refusedQueueFull: 0, failedBatches: 0, workerDeaths: 0, timeouts: 0 };
+  readonly counters = { batches: 0, rows: 0, admitted: 0, expired: 0, refused: 0, refusedQueueFull: 0, refusedTooLarge: 0, units: 0, cancelled: 0, failedBatches: 0, workerDeaths: 0, timeouts: 0 };
 
   constructor(settings: ReplicaSettings) {
     super(settings.name, settings.supervisor);
@@ -150,13 +153,20 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
    * Whether admission would take a query due at `deadline` now (no side effects): the replica set asks before
    * sending a query another replica refused, so a refusal costs no second hop when no replica has room.
    */
-  hasRoom(deadline: number): boolean {
-    return this.ready && this.#decide(deadline).admit;
+  hasRoom(deadline: number, rows = 1): boolean {
+    if (!this.ready) return false;
+    if (rows === 1) return this.#decide(deadline).admit;
+    return decideUnitAdmission(this.#settings.clock.now(), deadline, rows, this.#admissionState(), this.#settings.batching).admit;
   }
 
   /** Enqueues a query; it settles through its own resolve/reject. */
   submit(query: ReplicaQuery): void {
     this.tell({ type: 'query', query });
+  }
+
+  /** Admits a client batch whole or refuses it whole (see {@link decideUnitAdmission}); its rows then queue unadmitted. */
+  submitUnit(unit: ReplicaUnit): void {
+    this.tell({ type: 'unit', unit });
   }
 
   /**
@@ -224,10 +234,10 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
   }
 
   protected override undeliverable(message: ReplicaMessage, error: unknown): void {
-    if (message.type === 'query') {
-      message.query.reject(
-        error instanceof ShuttingDownError ? new ReplicaFailedError(`replica ${this.name} is not taking queries (${this.status})`, { cause: error }) : error,
-      );
+    if (message.type === 'query' || message.type === 'unit') {
+      const failure = error instanceof ShuttingDownError ? new ReplicaFailedError(`replica ${this.name} is not taking queries (${this.status})`, { cause: error }) : error;
+      if (message.type === 'query') message.query.reject(failure);
+      else message.unit.refuse(failure);
     } else if (message.type === 'batchDone') {
       // The batch finished after the replica failed or stopped: its answers are still good.
       this.#finish(message.batch, message.outcome, message.startedAt);
@@ -242,6 +252,9 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
     switch (message.type) {
       case 'query':
         this.#admit(message.query);
+        return;
+      case 'unit':
+        this.#admitUnit(message.unit);
         return;
       case 'cancel':
         this.#cancel(message.query);
@@ -343,30 +356,57 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
     return this.#finishErrors.count < 20 ? 2 * this.#latency.slackMs : Math.max(0, this.#finishErrors.p95);
   }
 
-  #decide(deadline: number): AdmissionDecision {
+  #admissionState(): AdmissionState {
     const running = this.#running;
     const batching = this.#settings.batching;
-    return decideAdmission(
-      this.#settings.clock.now(),
-      deadline,
-      {
-        queued: this.#queue.deadlines(),
-        running: running === undefined ? undefined : { rows: running.length, startedAt: this.#runningStartedAt },
-        limit: this.#aimd.limit,
-        ...(batching.mode === 'aimd'
-          ? { growth: { step: batching.additiveStep, ceiling: Math.min(batching.maxBatchSize, this.#latency.rowsWithinHigh(this.#settings.host.latencyBudgetMs())) } }
-          : {}),
-        latency: this.#latency,
-        leaveMs: ANSWER_LEAVE_MS,
-        marginMs: this.#finishMarginMs(),
-      },
-      batching,
-    );
+    return {
+      queued: this.#queue.deadlines(),
+      levels: this.#queue.levels(),
+      running: running === undefined ? undefined : { rows: running.length, startedAt: this.#runningStartedAt },
+      limit: this.#aimd.limit,
+      ...(batching.mode === 'aimd'
+        ? { growth: { step: batching.additiveStep, ceiling: Math.min(batching.maxBatchSize, this.#latency.rowsWithinHigh(this.#settings.host.latencyBudgetMs())) } }
+        : {}),
+      latency: this.#latency,
+      leaveMs: ANSWER_LEAVE_MS,
+      marginMs: this.#finishMarginMs(),
+    };
+  }
+
+  #decide(deadline: number, level = Number.POSITIVE_INFINITY): AdmissionDecision {
+    return decideAdmission(this.#settings.clock.now(), deadline, this.#admissionState(), this.#settings.batching, level);
+  }
+
+  /** One decision for a client batch's rows; admitted, they queue without being admitted one by one. */
+  #admitUnit(unit: ReplicaUnit): void {
+    const live = unit.queries.filter((q) => q.cancelled !== true);
+    if (live.length === 0) return;
+    const rows = live.length;
+    const decision = decideUnitAdmission(this.#settings.clock.now(), unit.deadline, rows, this.#admissionState(), this.#settings.batching, urgency(live[0] as ReplicaQuery));
+    if (!decision.admit) {
+      this.counters.refused += rows;
+      if (decision.reason === 'queue-full') this.counters.refusedQueueFull += rows;
+      if (decision.reason === 'never-fits') {
+        this.counters.refusedTooLarge += rows;
+        unit.refuse(new BatchTooLargeError(`replica ${this.name} ${decision.explanation}`, { largestRows: decision.largestRows }));
+      } else {
+        unit.refuse(new OverloadedError(`replica ${this.name} ${decision.explanation}`, decision.retryAfterSeconds));
+      }
+      return;
+    }
+    this.counters.admitted += rows;
+    this.counters.units++;
+    for (const query of live) {
+      query.unitRows = rows;
+      if (Number.isFinite(decision.finishAt)) this.#promised.set(query, decision.finishAt);
+      this.#queue.push(query);
+    }
+    this.#pump();
   }
 
   #admit(query: ReplicaQuery): void {
     if (query.cancelled === true) return;
-    const decision = this.#decide(query.deadline);
+    const decision = this.#decide(query.deadline, urgency(query));
     if (!decision.admit) {
       this.counters.refused++;
       if (decision.reason === 'queue-full') this.counters.refusedQueueFull++;
@@ -380,7 +420,10 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
   }
 
   #cancel(query: ReplicaQuery): void {
-    if (this.#queue.cancel(query)) return;
+    if (this.#queue.cancel(query)) {
+      if (query.aborted === true) this.counters.cancelled++;
+      return;
+    }
     if (this.#running !== undefined && this.#runningLive > 0 && this.#running.includes(query)) this.#runningLive--;
   }
 
@@ -389,8 +432,10 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
     if (this.#running !== undefined || this.#worker === undefined) return;
     const stopping = this.status === 'stopping';
     const now = this.#settings.clock.now();
+    // A batch that starts with a client batch's rows takes them together (up to maxBatchSize), as admission planned.
+    const unitRows = this.#queue.peek()?.unitRows ?? 0;
     const decision = this.#queue.take(now, {
-      limit: this.#aimd.limit,
+      limit: unitRows > this.#aimd.limit ? Math.min(unitRows, this.#settings.batching.maxBatchSize) : this.#aimd.limit,
       maxDelayMs: stopping ? 0 : this.#settings.batching.maxQueueDelayMicroseconds / 1000,
       latency: this.#latency,
     });
@@ -508,7 +553,8 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
     // AIMD reads the model's own time (plus any injected stall), not the round trip: when the main thread is
     // slow to hear back (CPU contention, an event-loop stall), shrinking the batch would only cut throughput
     // when it is most needed. The round trip still feeds the latency model that deadlines use.
-    this.#aimd.observe(batch.length, outcome.computeMs + outcome.stalledMs, this.#settings.host.latencyBudgetMs());
+    // A batch past the limit was sized by a client's batch, not by AIMD: it says nothing of the limit.
+    if (batch.length <= this.#aimd.limit) this.#aimd.observe(batch.length, outcome.computeMs + outcome.stalledMs, this.#settings.host.latencyBudgetMs());
     const [model = '', version = ''] = this.#settings.spec.key.split('@');
     const finishErrorsMs: number[] = [];
     for (const query of batch) {

@@ -306,7 +306,7 @@ export class Router extends Actor<RouterMessage> implements Supervised {
   async #evaluateVersion(set: ModelVersion, input: Float32Array | Int32Array, digestOf: () => string, deadline: number, queryTrace: QueryTrace | undefined): Promise<ModelEvaluation> {
     let timings: Answer['timings'];
     const evaluate = async (): Promise<Prediction> => {
-      const answer = await set.predict(input, deadline, queryTrace);
+      const answer = await set.predict(input, deadline, undefined, undefined, queryTrace);
       timings = { queueMs: answer.queueMs, batchMs: answer.batchMs, batchSize: answer.batchSize, replica: answer.replica };
       return { scores: answer.scores, model: set.model, version: set.version };
     };

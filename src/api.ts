@@ -80,6 +80,12 @@ export interface ReplicaCounters {
   /** Queries admission refused (503); `refusedQueueFull` of them at maxQueueSize, the rest would have been late. */
   refused: number;
   refusedQueueFull: number;
+  /** Rows of client batches refused (400) because even an idle replica could not answer them in time. */
+  refusedTooLarge: number;
+  /** Client batches admitted whole (their rows count in `admitted`). */
+  units: number;
+  /** Queued queries dropped unrun because their caller went away (disconnect, gRPC cancel, abort). */
+  cancelled: number;
   failedBatches: number;
   workerDeaths: number;
   timeouts: number;

@@ -161,11 +161,19 @@ export class Clipper {
 
   /**
    * Runs rows straight through one model version, without an application, a policy or default outputs (the
-   * Open Inference Protocol's `infer`). Each row is one query; all share one deadline, `timeoutMs` away.
-   * Rejects with {@link OverloadedError} when a queue refuses, or {@link DeadlineExceededError} when the
-   * model cannot answer in time.
+   * Open Inference Protocol's `infer`). The rows share one deadline, `timeoutMs` away, and are admitted as one
+   * unit (one decision for all of them, on one replica). Rejects with {@link OverloadedError} when the replicas
+   * are busy (retry later), {@link BatchTooLargeError} (400, with the largest number of rows that would fit) when
+   * even an idle replica could not answer that many rows in time, {@link DeadlineExceededError} when the model
+   * cannot answer in time, or {@link CancelledError} once `signal` aborts (the rows still queued are dropped unrun).
+   * `priority` is Triton's: 1 most urgent, larger numbers less, 0 or absent the default level (after every named
+   * one); a more urgent query is batched first and may make less urgent queued ones late, never the reverse.
    */
-  async infer(modelName: string, rows: readonly unknown[], options: { version?: string; timeoutMs?: number; trace?: Context } = {}): Promise<Float32Array[]> {
+  async infer(
+    modelName: string,
+    rows: readonly unknown[],
+    options: { version?: string; timeoutMs?: number; trace?: Context; signal?: AbortSignal; priority?: number } = {},
+  ): Promise<Float32Array[]> {
     if (this.#stopping) throw new ShuttingDownError('the system is stopping and takes no new queries');
     const set = this.#set(modelName, options.version);
     const shapeApp = { name: `model ${set.key}`, inputType: set.spec.inputDtype, inputShape: set.spec.featureShape } as ResolvedAppOptions;
@@ -179,7 +187,7 @@ export class Clipper {
     const span = this.#tracer?.startSpan('clipper.infer', { attributes: { 'clipper.model': set.model, 'clipper.version': set.version, 'clipper.rows': typed.length } }, options.trace ?? otelContext.active());
     try {
       const queryTrace = span === undefined ? undefined : { tracer: this.#tracer as Tracer, parent: span.spanContext() };
-      const answers = await Promise.race([Promise.all(typed.map((row) => set.predict(row, deadline, queryTrace))), expired]);
+      const answers = await Promise.race([set.predictMany(typed, deadline, options.signal, options.priority, queryTrace), expired]);
       return answers.map((a) => a.scores);
     } catch (error) {
       span?.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
@@ -378,6 +386,31 @@ export class Clipper {
     const traceContext = context.trace;
     // The trace context is not the policy's business: policies see the uid alone.
     return router.predict(toInputRow(router.app, input), traceContext === undefined ? context : { uid: context.uid }, this.#tracer === undefined ? undefined : (traceContext ?? otelContext.active()));
+  }
+
+  /**
+   * Answers many queries of one application at once, for callers that already hold the inputs (Clipper REST's
+   * `input_batch`): every input is validated before any runs (the first bad one rejects the call with its
+   * index), then each is answered as {@link predict} answers it (cache, policy, default outputs under the SLO),
+   * in the inputs' order, in one promise.
+   */
+  async predictBatch(appName: string, inputs: readonly unknown[], options: PredictOptions = {}): Promise<Answer[]> {
+    const router = this.#router(appName);
+    if (this.#stopping) throw new ShuttingDownError('the system is stopping and takes no new queries');
+    if (!Array.isArray(inputs) || inputs.length === 0) throw new InvalidInputError(`predictBatch takes a non-empty array of inputs for application ${appName}; got ${Array.isArray(inputs) ? 'an empty array' : typeof inputs}`);
+    const context = checkQueryContext(options);
+    const rows = inputs.map((input, i) => {
+      try {
+        return toInputRow(router.app, input);
+      } catch (error) {
+        if (error instanceof InvalidInputError) throw new InvalidInputError(`inputs[${i}]: ${error.message}`, { cause: error });
+        throw error;
+      }
+    });
+    const traceContext = context.trace;
+    const queryContext = traceContext === undefined ? context : { uid: context.uid };
+    const trace = this.#tracer === undefined ? undefined : (traceContext ?? otelContext.active());
+    return Promise.all(rows.map((row) => router.predict(row, queryContext, trace)));
   }
 
   /**

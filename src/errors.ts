@@ -82,6 +82,37 @@ export class OverloadedError extends ClipperError {
   }
 }
 
+/**
+ * A client's batch of rows that could never be answered by its deadline, even by an idle replica (the latency
+ * model's fixed + per-row time for that many rows, plus the margins, is more than the time allowed): retrying
+ * cannot help, so it is a 400, not a 503. `largestRows` is the most rows that would fit (0: not even one);
+ * the JSON body carries it as `largest_rows`.
+ */
+export class BatchTooLargeError extends ClipperError {
+  override readonly code = 'BATCH_TOO_LARGE';
+  override readonly status = 400;
+  readonly largestRows: number;
+
+  constructor(message: string, options?: { cause?: unknown; largestRows?: number }) {
+    super(message, options);
+    this.largestRows = options?.largestRows ?? 0;
+  }
+
+  override toJSON(): { error: string; code: string; largest_rows: number } {
+    return { ...super.toJSON(), largest_rows: this.largestRows };
+  }
+}
+
+/**
+ * The client went away (an HTTP connection closed before the answer, a gRPC call cancelled) or its caller
+ * aborted: the queries still queued were dropped unrun. Status 499 (nginx's "client closed request"); no one
+ * reads it but the logs and metrics.
+ */
+export class CancelledError extends ClipperError {
+  override readonly code = 'CANCELLED';
+  override readonly status = 499;
+}
+
 /** The query's deadline passed, or could not be met, before a model ran it. */
 export class DeadlineExceededError extends ClipperError {
   override readonly code = 'DEADLINE_EXCEEDED';
@@ -178,6 +209,8 @@ export const errorCatalogue = [
   UnknownVersionError,
   AlreadyExistsError,
   OverloadedError,
+  BatchTooLargeError,
+  CancelledError,
   DeadlineExceededError,
   ModelLoadError,
   ModelRuntimeError,

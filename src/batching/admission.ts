@@ -3,8 +3,13 @@ import type { BatchLatencyModel } from './batch-latency-model.js';
 
 /** What admission knows of one replica when a query arrives. */
 export interface AdmissionState {
-  /** The deadlines of the queries waiting, earliest first (the batch queue's order), cancelled copies excluded. */
+  /** The deadlines of the queries waiting, in the batch queue's order, cancelled copies excluded. */
   queued: readonly number[];
+  /**
+   * Their priority levels (BatchQueue's `urgency`: smaller runs first), parallel to `queued`. Absent: all at the
+   * default level, so `queued` is earliest first.
+   */
+  levels?: readonly number[];
   /** The batch now running (it takes its time whatever became of its queries); undefined when idle. */
   running: { readonly rows: number; readonly startedAt: number } | undefined;
   /** The batch controller's limit now. */
@@ -65,12 +70,12 @@ const SIMULATED_BATCHES = 64;
  * const d = decideAdmission(clock.now(), query.deadline, { queued: queue.deadlines(), running, limit, latency }, batching);
  * if (!d.admit) query.reject(new OverloadedError(`replica ${name} ${d.explanation}`, d.retryAfterSeconds));
  */
-export function decideAdmission(now: number, deadline: number, state: AdmissionState, settings: AdmissionSettings): AdmissionDecision {
+export function decideAdmission(now: number, deadline: number, state: AdmissionState, settings: AdmissionSettings, level = Number.POSITIVE_INFINITY): AdmissionDecision {
   const queued = state.queued.length;
   if (queued >= settings.maxQueueSize) {
     return { admit: false, reason: 'queue-full', finishAt: Number.NaN, retryAfterSeconds: 1, explanation: `has ${queued} queries queued (maxQueueSize ${settings.maxQueueSize})` };
   }
-  const plan = planFinish(now, deadline, state);
+  const plan = planFinish(now, deadline, state, 1, 1, level);
   if (plan.onTime || (queued === 0 && state.running === undefined) || state.latency.samples === 0) return { admit: true, finishAt: plan.finishAt };
   const batch = state.latency.estimate(state.limit);
   return {
@@ -84,9 +89,9 @@ export function decideAdmission(now: number, deadline: number, state: AdmissionS
   };
 }
 
-/** The queue played forward with one more query in it. */
+/** The queue played forward with one more query (or a unit of several) in it. */
 export interface FinishPlan {
-  /** When the query's batch would finish. */
+  /** When the query's batch (for a unit: the batch of its last row) would finish. */
   finishAt: number;
   /** Every batch from the query's own onward finishes by its tightest deadline. */
   onTime: boolean;
@@ -95,49 +100,151 @@ export interface FinishPlan {
 }
 
 /**
- * Plays the queue forward as {@link BatchQueue.take} will run it, with a query due at `deadline` inserted after
- * the queued deadlines no later than its own. A batch starts when the one before it ends, holds up to `limit`
- * queries cut to what fits its tightest (first) deadline less the margins, and a query that cannot make its
- * deadline even alone is dropped unrun (it takes no time: the queue expires it), which is a miss when it is
- * this query or one behind it.
+ * Plays the queue forward as {@link BatchQueue.take} will run it, with `rows` queries due at `deadline` (one
+ * query, or a client's batch admitted as one unit) inserted after the queued deadlines no later than theirs.
+ * A batch starts when the one before it ends, holds up to `limit` queries (a batch that starts with a unit's
+ * rows up to `unitLimit`, as the replica forms it) cut to what fits its tightest (first) deadline less the
+ * margins, and a query that cannot make its deadline even alone is dropped unrun (it takes no time: the queue
+ * expires it), which is a miss when it is one of these or one behind them.
  */
-export function planFinish(now: number, deadline: number, state: AdmissionState): FinishPlan {
-  const { queued, latency } = state;
+export function planFinish(now: number, deadline: number, state: AdmissionState, rows = 1, unitLimit = 1, level = Number.POSITIVE_INFINITY): FinishPlan {
+  const { queued, latency, levels } = state;
   const leaveMs = state.leaveMs + state.marginMs;
   let limit = state.limit;
-  const own = upperBound(queued, deadline);
-  const total = queued.length + 1;
-  const at = (i: number): number => (i < own ? (queued[i] as number) : i === own ? deadline : (queued[i - 1] as number));
+  const own = levels === undefined ? upperBound(queued, deadline) : insertionPoint(queued, levels, deadline, level);
+  // The level of the query at position i of the plan (this one's rows at own..last).
+  const levelAt = (i: number): number => (levels === undefined ? level : i < own ? (levels[i] as number) : i <= own + rows - 1 ? level : (levels[i - rows] as number));
+  const last = own + rows - 1;
+  const total = queued.length + rows;
+  const at = (i: number): number => (i < own ? (queued[i] as number) : i <= last ? deadline : (queued[i - rows] as number));
   let t = state.running === undefined ? now : Math.max(now, state.running.startedAt + latency.estimate(state.running.rows));
   let finishAt = Number.NaN;
   let onTime = true;
   let i = 0;
   for (let batches = 0; i < total && batches < SIMULATED_BATCHES; batches++) {
     const tightest = at(i);
-    const rows = Math.min(limit, total - i, latency.rowsWithin(tightest - leaveMs - t));
-    if (rows < 1) {
+    const cap = i >= own && i <= last ? Math.max(limit, unitLimit) : limit;
+    const size = Math.min(cap, total - i, latency.rowsWithin(tightest - leaveMs - t));
+    if (size < 1) {
       // Doomed whatever runs: the queue drops it before it takes a slot.
-      if (i >= own) onTime = false;
-      if (i === own) finishAt = t + latency.estimate(1);
+      if (i >= own && (i <= last || levelAt(i) <= level)) onTime = false;
+      if (i === last) finishAt = t + latency.estimate(1);
       i++;
       continue;
     }
-    t += latency.estimate(rows);
-    if (i + rows > own && t > tightest - leaveMs) onTime = false;
-    if (i <= own && own < i + rows) finishAt = t;
-    i += rows;
-    if (state.growth !== undefined && rows >= limit) limit = Math.max(limit, Math.min(state.growth.ceiling, limit + state.growth.step));
+    t += latency.estimate(size);
+    // A batch behind this query's that holds only less urgent queries may be made late: the lowest priority pays first.
+    if (i + size > own && t > tightest - leaveMs && (i <= last || levelAt(i) <= level)) onTime = false;
+    if (i <= last && last < i + size) finishAt = t;
+    i += size;
+    if (state.growth !== undefined && size >= limit) limit = Math.max(limit, Math.min(state.growth.ceiling, limit + state.growth.step));
   }
   if (i < total) {
     // A long queue: the rest at the limit, in full batches.
     const full = latency.estimate(limit);
-    if (i <= own) {
-      finishAt = t + Math.ceil((own - i + 1) / limit) * full;
+    if (i <= last) {
+      finishAt = t + Math.ceil((last - i + 1) / limit) * full;
       if (finishAt > deadline - leaveMs) onTime = false;
     }
     t += Math.ceil((total - i) / limit) * full;
   }
   return { finishAt, onTime, drainAt: t };
+}
+
+export type UnitAdmissionSettings = Pick<ResolvedBatchingOptions, 'maxQueueSize' | 'maxBatchSize'>;
+
+export type UnitAdmissionDecision =
+  | AdmissionDecision
+  /**
+   * Refused for good: even alone on an idle replica, in batches of up to `maxBatchSize` at the latency model's
+   * fit plus the margins, the rows would not be answered in the time allowed. `largestRows` is the most that
+   * would (0 when not even one would).
+   */
+  | { admit: false; reason: 'never-fits'; largestRows: number; idleMs: number; explanation: string };
+
+/** How long `rows` take alone on an idle replica, in batches of up to `batch` (the last one partial). */
+export function idleMs(rows: number, batch: number, latency: Pick<BatchLatencyModel, 'estimate'>): number {
+  const full = Math.floor(rows / batch);
+  const rest = rows - full * batch;
+  return full * latency.estimate(batch) + (rest > 0 ? latency.estimate(rest) : 0);
+}
+
+/** The most rows that {@link idleMs} fits in `ms` (monotone in rows: a binary search). */
+export function largestRowsWithin(ms: number, batch: number, latency: Pick<BatchLatencyModel, 'estimate'>): number {
+  if (idleMs(1, batch, latency) > ms) return 0;
+  let lo = 1;
+  let hi = 2;
+  while (idleMs(hi, batch, latency) <= ms && hi < 1e9) hi *= 2;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >>> 1;
+    if (idleMs(mid, batch, latency) <= ms) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * Admission of a client's batch of `rows` queries, all due at `deadline`, as one unit: taken whole or refused
+ * whole, decided once (the replica then queues the rows without re-admitting each).
+ *
+ * - `never-fits` (a 400 for the client: retrying cannot help) when even an idle replica would not answer them
+ *   in time: {@link idleMs} in batches of up to `maxBatchSize` plus `leaveMs` and `marginMs` exceeds the time
+ *   to the deadline. Not decided before the latency model has measured anything.
+ * - otherwise as {@link decideAdmission} (a 503 when refused: the replica is busy), with the queue played
+ *   forward with all the rows in it, the unit's batches up to `maxBatchSize`; `queue-full` only when the queue
+ *   holds queries already and the rows would take it past `maxQueueSize` (a unit larger than the queue is
+ *   taken by an empty one).
+ *
+ * @example
+ * const d = decideUnitAdmission(now, deadline, 500, state, batching);
+ * if (!d.admit && d.reason === 'never-fits') throw new BatchTooLargeError(..., d.largestRows);
+ */
+export function decideUnitAdmission(now: number, deadline: number, rows: number, state: AdmissionState, settings: UnitAdmissionSettings, level = Number.POSITIVE_INFINITY): UnitAdmissionDecision {
+  const latency = state.latency;
+  if (latency.samples > 0) {
+    const allowed = deadline - now - state.leaveMs - state.marginMs;
+    const alone = idleMs(rows, settings.maxBatchSize, latency);
+    if (alone > allowed) {
+      const largestRows = largestRowsWithin(allowed, settings.maxBatchSize, latency);
+      return {
+        admit: false,
+        reason: 'never-fits',
+        largestRows,
+        idleMs: alone,
+        explanation:
+          `cannot answer ${rows} rows within ${(deadline - now).toFixed(1)} ms even when idle: they take ~${alone.toFixed(1)} ms ` +
+          `(batches of up to ${settings.maxBatchSize}) plus a ${(state.leaveMs + state.marginMs).toFixed(1)} ms margin; at most ${largestRows} rows fit`,
+      };
+    }
+  }
+  const queued = state.queued.length;
+  if (queued > 0 && queued + rows > settings.maxQueueSize) {
+    return { admit: false, reason: 'queue-full', finishAt: Number.NaN, retryAfterSeconds: 1, explanation: `has ${queued} queries queued, no room for ${rows} more (maxQueueSize ${settings.maxQueueSize})` };
+  }
+  const plan = planFinish(now, deadline, state, rows, settings.maxBatchSize, level);
+  if (plan.onTime || (queued === 0 && state.running === undefined) || latency.samples === 0) return { admit: true, finishAt: plan.finishAt };
+  return {
+    admit: false,
+    reason: 'too-late',
+    finishAt: plan.finishAt,
+    retryAfterSeconds: Math.max(1, Math.ceil((plan.drainAt - now) / 1000)),
+    explanation:
+      `would answer ${rows} rows in ~${(plan.finishAt - now).toFixed(1)} ms (${queued} queued, ${state.running?.rows ?? 0} running); ` +
+      `the deadline is in ${(deadline - now).toFixed(1)} ms`,
+  };
+}
+
+/** Where a query of `level` due at `deadline` joins a queue ordered by (level, deadline): after those not after it. */
+function insertionPoint(deadlines: readonly number[], levels: readonly number[], deadline: number, level: number): number {
+  let lo = 0;
+  let hi = deadlines.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const l = levels[mid] as number;
+    if (l < level || (l === level && (deadlines[mid] as number) <= deadline)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** The first index whose value is greater than `value` in an ascending array (its length when none is). */

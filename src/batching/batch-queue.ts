@@ -11,6 +11,24 @@ export interface Deadlined {
    * queue through {@link BatchQueue.cancel} too, so it stops counting the query at once.
    */
   readonly cancelled?: boolean;
+  /**
+   * Triton's scheduling priority: 1 is the most urgent level, larger numbers less; 0 or absent is the default
+   * level, after every named one. A more urgent query is batched before any less urgent one.
+   */
+  readonly priority?: number;
+}
+
+/** A query's priority level as a number to sort by: smaller runs first ({@link Deadlined.priority}). */
+export function urgency(item: { readonly priority?: number }): number {
+  const p = item.priority;
+  return p !== undefined && p > 0 ? p : Number.POSITIVE_INFINITY;
+}
+
+/** Whether `a` runs no later than `b`: more urgent first, then earlier deadline first. */
+function notAfter(a: Deadlined, b: Deadlined): boolean {
+  const ua = urgency(a);
+  const ub = urgency(b);
+  return ua < ub || (ua === ub && a.deadline <= b.deadline);
 }
 
 export interface TakeOptions {
@@ -30,7 +48,8 @@ export type TakeResult<T> =
   | { kind: 'empty'; expired: T[] };
 
 /**
- * A replica's mailbox of queries, earliest deadline first (FIFO among equal deadlines), and the batching
+ * A replica's mailbox of queries, most urgent priority level first ({@link urgency}), then earliest deadline
+ * first (FIFO among equal deadlines), and the batching
  * decision over it. Pure: the caller passes the time and runs what `take` returns.
  *
  * Deadline-aware (Clipper, section 4.3): a query is never run when the estimated batch time would carry it
@@ -57,14 +76,14 @@ export class BatchQueue<T extends Deadlined> {
   push(item: T): void {
     const items = this.#items;
     const last = items.at(-1);
-    if (this.#head === items.length || last === undefined || last.deadline <= item.deadline) items.push(item);
+    if (this.#head === items.length || last === undefined || notAfter(last, item)) items.push(item);
     else {
-      // Binary search for the first waiting position with a later deadline; with one SLO this never runs.
+      // Binary search for the first waiting position that runs after it; with one SLO and no priorities this never runs.
       let lo = this.#head;
       let hi = items.length - 1;
       while (lo < hi) {
         const mid = (lo + hi) >>> 1;
-        if ((items[mid] as T).deadline <= item.deadline) lo = mid + 1;
+        if (notAfter(items[mid] as T, item)) lo = mid + 1;
         else hi = mid;
       }
       items.splice(lo, 0, item);
@@ -72,7 +91,26 @@ export class BatchQueue<T extends Deadlined> {
     this.#waiting.add(item);
   }
 
-  /** The deadlines of the items waiting, earliest first (the order batches take them). */
+  /** The first item waiting (the next batch starts with it unless it expires), cancelled ones skipped. */
+  peek(): T | undefined {
+    for (let i = this.#head; i < this.#items.length; i++) {
+      const item = this.#items[i] as T;
+      if (!this.#isCancelled(item)) return item;
+    }
+    return undefined;
+  }
+
+  /** The priority levels ({@link urgency}) of the items waiting, in the order of {@link deadlines}. */
+  levels(): number[] {
+    const out: number[] = [];
+    for (let i = this.#head; i < this.#items.length; i++) {
+      const item = this.#items[i] as T;
+      if (!this.#isCancelled(item)) out.push(urgency(item));
+    }
+    return out;
+  }
+
+  /** The deadlines of the items waiting, in the order batches take them (earliest first within a priority level). */
   deadlines(): number[] {
     const out: number[] = [];
     for (let i = this.#head; i < this.#items.length; i++) {

@@ -18,6 +18,8 @@ export const grpcStatusByHttpStatus: Readonly<Record<number, status>> = Object.f
   409: status.ALREADY_EXISTS,
   413: status.RESOURCE_EXHAUSTED,
   415: status.INVALID_ARGUMENT,
+  // A client that cancelled (nginx's 499, "client closed request").
+  499: status.CANCELLED,
   500: status.INTERNAL,
   503: status.UNAVAILABLE,
   504: status.DEADLINE_EXCEEDED,

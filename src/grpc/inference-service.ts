@@ -110,7 +110,10 @@ export function inferenceService(options: InferenceServiceOptions): UntypedServi
     const rawReply = replyRaw(request, signature, raw);
     const timeoutMs = inferTimeoutMs(request, call.getDeadline(), info, options.inferTimeoutMs, now());
     if (timeoutMs <= 0) throw new DeadlineExceededError(`the call's deadline passed before model ${model} could take it`);
-    const outputs = await clipper.infer(model, rows, { version: info.version, timeoutMs, ...(span === undefined ? {} : { trace: trace.setSpan(ROOT_CONTEXT, span) }) });
+    // A cancelled call (client gone, deadline passed) drops its rows still queued, unrun.
+    const cancel = new AbortController();
+    call.once('cancelled', () => cancel.abort());
+    const outputs = await clipper.infer(model, rows, { version: info.version, timeoutMs, signal: cancel.signal, ...(span === undefined ? {} : { trace: trace.setSpan(ROOT_CONTEXT, span) }) });
     return { model_name: model, model_version: info.version, id: request.id, ...responseTensor(signature, outputs, rawReply) };
   }
   const handlers = {

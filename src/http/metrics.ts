@@ -59,10 +59,14 @@ export class ServerMetrics {
         },
       });
     };
+    replicaCounter('clipper_cancelled_total', 'Queued queries dropped unrun because their caller went away (HTTP disconnect, gRPC cancel)', ['replica'], (set, r) =>
+      set({ replica: r.name }, r.counters.cancelled),
+    );
     replicaCounter('clipper_admitted_total', 'Queries admitted by a replica', ['replica'], (set, r) => set({ replica: r.name }, r.counters.admitted));
     replicaCounter('clipper_refused_total', 'Queries a replica refused at admission (503): queue-full at maxQueueSize, too-late when they would miss their deadline', ['replica', 'reason'], (set, r) => {
       set({ replica: r.name, reason: 'queue-full' }, r.counters.refusedQueueFull);
-      set({ replica: r.name, reason: 'too-late' }, r.counters.refused - r.counters.refusedQueueFull);
+      set({ replica: r.name, reason: 'too-late' }, r.counters.refused - r.counters.refusedQueueFull - r.counters.refusedTooLarge);
+      set({ replica: r.name, reason: 'too-large' }, r.counters.refusedTooLarge);
     });
     new Gauge({
       name: 'clipper_replica_batch_limit',

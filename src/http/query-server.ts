@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import underPressure from '@fastify/under-pressure';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions, type HookHandlerDoneFunction } from 'fastify';
 import type { Tracer } from '@opentelemetry/api';
-import { ClipperError, InvalidInputError, OverloadedError, type Answer, type Clipper, type ModelVersionInfo } from '../index.js';
+import { CancelledError, ClipperError, OverloadedError, type Answer, type Clipper, type ModelVersionInfo } from '../index.js';
 import type { ServerMetrics } from './metrics.js';
 import { requestRows, responseTensor, type ModelSignature, type OipInferRequest } from './oip.js';
 import { binaryInputs, binaryResponse, HEADER_LENGTH, splitBinaryBody, wantsBinaryOutput } from './oip-binary.js';
@@ -44,6 +44,19 @@ function clipperAnswer(answer: Answer): Record<string, unknown> {
     ...(answer.confidence === undefined ? {} : { confidence: answer.confidence }),
     ...(answer.missing === undefined ? {} : { missing_models: answer.missing }),
   };
+}
+
+/**
+ * An AbortSignal that aborts when the client disconnects before its reply is sent (the response closes
+ * unfinished): the queries of the request still queued are then dropped unrun.
+ */
+function abortOnDisconnect(reply: FastifyReply): AbortSignal {
+  const controller = new AbortController();
+  const response = reply.raw;
+  response.once('close', () => {
+    if (!response.writableFinished) controller.abort();
+  });
+  return controller.signal;
 }
 
 /**
@@ -116,7 +129,7 @@ export function createQueryServer(options: QueryServerOptions): FastifyInstance 
       const context = { ...(request.body.uid === undefined ? {} : { uid: request.body.uid }), ...(trace === undefined ? {} : { trace }) };
       try {
         if (request.body.input_batch !== undefined) {
-          const answers = await Promise.all(request.body.input_batch.map((input) => clipper.predict(name, input, context)));
+          const answers = await clipper.predictBatch(name, request.body.input_batch, context);
           for (const a of answers) metrics.answered(name, a);
           return { batch_predictions: answers.map(clipperAnswer) };
         }
@@ -212,7 +225,7 @@ export function createQueryServer(options: QueryServerOptions): FastifyInstance 
           },
         },
         outputs: { type: 'array', maxItems: 16, items: { type: 'object', required: ['name'], properties: { name: { type: 'string' }, parameters: { type: 'object' } } } },
-        parameters: { type: 'object', properties: { timeout: { type: 'integer', minimum: 1, maximum: 600_000_000 } } },
+        parameters: { type: 'object', properties: { timeout: { type: 'integer', minimum: 1, maximum: 600_000_000 }, priority: { type: 'integer', minimum: 0, maximum: 2_147_483_647 } } },
       },
     },
   };
@@ -254,11 +267,22 @@ export function createQueryServer(options: QueryServerOptions): FastifyInstance 
     // (so admission control applies to OIP traffic too), or under the server's default timeout if it serves none.
     const timeoutMs = typeof timeout === 'number' ? timeout / 1000 : (info.linkedSloMs ?? options.inferTimeoutMs);
     let outputs: Float32Array[];
+    const signal = abortOnDisconnect(reply);
     try {
       const trace = requestTraceContext(request);
-      outputs = await clipper.infer(request.params.model, rows, { version, timeoutMs, ...(trace === undefined ? {} : { trace }) });
+      const priority = request.body.parameters?.priority;
+      outputs = await clipper.infer(request.params.model, rows, {
+        version,
+        timeoutMs,
+        signal,
+        ...(typeof priority === 'number' ? { priority } : {}),
+        ...(trace === undefined ? {} : { trace }),
+      });
     } catch (error) {
-      metrics.failed('', error instanceof OverloadedError ? 'refused' : error instanceof InvalidInputError ? 'invalid' : 'error', request.params.model);
+      // A client that went away is counted by clipper_cancelled_total (its rows dropped unrun), not as a failure.
+      if (!(error instanceof CancelledError)) {
+        metrics.failed('', error instanceof OverloadedError ? 'refused' : error instanceof ClipperError && error.status < 500 ? 'invalid' : 'error', request.params.model);
+      }
       throw error;
     }
     metrics.inferred(request.params.model, (performance.now() - started) / 1000);

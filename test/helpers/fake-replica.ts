@@ -1,5 +1,5 @@
 import type { ReplicaCounters } from '../../src/api.js';
-import type { ReplicaAnswer, ReplicaHandle, ReplicaHost, ReplicaQuery } from '../../actors/contracts.js';
+import type { ReplicaAnswer, ReplicaHandle, ReplicaHost, ReplicaQuery, ReplicaUnit } from '../../actors/contracts.js';
 
 /**
  * A replica without a worker: it holds what it is given until the test answers, fails or kills it. It keeps a
@@ -13,7 +13,7 @@ export class FakeReplica implements ReplicaHandle {
   outputSize = 0;
   batchLimit = 1;
   restarts = 0;
-  readonly counters: ReplicaCounters = { batches: 0, rows: 0, admitted: 0, expired: 0, refused: 0, refusedQueueFull: 0, failedBatches: 0, workerDeaths: 0, timeouts: 0 };
+  readonly counters: ReplicaCounters = { batches: 0, rows: 0, admitted: 0, expired: 0, refused: 0, refusedQueueFull: 0, refusedTooLarge: 0, units: 0, cancelled: 0, failedBatches: 0, workerDeaths: 0, timeouts: 0 };
   /** Queries held and not yet answered, failed, handed back or cancelled, oldest first. */
   readonly held: ReplicaQuery[] = [];
   /** Every query ever submitted, in order. */
@@ -37,9 +37,29 @@ export class FakeReplica implements ReplicaHandle {
   /** Deadlines {@link hasRoom} was asked about. */
   readonly roomAsked: number[] = [];
 
-  hasRoom(deadline: number): boolean {
+  /** Rows {@link hasRoom} was asked about, beside {@link roomAsked}. */
+  readonly roomRowsAsked: number[] = [];
+
+  hasRoom(deadline: number, rows = 1): boolean {
     this.roomAsked.push(deadline);
+    this.roomRowsAsked.push(rows);
     return this.room;
+  }
+
+  /** Client batches submitted whole, in order. */
+  readonly units: ReplicaUnit[] = [];
+  /** When set, the next unit is refused with it (once) instead of being held. */
+  refuseNextUnit: unknown;
+
+  submitUnit(unit: ReplicaUnit): void {
+    this.units.push(unit);
+    const refusal = this.refuseNextUnit;
+    if (refusal !== undefined) {
+      this.refuseNextUnit = undefined;
+      unit.refuse(refusal);
+      return;
+    }
+    for (const query of unit.queries) this.submit(query);
   }
 
   get ready(): boolean {

@@ -19,6 +19,8 @@ const expected: Record<string, [code: string, status: number]> = {
   UnknownVersionError: ['UNKNOWN_VERSION', 404],
   AlreadyExistsError: ['ALREADY_EXISTS', 409],
   OverloadedError: ['OVERLOADED', 503],
+  BatchTooLargeError: ['BATCH_TOO_LARGE', 400],
+  CancelledError: ['CANCELLED', 499],
   DeadlineExceededError: ['DEADLINE_EXCEEDED', 504],
   ModelLoadError: ['MODEL_LOAD_FAILED', 500],
   ModelRuntimeError: ['MODEL_RUNTIME_ERROR', 500],
@@ -59,8 +61,10 @@ for (const Class of errorCatalogue) {
     t.true(error instanceof Error);
     t.is(error.message, `something about ${Class.name}`);
     t.is(error.cause, cause);
-    t.deepEqual(error.toJSON(), { error: `something about ${Class.name}`, code });
-    t.is(JSON.stringify(error), JSON.stringify({ error: `something about ${Class.name}`, code }));
+    // BatchTooLargeError's body adds the largest admissible row count.
+    const extra = error instanceof errors.BatchTooLargeError ? { largest_rows: 0 } : {};
+    t.deepEqual(error.toJSON(), { error: `something about ${Class.name}`, code, ...extra });
+    t.is(JSON.stringify(error), JSON.stringify({ error: `something about ${Class.name}`, code, ...extra }));
     t.regex(String(error), new RegExp(`^${Class.name}: something about`));
     t.true(typeof error.stack === 'string' && error.stack.includes(Class.name));
     t.false('cause' in build(Class, 'no cause'), 'no cause property when none was given');

@@ -5,7 +5,7 @@ import type { ModelSpec } from '../../../actors/worker/protocol.js';
 import { ManualClock } from '../../../src/kernel/clock.js';
 import { Supervisor } from '../../../src/kernel/supervisor.js';
 import { resolveDeployModelOptions, supervisionDefaults, type DeployModelOptions } from '../../../src/config/options.js';
-import { DeadlineExceededError, NoReplicaAvailableError, OverloadedError, ReplicaFailedError } from '../../../src/errors.js';
+import { BatchTooLargeError, CancelledError, DeadlineExceededError, NoReplicaAvailableError, OverloadedError, ReplicaFailedError } from '../../../src/errors.js';
 import { MultiplexPool } from '../../../src/routing/multiplex-pool.js';
 import { fakeReplicaFactory, type FakeReplica } from '../../helpers/fake-replica.js';
 
@@ -455,4 +455,67 @@ test('a query refused by one replica admission goes to one sibling with room, as
   await drainMicrotasks();
   t.true(twice.error instanceof OverloadedError);
   t.is(made.flatMap((r) => r.submitted).filter((q) => q.deadline === 4000).length, 2);
+});
+
+test('a client batch goes whole to one replica and its answers come back in order', async (t) => {
+  const { set, made } = await deploy({ replicas: 2, hedging: { enabled: false } });
+  const [r0, r1] = made as [FakeReplica, FakeReplica];
+  const rows = [1, 2, 3].map((v) => Float32Array.of(v, 0, 0));
+  const out: { answers?: ReplicaAnswer[] } = {};
+  const promise = set.predictMany(rows, 2000).then((a) => (out.answers = a));
+  t.is(r0.units.length, 1, 'one unit');
+  t.is(r0.held.length, 3);
+  t.is(r1.held.length, 0, 'not split');
+  // Answered out of order: the promise still lists them in the rows' order.
+  for (const i of [2, 0, 1]) r0.answer(r0.held.find((q) => q.input === rows[i]), [i]);
+  await promise;
+  t.deepEqual(out.answers?.map((a) => a.scores[0]), [0, 1, 2]);
+});
+
+test('a client batch refused as busy goes whole to a sibling with room for all its rows; refused as too large, it fails at once', async (t) => {
+  const { set, made } = await deploy({ replicas: 2, hedging: { enabled: false } });
+  const [r0, r1] = made as [FakeReplica, FakeReplica];
+  const rows = [1, 2].map((v) => Float32Array.of(v, 0, 0));
+  r0.refuseNextUnit = new OverloadedError('busy', 2);
+  r1.room = true;
+  const moved = set.predictMany(rows, 2000);
+  t.deepEqual(r1.roomRowsAsked, [2], 'asked about both rows');
+  t.is(r1.held.length, 2);
+  r1.answer();
+  r1.answer();
+  t.is((await moved).length, 2);
+  // No sibling with room: the 503 stands.
+  for (const r of made) {
+    r.room = false;
+    r.refuseNextUnit = new OverloadedError('busy', 2);
+  }
+  await t.throwsAsync(set.predictMany(rows, 2000), { instanceOf: OverloadedError });
+  t.is(made.filter((r) => r.refuseNextUnit === undefined).length, 1, 'refused by one, not retried on the other');
+  // Too large for any replica: no sibling is asked, though one says it has room.
+  for (const r of made) {
+    r.room = true;
+    r.refuseNextUnit = new BatchTooLargeError('too many', { largestRows: 1 });
+  }
+  const asked = made.map((r) => r.roomAsked.length);
+  const error = await t.throwsAsync(set.predictMany(rows, 2000), { instanceOf: BatchTooLargeError });
+  t.is(error?.largestRows, 1);
+  t.deepEqual(made.map((r) => r.roomAsked.length), asked);
+  t.is(made.filter((r) => r.refuseNextUnit === undefined).length, 1);
+});
+
+test('an aborted caller: its queued rows are cancelled on their replica, flagged aborted, and the promise rejects with CancelledError', async (t) => {
+  const { set, made } = await deploy({ replicas: 1, hedging: { enabled: false } });
+  const r0 = made[0] as FakeReplica;
+  const controller = new AbortController();
+  const rows = [1, 2, 3].map((v) => Float32Array.of(v, 0, 0));
+  const batch = set.predictMany(rows, 2000, controller.signal);
+  r0.answer();
+  const single = set.predict(input, 2000, controller.signal);
+  controller.abort();
+  await t.throwsAsync(batch, { instanceOf: CancelledError });
+  await t.throwsAsync(single, { instanceOf: CancelledError });
+  t.is(r0.cancelled.length, 3, 'the two rows still held and the single query');
+  t.true(r0.cancelled.every((q) => q.aborted === true));
+  await t.throwsAsync(set.predict(input, 2000, controller.signal), { instanceOf: CancelledError }, 'already aborted: never sent');
+  t.is(r0.submitted.length, 4);
 });

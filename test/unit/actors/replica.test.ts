@@ -4,7 +4,7 @@ import type { ReplicaAnswer, ReplicaHost, ReplicaQuery } from '../../../actors/c
 import type { ModelSpec } from '../../../actors/worker/model-worker.js';
 import type { BatchEvent } from '../../../src/api.js';
 import { resolveBatchingOptions, type BatchingOptions, type FaultOptions } from '../../../src/config/options.js';
-import { DeadlineExceededError, ModelRuntimeError, OverloadedError, ReplicaFailedError } from '../../../src/errors.js';
+import { BatchTooLargeError, DeadlineExceededError, ModelRuntimeError, OverloadedError, ReplicaFailedError } from '../../../src/errors.js';
 import type { ChildFailed } from '../../../src/kernel/actor.js';
 import { ManualClock } from '../../../src/kernel/clock.js';
 import { FakeModelWorker, settle } from '../../helpers/fake-model-worker.js';
@@ -83,7 +83,31 @@ function setup(options: Setup = {}) {
     replica.submit(probe);
     return probe;
   };
-  return { clock, replica, workers, worker, orphaned, failures, batches, submit };
+  /** Submits a client batch of queries whose rows are [value, 0], admitted as one unit; `refusals` records its refusal. */
+  const submitUnit = (values: number[], deadline = FAR): { probes: Probe[]; refusals: unknown[] } => {
+    const refusals: unknown[] = [];
+    const probes = values.map((value) => {
+      const probe: Probe = {
+        value,
+        input: new Float32Array([value, 0]),
+        enqueuedAt: clock.now(),
+        deadline,
+        settlements: 0,
+        resolve(answer) {
+          probe.settlements++;
+          probe.answer = answer;
+        },
+        reject(error) {
+          probe.settlements++;
+          probe.error = error;
+        },
+      };
+      return probe;
+    });
+    replica.submitUnit({ queries: probes, deadline, refuse: (error) => refusals.push(error) });
+    return { probes, refusals };
+  };
+  return { clock, replica, workers, worker, orphaned, failures, batches, submit, submitUnit };
 }
 
 const rowsOf = (run: { input: Float32Array | Int32Array; rows: number }): number[] => Array.from({ length: run.rows }, (_, r) => run.input[r * 2] as number);
@@ -449,4 +473,72 @@ test('a worker that cannot load fails the start with ModelLoadError, keeping the
   t.is((error as { code?: string }).code, 'MODEL_LOAD_FAILED');
   t.regex(error?.message ?? '', /could not load \/models\/m\/1\/model: not an ONNX file/);
   t.is((error?.cause as Error).message, 'not an ONNX file');
+});
+
+test('a client batch is admitted once and runs as its own batch past the AIMD limit, each row answered once, in order', async (t) => {
+  const { replica, worker, submit, submitUnit } = setup({ batching: { mode: 'aimd', initialBatchSize: 1, additiveStep: 1, maxBatchSize: 64 } });
+  await replica.start();
+  const first = submit(100);
+  const values = Array.from({ length: 20 }, (_, i) => i + 1);
+  const { probes, refusals } = submitUnit(values);
+  t.deepEqual(refusals, []);
+  t.like(replica.counters, { admitted: 21, units: 1, refused: 0 });
+  worker().lastRun.answer({ computeMs: 1, outputOf: (row) => [row[0] ?? 0, 0] });
+  await settle();
+  t.deepEqual(rowsOf(worker().lastRun), values, 'the unit is one batch of 20, though the AIMD limit is 2');
+  t.is(replica.batchLimit, 2);
+  worker().lastRun.answer({ computeMs: 1, outputOf: (row) => [row[0] ?? 0, 0] });
+  await settle();
+  t.deepEqual(probes.map((p) => p.answer?.scores[0]), values, 'each row its own answer');
+  t.true(probes.every((p) => p.settlements === 1));
+  t.is(first.settlements, 1);
+  t.like(replica.counters, { batches: 2, rows: 21 });
+  t.is(replica.batchLimit, 2, 'the 20-row batch was the client\'s size, not AIMD\'s: the limit did not move');
+});
+
+test('a client batch that cannot fit even on an idle replica is refused whole with BatchTooLargeError and the largest N; a busy one with 503', async (t) => {
+  const { clock, replica, worker, submit, submitUnit } = setup({ batching: { mode: 'fixed', maxBatchSize: 1 }, batchTimeoutMs: 100_000 });
+  await replica.start();
+  // Batches of one row take 1000 ms here (one at a time: maxBatchSize 1).
+  for (let i = 0; i < 3; i++) {
+    submit(i);
+    clock.advance(1000);
+    worker().lastRun.answer();
+    await settle();
+  }
+  const runs = worker().runs.length;
+  const tooMany = submitUnit([1, 2, 3, 4, 5], clock.now() + 3500);
+  t.is(tooMany.refusals.length, 1, 'refused once, as a unit');
+  const error = tooMany.refusals[0] as BatchTooLargeError;
+  t.true(error instanceof BatchTooLargeError);
+  t.is(error.status, 400);
+  t.true(error.largestRows >= 2 && error.largestRows <= 3, `${error.largestRows} rows fit 3500 ms at ~1000 ms a row`);
+  t.regex(error.message, /cannot answer 5 rows within 3500\.0 ms even when idle.*at most \d rows fit/);
+  t.deepEqual(error.toJSON().largest_rows, error.largestRows);
+  t.true(tooMany.probes.every((p) => p.settlements === 0), 'no row answered on its own');
+  t.is(worker().runs.length, runs, 'nothing ran');
+  t.like(replica.counters, { refused: 5, refusedTooLarge: 5, units: 0 });
+  // Busy: one row running (ends in ~1000 ms); two rows fit 2500 ms idle, not behind it.
+  submit(9);
+  const busy = submitUnit([1, 2], clock.now() + 2500);
+  t.true(busy.refusals[0] instanceof OverloadedError, String(busy.refusals[0]));
+  t.like(replica.counters, { refused: 7, refusedTooLarge: 5 });
+});
+
+test('cancel of an aborted query: dropped unrun if queued and counted; a running batch is never cut off or counted', async (t) => {
+  const { replica, worker, submit, submitUnit } = setup();
+  await replica.start();
+  const running = submit(1);
+  const { probes } = submitUnit([2, 3, 4]);
+  for (const q of [running, ...probes.slice(0, 2)]) {
+    q.aborted = true;
+    replica.cancel(q);
+  }
+  t.is(replica.counters.cancelled, 2, 'the two queued rows, not the running one');
+  t.is(worker().runs.length, 1);
+  worker().lastRun.answer();
+  await settle();
+  t.is(running.settlements, 1, 'the running batch finished and answered');
+  t.deepEqual(rowsOf(worker().lastRun), [4], 'the cancelled rows never ran');
+  t.true(probes.slice(0, 2).every((p) => p.settlements === 0));
 });

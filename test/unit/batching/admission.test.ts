@@ -1,5 +1,5 @@
 import test from 'ava';
-import { decideAdmission, planFinish, type AdmissionSettings, type AdmissionState } from '../../../src/batching/admission.js';
+import { decideAdmission, decideUnitAdmission, idleMs, largestRowsWithin, planFinish, type AdmissionSettings, type AdmissionState } from '../../../src/batching/admission.js';
 import { BatchLatencyModel } from '../../../src/batching/batch-latency-model.js';
 import { ManualClock } from '../../../src/kernel/clock.js';
 
@@ -116,4 +116,66 @@ test('the plan\'s uncertainty widens the promise: with a 2 ms margin the same qu
   t.true(decideAdmission(0, 18, s(0), settings).admit);
   t.true(decideAdmission(0, 18, s(0.5), settings).admit);
   t.false(decideAdmission(0, 18, s(2), settings).admit, 'it would have to end by 16');
+});
+
+test('a client batch is admitted as one unit: taken whole, refused 503 when busy, never-fits when even an idle replica is too slow', (t) => {
+  const unit = { maxQueueSize: 1024, maxBatchSize: 256 };
+  // timed: a batch of k takes 5 + 0.5 k ms. Idle, 100 rows are one batch: 55 ms.
+  const cases: [what: string, s: Partial<AdmissionState>, rows: number, deadline: number, expect: string, detail?: number][] = [
+    ['idle: 100 rows in one batch end at 55', { running: undefined }, 100, 60, 'admit', 55],
+    ['idle: 100 rows due in 50 ms never fit; 90 would (5 + 45)', { running: undefined }, 100, 50, 'never-fits', 90],
+    ['margins count: 0.5 ms to leave + 4.5 ms margin leave 45 ms, 80 rows', { running: undefined, leaveMs: 0.5, marginMs: 4.5 }, 100, 50, 'never-fits', 80],
+    // 300 rows: a batch of 256 (133 ms) and one of 44 (27 ms) = 160 ms.
+    ['past maxBatchSize: batches of 256 and the rest', { running: undefined }, 300, 160, 'admit', 160],
+    ['past maxBatchSize, 1 ms short: 299 fit', { running: undefined }, 300, 159.5, 'never-fits', 299],
+    ['10,000 rows in 20 ms: 30 fit', { running: undefined }, 10_000, 20, 'never-fits', 30],
+    // Behind the running batch (ends at 10): 100 rows end at 65, past 60: busy, not impossible.
+    ['busy: behind the running batch it would be late', {}, 100, 60, 'too-late'],
+    ['busy: fits behind the running batch with time to spare', {}, 100, 70, 'admit', 65],
+    // Six queued due at 18 run first in their own batch at the limit (ends 18); the unit after: 18 + 55 = 73.
+    ['behind queued queries of an earlier deadline', { queued: times(6, 18), limit: 6 }, 100, 80, 'admit', 73],
+    // Due earlier, it runs first (ends 55); the six due at 60 then end at 63: it would make them late.
+    ['it would push queued queries past their deadline: refused', { running: undefined, queued: times(6, 60) }, 100, 56, 'too-late'],
+    // With time for both, the batch led by the unit takes 2 of the six too (102 rows end at 56).
+    ['the same with time for both', { running: undefined, queued: times(6, 64) }, 100, 56, 'admit', 56],
+    ['queue-full: queued rows plus the unit past maxQueueSize', { queued: times(1000, 1e6) }, 100, 1e6, 'queue-full'],
+    ['an empty queue takes a unit larger than maxQueueSize', { running: undefined }, 2000, 1e6, 'admit'],
+  ];
+  for (const [what, s, rows, deadline, expect, detail] of cases) {
+    const d = decideUnitAdmission(0, deadline, rows, state(s), unit);
+    t.is(d.admit ? 'admit' : d.reason, expect, what);
+    if (d.admit && detail !== undefined) t.is(d.finishAt, detail, `${what}: finish`);
+    if (!d.admit && d.reason === 'never-fits') {
+      t.is(d.largestRows, detail ?? -1, `${what}: largest rows`);
+      t.regex(d.explanation, new RegExp(`at most ${detail} rows fit`), what);
+    }
+  }
+  // The largest admissible N does fit, and one more does not: the search agrees with the plan.
+  for (const ms of [6, 20, 50, 133, 200, 1000]) {
+    const n = largestRowsWithin(ms, 256, timed);
+    t.true(idleMs(n, 256, timed) <= ms, `${n} rows fit ${ms} ms`);
+    t.true(idleMs(n + 1, 256, timed) > ms, `${n + 1} rows do not fit ${ms} ms`);
+  }
+  const fresh: AdmissionState['latency'] = { samples: 0, estimate: () => 0, rowsWithin: () => Number.POSITIVE_INFINITY };
+  t.true(decideUnitAdmission(0, 1, 10_000, state({ latency: fresh }), unit).admit, 'nothing measured yet: no basis to refuse');
+});
+
+test('priorities: an urgent query jumps the queue and may make less urgent ones late; a less urgent one waits behind, and is refused first', (t) => {
+  // Six queued at the default level, due at 18, and the running batch ends at 10: a batch of 6 ends at 18.
+  const s = state({ queued: times(6, 18), levels: times(6, Number.POSITIVE_INFINITY) });
+  // Default level, due 17.9: it would go first and make the six late: refused (as without priorities).
+  t.false(decideAdmission(0, 17.9, s, settings).admit);
+  // Level 1, same deadline: it goes first too, the six become late, and that is their lower priority's cost: admitted.
+  const urgent = decideAdmission(0, 17.9, s, settings, 1);
+  t.true(urgent.admit);
+  t.is(urgent.finishAt, 17.5, 'a batch cut to its deadline: 5 rows, ending at 17.5');
+  // Six queued at level 1: a default-level query joins behind them, and a batch of 7 would miss their deadline: refused.
+  const urgentQueue = state({ queued: times(6, 18), levels: times(6, 1) });
+  const behind = decideAdmission(0, 23, urgentQueue, settings);
+  t.false(behind.admit, 'behind the urgent six (ends 18), its own batch ends at 23.5: late');
+  t.true(decideAdmission(0, 24, urgentQueue, settings).admit, 'with room behind them it is admitted');
+  // A client batch at level 1 ahead of default-level queries: admitted though it makes them late.
+  const unit = { maxQueueSize: 1024, maxBatchSize: 256 };
+  t.false(decideUnitAdmission(0, 56, 100, state({ running: undefined, queued: times(6, 60), levels: times(6, Number.POSITIVE_INFINITY) }), unit).admit);
+  t.true(decideUnitAdmission(0, 56, 100, state({ running: undefined, queued: times(6, 60), levels: times(6, Number.POSITIVE_INFINITY) }), unit, 1).admit);
 });

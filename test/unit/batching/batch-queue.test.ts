@@ -289,3 +289,20 @@ test('deadlines() leaves cancelled items out', (t) => {
   q.cancel(items[1] as Item);
   t.deepEqual(q.deadlines(), [10, 30]);
 });
+
+test('priorities: a more urgent level is batched before a less urgent one; 0 and absent are the default, after every named level', (t) => {
+  const q = new BatchQueue<Item & { priority?: number }>();
+  const push = (id: string, deadline: number, priority?: number) => q.push({ id, enqueuedAt: 0, deadline, ...(priority === undefined ? {} : { priority }) });
+  push('default-early', 10);
+  push('low-3', 50, 3);
+  push('zero', 5, 0);
+  push('high-1', 100, 1);
+  push('mid-2-late', 90, 2);
+  push('mid-2-early', 80, 2);
+  push('high-1-again', 100, 1);
+  t.deepEqual(q.levels(), [1, 1, 2, 2, 3, Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY]);
+  t.deepEqual(q.deadlines(), [100, 100, 80, 90, 50, 5, 10], 'earliest deadline first within a level, FIFO among equals');
+  const taken = q.take(0, opts({ limit: 4 }));
+  t.is(taken.kind, 'batch');
+  if (taken.kind === 'batch') t.deepEqual(ids(taken.batch), ['high-1', 'high-1-again', 'mid-2-early', 'mid-2-late']);
+});

@@ -10,6 +10,7 @@ const build = (Class: CatalogueClass): ClipperError =>
 /** The HTTP status each gRPC code stands for (google.rpc.Code's documented equivalents). */
 const httpOf: Partial<Record<status, number[]>> = {
   [status.INVALID_ARGUMENT]: [400, 415],
+  [status.CANCELLED]: [499],
   [status.UNAUTHENTICATED]: [401],
   [status.PERMISSION_DENIED]: [403],
   [status.NOT_FOUND]: [404],

@@ -1,4 +1,5 @@
 import { Metadata, status, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
+import { EventEmitter } from 'node:events';
 import test from 'ava';
 import { DeadlineExceededError, OverloadedError, UnknownModelError, type ModelVersionInfo } from '../../../src/index.js';
 import { inferenceService, inferTimeoutMs, type InferenceBackend } from '../../../src/grpc/inference-service.js';
@@ -26,10 +27,13 @@ function info(overrides: Partial<ModelVersionInfo> = {}): ModelVersionInfo {
 interface Fake {
   backend: InferenceBackend;
   inferCalls: { model: string; rows: number[][]; options: { version?: string; timeoutMs?: number } }[];
+  /** The abort signal each infer call was given. */
+  signals: (AbortSignal | undefined)[];
 }
 
 function fake(overrides: { describe?: Partial<ModelVersionInfo>; infer?: () => Promise<Float32Array[]> } = {}): Fake {
   const inferCalls: Fake['inferCalls'] = [];
+  const signals: Fake['signals'] = [];
   const backend = {
     ready: true,
     describeModel(model: string) {
@@ -37,19 +41,22 @@ function fake(overrides: { describe?: Partial<ModelVersionInfo>; infer?: () => P
       return info(overrides.describe);
     },
     getModel: () => ({ name: 'm', currentVersion: '3', versions: [info({ version: '2' }), info()], linkedApps: [] }),
-    async infer(model: string, rows: readonly unknown[], options: { version?: string; timeoutMs?: number } = {}) {
-      inferCalls.push({ model, rows: (rows as ArrayLike<number>[]).map((r) => Array.from(r)), options });
+    async infer(model: string, rows: readonly unknown[], options: { version?: string; timeoutMs?: number; signal?: AbortSignal } = {}) {
+      const { signal, ...rest } = options;
+      signals.push(signal);
+      inferCalls.push({ model, rows: (rows as ArrayLike<number>[]).map((r) => Array.from(r)), options: rest });
       if (overrides.infer !== undefined) return overrides.infer();
       return (rows as ArrayLike<number>[]).map((r) => new Float32Array([(r[0] as number) + (r[1] as number), 0]));
     },
   } as unknown as InferenceBackend;
-  return { backend, inferCalls };
+  return { backend, inferCalls, signals };
 }
 
 /** Calls one handler as grpc-js would; resolves with the reply or the status it failed with. */
-function invoke(f: Fake, rpc: string, request: object, deadline: Date | number = Infinity): Promise<{ reply?: any; error?: { code: status; details: string; metadata: Metadata } }> {
+function invoke(f: Fake, rpc: string, request: object, deadline: Date | number = Infinity, emitter = new EventEmitter()): Promise<{ reply?: any; error?: { code: status; details: string; metadata: Metadata } }> {
   const handlers = inferenceService({ clipper: f.backend, name: 'clipper-ts', version: '9.9.9', inferTimeoutMs: 1000, now: () => NOW });
-  const call = { request, getDeadline: () => deadline, metadata: new Metadata() } as unknown as ServerUnaryCall<unknown, unknown>;
+  // A call is an EventEmitter ('cancelled' when the client cancels).
+  const call = Object.assign(emitter, { request, getDeadline: () => deadline, metadata: new Metadata() }) as unknown as ServerUnaryCall<unknown, unknown>;
   return new Promise((resolve) => {
     const callback: sendUnaryData<unknown> = (error, reply) => resolve(error === null ? { reply } : { error: error as { code: status; details: string; metadata: Metadata } });
     (handlers[rpc] as (c: typeof call, cb: typeof callback) => void)(call, callback);
@@ -88,6 +95,16 @@ test('ModelInfer passes the rows, the resolved version and the deadline to Clipp
   t.is(reply.model_version, '3');
   t.is(reply.id, 'q');
   t.deepEqual(reply.outputs[0].contents.fp32_contents, [3, 0, 7, 0]);
+});
+
+test('a cancelled call aborts the signal Clipper.infer was given (its queued rows are then dropped)', async (t) => {
+  const f = fake();
+  const call = new EventEmitter();
+  await invoke(f, 'ModelInfer', inferRequest(), NOW + 250, call);
+  const signal = f.signals[0];
+  t.false(signal?.aborted ?? true);
+  call.emit('cancelled');
+  t.true(signal?.aborted);
 });
 
 test('which deadline wins: the tighter of the call\'s and the timeout parameter, else the linked SLO, else the default', (t) => {
