@@ -63,8 +63,8 @@ function setup(options: Setup = {}) {
     if (w === undefined) throw new Error('no worker yet');
     return w;
   };
-  /** Submits a query whose one feature row is [value, 0]. */
-  const submit = (value: number, deadline = FAR): Probe => {
+  /** A query whose one feature row is [value, 0], recording how it settles. */
+  const probeOf = (value: number, deadline: number): Probe => {
     const probe: Probe = {
       value,
       input: new Float32Array([value, 0]),
@@ -80,30 +80,18 @@ function setup(options: Setup = {}) {
         probe.error = error;
       },
     };
+    return probe;
+  };
+  /** Submits a query whose one feature row is [value, 0]. */
+  const submit = (value: number, deadline = FAR): Probe => {
+    const probe = probeOf(value, deadline);
     replica.submit(probe);
     return probe;
   };
   /** Submits a client batch of queries whose rows are [value, 0], admitted as one unit; `refusals` records its refusal. */
   const submitUnit = (values: number[], deadline = FAR): { probes: Probe[]; refusals: unknown[] } => {
     const refusals: unknown[] = [];
-    const probes = values.map((value) => {
-      const probe: Probe = {
-        value,
-        input: new Float32Array([value, 0]),
-        enqueuedAt: clock.now(),
-        deadline,
-        settlements: 0,
-        resolve(answer) {
-          probe.settlements++;
-          probe.answer = answer;
-        },
-        reject(error) {
-          probe.settlements++;
-          probe.error = error;
-        },
-      };
-      return probe;
-    });
+    const probes = values.map((value) => probeOf(value, deadline));
     replica.submitUnit({ queries: probes, deadline, refuse: (error) => refusals.push(error) });
     return { probes, refusals };
   };
