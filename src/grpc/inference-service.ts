@@ -75,6 +75,22 @@ export function inferTimeoutMs(request: ModelInferRequest, callDeadline: Date | 
   return bounds.length > 0 ? Math.min(...bounds) : (info.linkedSloMs ?? defaultMs);
 }
 
+/** Highest `priority` parameter accepted (the HTTP adapter's bound: a 32-bit signed integer). */
+const MAX_PRIORITY = 2_147_483_647;
+
+/**
+ * The query's scheduling priority from the `priority` parameter (Triton's scheduling extension, as the HTTP
+ * OIP adapter takes it): 1 most urgent, larger numbers less, 0 or absent the default level.
+ */
+export function inferPriority(request: ModelInferRequest): number | undefined {
+  const priority = parameterValue(request.parameters?.priority);
+  if (priority === undefined) return undefined;
+  if (typeof priority !== 'number' || !Number.isInteger(priority) || priority < 0 || priority > MAX_PRIORITY) {
+    throw new InvalidInputError(`parameter priority is ${JSON.stringify(priority)}; it must be an integer in [0, ${MAX_PRIORITY}] (1 most urgent, 0 the default level)`);
+  }
+  return priority;
+}
+
 /** A unary handler from a function of the request: its result is the reply, its failure the call's status. */
 function unary<Req, Res>(work: (call: ServerUnaryCall<Req, Res>) => Res | Promise<Res>, onInternalError: (error: unknown) => void): handleUnaryCall<Req, Res> {
   return (call, callback) => {
@@ -110,10 +126,11 @@ export function inferenceService(options: InferenceServiceOptions): UntypedServi
     const rawReply = replyRaw(request, signature, raw);
     const timeoutMs = inferTimeoutMs(request, call.getDeadline(), info, options.inferTimeoutMs, now());
     if (timeoutMs <= 0) throw new DeadlineExceededError(`the call's deadline passed before model ${model} could take it`);
+    const priority = inferPriority(request);
     // A cancelled call (client gone, deadline passed) drops its rows still queued, unrun.
     const cancel = new AbortController();
     call.once('cancelled', () => cancel.abort());
-    const outputs = await clipper.infer(model, rows, { version: info.version, timeoutMs, signal: cancel.signal, ...(span === undefined ? {} : { trace: trace.setSpan(ROOT_CONTEXT, span) }) });
+    const outputs = await clipper.infer(model, rows, { version: info.version, timeoutMs, signal: cancel.signal, ...(priority === undefined ? {} : { priority }), ...(span === undefined ? {} : { trace: trace.setSpan(ROOT_CONTEXT, span) }) });
     return { model_name: model, model_version: info.version, id: request.id, ...responseTensor(signature, outputs, rawReply) };
   }
   const handlers = {

@@ -11,7 +11,7 @@ import { digit, loadMnist, projectRoot } from '../../src/index.js';
 import { grpcProtoPath } from '../../src/grpc/grpc-server.js';
 import { serve, type RunningServer } from '../../src/http/serve.js';
 import { resolveServeSettings } from '../../src/http/settings.js';
-import { fixtureModels } from '../helpers/fixtures.js';
+import { fixtureModels, waitFor } from '../helpers/fixtures.js';
 
 // A real server on free ports, and a stock grpc-js client built from the same .proto with @grpc/proto-loader
 // (its own load options, as a third-party client would). Serial: the deadline tests load the machine.
@@ -185,6 +185,7 @@ test.serial('every bad request gets the gRPC code of its HTTP status, with the r
     ['two raw contents for one input', { ...input({}), raw_input_contents: [good, good] }, status.INVALID_ARGUMENT, /2 raw_input_contents for 1 input/],
     ['unknown output', { ...input({}), raw_input_contents: [good], outputs: [{ name: 'logits' }] }, status.INVALID_ARGUMENT, /unknown output 'logits'/],
     ['bad timeout parameter', { ...input({}), raw_input_contents: [good], parameters: { timeout: { string_param: 'soon' } } }, status.INVALID_ARGUMENT, /parameter timeout is "soon"/],
+    ['bad priority parameter', { ...input({}), raw_input_contents: [good], parameters: { priority: { int64_param: -2 } } }, status.INVALID_ARGUMENT, /parameter priority is -2/],
     ['unknown model', { ...input({}), model_name: 'nope', raw_input_contents: [good] }, status.NOT_FOUND, /no model named "nope"/],
     ['unknown version', { ...input({}), model_version: '9', raw_input_contents: [good] }, status.NOT_FOUND, /no version "9"/],
   ];
@@ -310,6 +311,31 @@ test.serial('deadlines: a short gRPC deadline or timeout parameter against a slo
     t.deepEqual(e.metadata.get('clipper-error-code'), ['OVERLOADED']);
   }
   t.true(burst.filter((e) => e === undefined).length >= 5, `admitted queries were answered: ${outcomes}`);
+});
+
+test.serial('priority order under a saturated replica: parameters.priority 1 is batched before the default level queued earlier', async (t) => {
+  const slow = await serve({ ...resolveServeSettings(['--port', '0', '--admin-port', '0', '--log-level', 'silent', '--models', fixtureModels, '--max-event-loop-delay-ms', '0']), bundled: false });
+  const slowClient = new Service(slow.grpcAddress as string, credentials.createInsecure());
+  t.teardown(async () => {
+    slowClient.close();
+    await slow.close();
+  });
+  // slow runs one row a batch here; each row [ms, id] takes ms and answers id.
+  await slow.clipper.deployModel({ name: 'slow', version: '1', path: 'slow/1/model.mjs', replicas: 1, batching: { mode: 'fixed', maxBatchSize: 1 } });
+  const done: number[] = [];
+  const send = async (ms: number, id: number, priority?: number) => {
+    const parameters = { timeout: { int64_param: 60_000_000 }, ...(priority === undefined ? {} : { priority: { uint64_param: priority } }) };
+    const reply = await rpc('ModelInfer', { model_name: 'slow', inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 2], contents: { fp32_contents: [ms, id] } }], parameters }, 60_000, slowClient);
+    done.push(reply.outputs[0].contents.fp32_contents[0]);
+  };
+  const outstanding = (): number => slow.clipper.getModel('slow').versions[0]?.replicas[0]?.outstanding ?? 0;
+  const blocker = send(200, 0);
+  await waitFor(() => outstanding() === 1, 10_000, 'the blocker to run');
+  const low = [1, 2, 3].map((id) => send(20, id));
+  await waitFor(() => outstanding() === 4, 10_000, 'the default-level queries to queue');
+  const high = [11, 12].map((id) => send(20, id, 1));
+  await Promise.all([blocker, ...low, ...high]);
+  t.deepEqual(done, [0, 11, 12, 1, 2, 3]);
 });
 
 test.serial("the README's grpc-js example runs as written against the server", async (t) => {

@@ -2,7 +2,7 @@ import { Metadata, status, type sendUnaryData, type ServerUnaryCall } from '@grp
 import { EventEmitter } from 'node:events';
 import test from 'ava';
 import { DeadlineExceededError, OverloadedError, UnknownModelError, type ModelVersionInfo } from '../../../src/index.js';
-import { inferenceService, inferTimeoutMs, type InferenceBackend } from '../../../src/grpc/inference-service.js';
+import { inferenceService, inferPriority, inferTimeoutMs, type InferenceBackend } from '../../../src/grpc/inference-service.js';
 import type { ModelInferRequest } from '../../../src/grpc/tensor-codec.js';
 
 // The handlers on a fake backend and fake calls: no sockets, no threads. The clock is a fixed number.
@@ -118,6 +118,27 @@ test('which deadline wins: the tighter of the call\'s and the timeout parameter,
   t.is(inferTimeoutMs(r, Infinity, info({ linkedSloMs: 20 }), 1000, NOW), 20, "the linked application's SLO");
   t.is(inferTimeoutMs(r, Infinity, info(), 1000, NOW), 1000, "the server's default");
   t.throws(() => inferTimeoutMs(inferRequest({ parameters: timeout(0) }), Infinity, info(), 1000, NOW), { message: /parameter timeout is 0/ });
+});
+
+test('the priority parameter reaches Clipper.infer as the query\'s priority; a bad one is INVALID_ARGUMENT and runs nothing', async (t) => {
+  const f = fake();
+  await invoke(f, 'ModelInfer', inferRequest({ parameters: { priority: { parameter_choice: 'uint64_param', uint64_param: 1 } } }), NOW + 250);
+  await invoke(f, 'ModelInfer', inferRequest(), NOW + 250);
+  t.deepEqual(
+    f.inferCalls.map((c) => c.options),
+    [
+      { version: '3', timeoutMs: 250, priority: 1 },
+      { version: '3', timeoutMs: 250 },
+    ],
+  );
+  for (const bad of [{ int64_param: -1 }, { int64_param: 2 ** 31 }, { double_param: 1.5 }, { string_param: 'high' }, { bool_param: true }]) {
+    const { error } = await invoke(f, 'ModelInfer', inferRequest({ parameters: { priority: bad } }), NOW + 250);
+    t.is(error?.code, status.INVALID_ARGUMENT, JSON.stringify(bad));
+    t.regex(error?.details ?? '', /^parameter priority is .*; it must be an integer in \[0, 2147483647\]/);
+  }
+  t.is(f.inferCalls.length, 2, 'no bad priority reached the model');
+  t.is(inferPriority(inferRequest({ parameters: { priority: { int64_param: 0 } } })), 0, '0 is the default level, accepted');
+  t.is(inferPriority(inferRequest()), undefined);
 });
 
 test('a deadline already past is DEADLINE_EXCEEDED without running the model', async (t) => {
