@@ -1,7 +1,7 @@
 import { leastOutstanding } from '../src/routing/balancer.js';
 import type { Clock } from '../src/kernel/clock.js';
 import type { TimerHandle } from '../src/kernel/clock.js';
-import { CancelledError, ModelLoadError, NoReplicaAvailableError, OverloadedError, ReplicaFailedError } from '../src/errors.js';
+import { BatchTooLargeError, CancelledError, ModelLoadError, NoReplicaAvailableError, OverloadedError, ReplicaFailedError } from '../src/errors.js';
 import { HedgeBudget } from '../src/routing/hedge-budget.js';
 import { LatencyWindow } from '../src/routing/latency-window.js';
 import { CopyTracker, type CopyDecision } from '../src/routing/copy-tracker.js';
@@ -279,8 +279,10 @@ export class ReplicaSet<R extends ReplicaHandle = Replica> implements ReplicaHos
   /**
    * Runs a client's batch of rows, all due at `deadline`, admitted as one unit: the ready replica with the
    * least outstanding work decides once for all the rows ({@link ReplicaHandle.submitUnit}); refused as busy
-   * (OverloadedError), the unit goes whole to a sibling whose admission has room for it, if any; refused
-   * because it could never fit (BatchTooLargeError), it is answered so at once. Admitted, its rows run in
+   * (OverloadedError), the unit goes whole to a sibling whose admission has room for it, if any; else (busy
+   * everywhere, or too large for one replica: BatchTooLargeError) it is split across the fewest replicas with
+   * room for an even share each, every share admitted whole on its replica; with no such split the refusal
+   * stands (a share refused after all drops the others' queued rows). Admitted, its rows run in
    * batches of their own (or with others) and the answers come back in order. A row that fails fails the
    * unit, and the rows still queued are dropped. Not hedged. `signal`: the caller went away, the rows still
    * queued are dropped unrun (counted by the replica) and the promise rejects with CancelledError.
@@ -327,30 +329,45 @@ export class ReplicaSet<R extends ReplicaHandle = Replica> implements ReplicaHos
         };
         return query;
       });
-      const send = (to: R): void => {
+      /** Hands `part` (all the rows, or one replica's share of a split) to `to`; `refused` hears a refusal. */
+      const submitPart = (to: R, part: ReplicaQuery[], refused: (error: unknown) => void): void => {
         tried.add(to);
-        for (const query of queries) this.#holders.set(query, to);
+        for (const query of part) this.#holders.set(query, to);
         if (to.submitUnit === undefined) {
-          for (const query of queries) to.submit(query);
+          for (const query of part) to.submit(query);
           return;
         }
-        const unit: ReplicaUnit = {
-          queries,
-          deadline,
-          refuse: (error) => {
-            if (settled) return;
-            const sibling = error instanceof OverloadedError ? this.#withRoom(to, deadline, queries.length, tried) : undefined;
-            if (sibling !== undefined) {
-              send(sibling);
-              return;
-            }
+        const unit: ReplicaUnit = { queries: part, deadline, refuse: refused };
+        to.submitUnit(unit);
+      };
+      const send = (to: R): void =>
+        submitPart(to, queries, (error) => {
+          if (settled) return;
+          const sibling = error instanceof OverloadedError ? this.#withRoom(to, deadline, queries.length, tried) : undefined;
+          if (sibling !== undefined) {
+            send(sibling);
+            return;
+          }
+          // No one replica can take all the rows in time: split them across replicas with room for a share each.
+          const shares = error instanceof OverloadedError || error instanceof BatchTooLargeError ? this.#split(queries.length, deadline) : undefined;
+          if (shares === undefined) {
             // Refused whole: none of its rows was queued, none needs dropping.
             settled = true;
             reject(error);
-          },
-        };
-        to.submitUnit(unit);
-      };
+            return;
+          }
+          let at = 0;
+          for (const [replica, rows] of shares) {
+            if (settled) return;
+            const part = queries.slice(at, (at += rows));
+            submitPart(replica, part, (partError) => {
+              if (settled) return;
+              // This share was never queued; the others' rows still queued are dropped unrun.
+              for (const query of part) this.#holders.delete(query);
+              fail(partError);
+            });
+          }
+        });
       send(primary);
       this.#onAbort(signal, () => {
         if (settled) return;
@@ -499,6 +516,20 @@ export class ReplicaSet<R extends ReplicaHandle = Replica> implements ReplicaHos
       if (best === undefined || r.outstanding < best.outstanding) best = r;
     }
     return best;
+  }
+
+  /**
+   * A split of `rows` rows across the fewest ready replicas (2 or more, least outstanding first) whose admission
+   * has room for an even share each by `deadline`; undefined when no split fits. Only replicas that admit
+   * client batches as units take part, so every share is admitted (or refused) whole.
+   */
+  #split(rows: number, deadline: number): [R, number][] | undefined {
+    const ready = this.#replicas.filter((r) => r.ready && r.submitUnit !== undefined && r.hasRoom !== undefined).sort((a, b) => a.outstanding - b.outstanding);
+    for (let k = 2; k <= Math.min(ready.length, rows); k++) {
+      const shares = ready.slice(0, k).map((r, i): [R, number] => [r, Math.floor(rows / k) + (i < rows % k ? 1 : 0)]);
+      if (shares.every(([r, n]) => r.hasRoom?.(deadline, n) === true)) return shares;
+    }
+    return undefined;
   }
 
   #choose(exclude: readonly string[] | undefined): R | undefined {

@@ -32,8 +32,11 @@ export class FakeReplica implements ReplicaHandle {
     this.#holdLoads = options.holdLoads ?? false;
   }
 
-  /** What {@link hasRoom} answers: whether this replica's admission would take a query now (default: no). */
-  room = false;
+  /**
+   * What {@link hasRoom} answers: whether this replica's admission would take a query now (default: no), or
+   * as a number the most rows of a client batch it would take.
+   */
+  room: boolean | number = false;
   /** Deadlines {@link hasRoom} was asked about. */
   readonly roomAsked: number[] = [];
 
@@ -43,7 +46,7 @@ export class FakeReplica implements ReplicaHandle {
   hasRoom(deadline: number, rows = 1): boolean {
     this.roomAsked.push(deadline);
     this.roomRowsAsked.push(rows);
-    return this.room;
+    return typeof this.room === 'number' ? rows <= this.room : this.room;
   }
 
   /** Client batches submitted whole, in order. */

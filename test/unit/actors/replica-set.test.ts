@@ -491,16 +491,55 @@ test('a client batch refused as busy goes whole to a sibling with room for all i
   }
   await t.throwsAsync(set.predictMany(rows, 2000), { instanceOf: OverloadedError });
   t.is(made.filter((r) => r.refuseNextUnit === undefined).length, 1, 'refused by one, not retried on the other');
-  // Too large for any replica: no sibling is asked, though one says it has room.
+  // Too large for any replica, and no split fits: no sibling is sent the whole, and the 400 stands.
   for (const r of made) {
-    r.room = true;
+    r.room = 0;
     r.refuseNextUnit = new BatchTooLargeError('too many', { largestRows: 1 });
   }
-  const asked = made.map((r) => r.roomAsked.length);
+  const units = (): number => made.reduce((n, r) => n + r.units.length, 0);
+  const before = units();
   const error = await t.throwsAsync(set.predictMany(rows, 2000), { instanceOf: BatchTooLargeError });
   t.is(error?.largestRows, 1);
-  t.deepEqual(made.map((r) => r.roomAsked.length), asked);
+  t.is(units() - before, 1, 'the one refused unit; no share was sent');
+  t.true(made.some((r) => r.roomRowsAsked.at(-1) === 1), 'a split was considered (a share of one row each)');
   t.is(made.filter((r) => r.refuseNextUnit === undefined).length, 1);
+});
+
+test('a client batch no one replica can take in time is split across replicas with room for an even share each, in order', async (t) => {
+  const { set, made } = await deploy({ replicas: 3, hedging: { enabled: false } });
+  const [r0, r1, r2] = made as [FakeReplica, FakeReplica, FakeReplica];
+  const rows = [0, 1, 2, 3, 4].map((v) => Float32Array.of(v, 0, 0));
+  // Too large for r0 (the first chosen); every replica has room for 2 rows, so halves (3 + 2) do not fit but thirds do.
+  r0.refuseNextUnit = new BatchTooLargeError('too many', { largestRows: 2 });
+  for (const r of made) r.room = 2;
+  const out: { answers?: ReplicaAnswer[] } = {};
+  const promise = set.predictMany(rows, 2000).then((a) => (out.answers = a));
+  t.deepEqual(made.map((r) => r.units.at(-1)?.queries.map((q) => q.input[0])), [[0, 1], [2, 3], [4]]);
+  for (const r of [r2, r0, r1]) while (r.held.length > 0) r.answer(r.held[0], [(r.held[0]?.input[0] as number) * 10]);
+  await promise;
+  t.deepEqual(out.answers?.map((a) => a.scores[0]), [0, 10, 20, 30, 40]);
+
+  // Busy everywhere for the whole: split into halves across the two least busy (r0 takes the whole first).
+  r1.held.push({} as never);
+  r2.held.push({} as never, {} as never);
+  for (const r of made) r.room = 1;
+  r0.refuseNextUnit = new OverloadedError('busy', 1);
+  const halves = set.predictMany(rows.slice(0, 2), 3000);
+  t.deepEqual(made.map((r) => r.units.filter((u) => u.deadline === 3000).map((u) => u.queries.length)), [[2, 1], [1], []]);
+  r0.answer(r0.held.find((q) => q.deadline === 3000));
+  r1.answer(r1.held.find((q) => q.deadline === 3000));
+  t.is((await halves).length, 2);
+
+  // A share refused after all: the other share's queued rows are dropped unrun and the refusal stands.
+  r0.refuseNextUnit = new OverloadedError('busy', 1);
+  r1.refuseNextUnit = new OverloadedError('busy after all', 1);
+  const failed = set.predictMany(rows.slice(0, 2), 4000);
+  await t.throwsAsync(failed, { instanceOf: OverloadedError, message: 'busy after all' });
+  t.deepEqual(made.map((r) => r.units.filter((u) => u.deadline === 4000).map((u) => u.queries.length)), [[2, 1], [1], []]);
+  const queued = r0.submitted.filter((q) => q.deadline === 4000);
+  t.is(queued.length, 1, "r0's share was queued");
+  t.deepEqual(r0.cancelled.filter((q) => q.deadline === 4000), queued, 'and then dropped');
+  t.is(r0.held.filter((q) => q.deadline === 4000).length, 0);
 });
 
 test('an aborted caller: its queued rows are cancelled on their replica, flagged aborted, and the promise rejects with CancelledError', async (t) => {
