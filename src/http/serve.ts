@@ -110,11 +110,13 @@ export async function serve(settings: ServeSettings, options: { clipper?: Clippe
       if (closing !== undefined) reply.header('connection', 'close');
     });
   }
-  const queryAddress = await query.listen({ port: settings.port, host: settings.host });
-  const adminAddress = await admin.listen({ port: settings.adminPort, host: settings.adminHost });
+  let queryAddress: string;
+  let adminAddress: string;
   let grpc: GrpcServer | undefined;
-  if (settings.grpcPort !== 0) {
-    try {
+  try {
+    queryAddress = await query.listen({ port: settings.port, host: settings.host });
+    adminAddress = await admin.listen({ port: settings.adminPort, host: settings.adminHost });
+    if (settings.grpcPort !== 0) {
       grpc = await startGrpcServer({
         clipper,
         name: 'clipper-ts',
@@ -126,15 +128,16 @@ export async function serve(settings: ServeSettings, options: { clipper?: Clippe
         onInternalError: (error) => query.log.error({ err: error }, 'grpc: unexpected error'),
         ...(tracing === undefined ? {} : { tracer: tracing.tracer }),
       });
-    } catch (error) {
-      // A taken gRPC port (Triton's 8001 is a common one) must end `serve`, not leave the HTTP ports open.
-      await Promise.all([query.close(), admin.close()]);
-      metrics.close();
-      await control.close();
-      if (options.clipper === undefined) await clipper.stop();
-      await tracing?.shutdown();
-      throw error;
     }
+  } catch (error) {
+    // A taken port (the admin port, or Triton's gRPC 8001, a common one) must end `serve`, not leave the ports
+    // already open listening with nothing behind them.
+    await Promise.all([query.close(), admin.close()]);
+    metrics.close();
+    await control.close();
+    if (options.clipper === undefined) await clipper.stop();
+    await tracing?.shutdown();
+    throw error;
   }
   const running: RunningServer = {
     clipper,

@@ -1,3 +1,4 @@
+import { createServer, type AddressInfo, type Server } from 'node:net';
 import test from 'ava';
 import fc from 'fast-check';
 import { digit, loadMnist } from '../../src/data/mnist-data.js';
@@ -331,4 +332,27 @@ test.serial('a lagging event loop alone refuses nothing: with the queues not beh
   const read = await fetch(`${lagging.queryUrl}/nope/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"input": [1]}' });
   t.is(read.status, 404, 'the query was read and routed (an unknown app), not refused');
   t.is((await fetch(`${lagging.queryUrl}/v2/health/live`)).status, 200, 'liveness is never shed');
+});
+
+test.serial('a taken admin port fails serve() and leaves no port behind: the query port it had opened is free again', async (t) => {
+  const listenOn = async (port: number): Promise<Server> => {
+    const s = createServer();
+    await new Promise<void>((resolve, reject) => {
+      s.once('error', reject);
+      s.listen(port, '0.0.0.0', resolve);
+    });
+    return s;
+  };
+  const taken = await listenOn(0);
+  t.teardown(() => taken.close());
+  const adminPort = (taken.address() as AddressInfo).port;
+  const probe = await listenOn(0);
+  const queryPort = (probe.address() as AddressInfo).port;
+  await new Promise((resolve) => probe.close(resolve));
+  const settings = { ...resolveServeSettings(['--port', String(queryPort), '--admin-port', String(adminPort), '--grpc-port', '0', '--log-level', 'silent']), bundled: false };
+  await t.throwsAsync(serve(settings), { code: 'EADDRINUSE' });
+  // The query server had listened before the admin port failed; it was closed, so the port can be taken again.
+  const again = await listenOn(queryPort);
+  await new Promise((resolve) => again.close(resolve));
+  t.pass();
 });
