@@ -119,6 +119,15 @@ export class DeadlineExceededError extends ClipperError {
   override readonly status = 504;
 }
 
+/**
+ * An admin change lost a race: the control-plane state changed since it was read (another frontend sharing
+ * NATS, or the state file, wrote first). Nothing was stored; read it again and retry.
+ */
+export class StateConflictError extends ClipperError {
+  override readonly code = 'STATE_CONFLICT';
+  override readonly status = 409;
+}
+
 /** The model could not be loaded (missing or corrupt file, a JS module without `predict`, ...). */
 export class ModelLoadError extends ClipperError {
   override readonly code = 'MODEL_LOAD_FAILED';
@@ -219,6 +228,7 @@ export const errorCatalogue = [
   ShuttingDownError,
   ForbiddenPathError,
   IncompatibleModelError,
+  StateConflictError,
   InvalidRequestError,
   UnsupportedMediaTypeError,
   PayloadTooLargeError,

@@ -29,6 +29,7 @@ const expected: Record<string, [code: string, status: number]> = {
   ShuttingDownError: ['SHUTTING_DOWN', 503],
   ForbiddenPathError: ['FORBIDDEN_PATH', 403],
   IncompatibleModelError: ['INCOMPATIBLE_MODEL', 409],
+  StateConflictError: ['STATE_CONFLICT', 409],
   InvalidRequestError: ['INVALID_REQUEST', 400],
   UnsupportedMediaTypeError: ['UNSUPPORTED_MEDIA_TYPE', 415],
   PayloadTooLargeError: ['PAYLOAD_TOO_LARGE', 413],

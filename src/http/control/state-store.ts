@@ -5,14 +5,10 @@
  */
 import { mkdirSync, readFileSync, renameSync, rmSync, openSync, writeSync, fsyncSync, closeSync } from 'node:fs';
 import path from 'node:path';
-import { ClipperError } from '../../index.js';
+import { StateConflictError } from '../../errors.js';
 import { decodeState, encodeState, type ControlState } from './control-state.js';
 
-/** An admin change lost a race: the control-plane state changed since it was read (another frontend wrote first). */
-export class StateConflictError extends ClipperError {
-  override readonly code = 'STATE_CONFLICT';
-  override readonly status = 409;
-}
+export { StateConflictError };
 
 export interface StoredState {
   state: ControlState | undefined;
