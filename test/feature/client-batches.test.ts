@@ -6,6 +6,7 @@ import { digit, loadMnist, projectRoot } from '../../src/index.js';
 import { serve, type RunningServer } from '../../src/http/serve.js';
 import { resolveServeSettings } from '../../src/http/settings.js';
 import { fixtureModels, waitFor } from '../helpers/fixtures.js';
+import { priorityOrder } from '../helpers/priority-order.js';
 
 // Client batches over a real socket (Node's fetch) against a real server: OIP infer requests of 1, 100, 1,000
 // and 10,000 rows, admitted as one unit. mnist-linear (onnxruntime on a worker thread) checks the answers
@@ -204,9 +205,7 @@ test.serial('Clipper REST input_batch goes through predictBatch: one validation 
 });
 
 test.serial('priority order under a saturated replica: parameters.priority 1 is batched before the default level queued earlier', async (t) => {
-  // slow runs one row a batch; each row [ms, id] takes ms and answers id.
-  const done: number[] = [];
-  const send = async (ms: number, id: number, priority?: number) => {
+  const send = async (ms: number, id: number, priority?: number): Promise<number> => {
     const body = JSON.stringify({
       inputs: [{ name: 'input', shape: [1, 2], datatype: 'FP32', data: [ms, id] }],
       parameters: { timeout: 60_000_000, ...(priority === undefined ? {} : { priority }) },
@@ -214,14 +213,7 @@ test.serial('priority order under a saturated replica: parameters.priority 1 is 
     const r = await fetch(`${server.queryUrl}/v2/models/slow/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     const json = (await r.json()) as { outputs?: { data: number[] }[] };
     t.is(r.status, 200);
-    done.push(json.outputs?.[0]?.data[0] ?? -1);
+    return json.outputs?.[0]?.data[0] ?? -1;
   };
-  const outstanding = (): number => replicaOf('slow')?.outstanding ?? 0;
-  const blocker = send(200, 0);
-  await waitFor(() => outstanding() === 1, 10_000, 'the blocker to run');
-  const low = [1, 2, 3].map((id) => send(20, id));
-  await waitFor(() => outstanding() === 4, 10_000, 'the default-level queries to queue');
-  const high = [11, 12].map((id) => send(20, id, 1));
-  await Promise.all([blocker, ...low, ...high]);
-  t.deepEqual(done, [0, 11, 12, 1, 2, 3]);
+  t.deepEqual(await priorityOrder(send, () => replicaOf('slow')?.outstanding ?? 0), [0, 11, 12, 1, 2, 3]);
 });

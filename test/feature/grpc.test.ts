@@ -5,13 +5,14 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { credentials, loadPackageDefinition, Metadata, status, type Client, type GrpcObject, type ServiceClientConstructor, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import fc from 'fast-check';
 import { digit, loadMnist, projectRoot } from '../../src/index.js';
 import { grpcProtoPath } from '../../src/grpc/grpc-server.js';
 import { serve, type RunningServer } from '../../src/http/serve.js';
 import { resolveServeSettings } from '../../src/http/settings.js';
-import { fixtureModels, waitFor } from '../helpers/fixtures.js';
+import { fixtureModels } from '../helpers/fixtures.js';
+import { priorityOrder } from '../helpers/priority-order.js';
 
 // A real server on free ports, and a stock grpc-js client built from the same .proto with @grpc/proto-loader
 // (its own load options, as a third-party client would). Serial: the deadline tests load the machine.
@@ -255,13 +256,19 @@ test.serial('fast-check: malformed ModelInfer messages get only INVALID_ARGUMENT
   t.is(argmax(new Float32Array(new Uint8Array(ok.raw_output_contents[0]).buffer)), heldOut.labels[50]);
 });
 
-test.serial('deadlines: a short gRPC deadline or timeout parameter against a slow model is DEADLINE_EXCEEDED; overload is UNAVAILABLE with retry-after', async (t) => {
+/** A server of the fixture models (no bundled ones) with a gRPC client of its own, both closed after the test. */
+async function slowServer(t: ExecutionContext): Promise<{ slow: RunningServer; slowClient: Client }> {
   const slow = await serve({ ...resolveServeSettings(['--port', '0', '--admin-port', '0', '--log-level', 'silent', '--models', fixtureModels, '--max-event-loop-delay-ms', '0']), bundled: false });
   const slowClient = new Service(slow.grpcAddress as string, credentials.createInsecure());
   t.teardown(async () => {
     slowClient.close();
     await slow.close();
   });
+  return { slow, slowClient };
+}
+
+test.serial('deadlines: a short gRPC deadline or timeout parameter against a slow model is DEADLINE_EXCEEDED; overload is UNAVAILABLE with retry-after', async (t) => {
+  const { slow, slowClient } = await slowServer(t);
   // The slow model busy-waits input[0] ms per batch. Each test below gets its own copy, with no latency history.
   for (const name of ['slow-a', 'slow-b', 'slow-c']) {
     await slow.clipper.deployModel({ name, version: '1', path: 'slow/1/model.mjs', replicas: 1, batching: { mode: 'none' } });
@@ -314,28 +321,15 @@ test.serial('deadlines: a short gRPC deadline or timeout parameter against a slo
 });
 
 test.serial('priority order under a saturated replica: parameters.priority 1 is batched before the default level queued earlier', async (t) => {
-  const slow = await serve({ ...resolveServeSettings(['--port', '0', '--admin-port', '0', '--log-level', 'silent', '--models', fixtureModels, '--max-event-loop-delay-ms', '0']), bundled: false });
-  const slowClient = new Service(slow.grpcAddress as string, credentials.createInsecure());
-  t.teardown(async () => {
-    slowClient.close();
-    await slow.close();
-  });
-  // slow runs one row a batch here; each row [ms, id] takes ms and answers id.
+  const { slow, slowClient } = await slowServer(t);
   await slow.clipper.deployModel({ name: 'slow', version: '1', path: 'slow/1/model.mjs', replicas: 1, batching: { mode: 'fixed', maxBatchSize: 1 } });
-  const done: number[] = [];
-  const send = async (ms: number, id: number, priority?: number) => {
+  const send = async (ms: number, id: number, priority?: number): Promise<number> => {
     const parameters = { timeout: { int64_param: 60_000_000 }, ...(priority === undefined ? {} : { priority: { uint64_param: priority } }) };
     const reply = await rpc('ModelInfer', { model_name: 'slow', inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 2], contents: { fp32_contents: [ms, id] } }], parameters }, 60_000, slowClient);
-    done.push(reply.outputs[0].contents.fp32_contents[0]);
+    return reply.outputs[0].contents.fp32_contents[0];
   };
   const outstanding = (): number => slow.clipper.getModel('slow').versions[0]?.replicas[0]?.outstanding ?? 0;
-  const blocker = send(200, 0);
-  await waitFor(() => outstanding() === 1, 10_000, 'the blocker to run');
-  const low = [1, 2, 3].map((id) => send(20, id));
-  await waitFor(() => outstanding() === 4, 10_000, 'the default-level queries to queue');
-  const high = [11, 12].map((id) => send(20, id, 1));
-  await Promise.all([blocker, ...low, ...high]);
-  t.deepEqual(done, [0, 11, 12, 1, 2, 3]);
+  t.deepEqual(await priorityOrder(send, outstanding), [0, 11, 12, 1, 2, 3]);
 });
 
 test.serial("the README's grpc-js example runs as written against the server", async (t) => {
