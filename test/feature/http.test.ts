@@ -331,4 +331,36 @@ test.serial('a lagging event loop alone refuses nothing: with the queues not beh
   const read = await fetch(`${lagging.queryUrl}/nope/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"input": [1]}' });
   t.is(read.status, 404, 'the query was read and routed (an unknown app), not refused');
   t.is((await fetch(`${lagging.queryUrl}/v2/health/live`)).status, 200, 'liveness is never shed');
+  const metrics = await (await fetch(`${lagging.queryUrl}/metrics`)).text();
+  t.regex(metrics, /clipper_refused_total\{model="",version="",replica="",reason="event-loop-lag"\} 0\n/, 'no lag refusal counted');
+});
+
+test.serial('a lagging event loop with the queues behind refuses with 503, counted in clipper_refused_total{reason="event-loop-lag"}', async (t) => {
+  const lagging = await serve({ ...resolveServeSettings(['--port', '0', '--admin-port', '0', '--log-level', 'silent', '--max-event-loop-delay-ms', '25', '--models', fixtureModels]), bundled: false });
+  t.teardown(() => lagging.close());
+  await lagging.clipper.registerApp({ name: 'slow', inputType: 'float32', inputShape: [2], defaultOutput: -1, latencySloMs: 10_000, cacheMaxBytes: 0 });
+  await lagging.clipper.deployModel({ name: 'slow', version: '1', path: 'slow/1/model.mjs', replicas: 1, batching: { mode: 'none', maxQueueSize: 100 } });
+  await lagging.clipper.linkModel('slow', 'slow');
+  const post = (input: number[]) => fetch(`${lagging.queryUrl}/slow/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ input }) });
+  // Four queries of 1 s each on one replica taking one at a time: more than two batches held, the queues are behind.
+  const backlog = Array.from({ length: 4 }, (_, i) => post([1000, i]));
+  while ((lagging.clipper.getModels()[0]?.versions[0]?.replicas[0]?.outstanding ?? 0) < 4) await new Promise((r) => setTimeout(r, 5));
+  // Hold this process's event loop for 300 ms, as a long GC pause would; the next query is shed before its body
+  // is read. A loaded machine may delay the query past the guard's 100 ms sample: up to three tries.
+  let shed: Response | undefined;
+  for (let attempt = 0; attempt < 3 && shed === undefined; attempt++) {
+    const until = performance.now() + 300;
+    while (performance.now() < until);
+    await new Promise((r) => setTimeout(r, 5));
+    const r = await post([1, 9]);
+    if (r.status === 503) shed = r;
+    else void r.body?.cancel();
+  }
+  t.is(shed?.status, 503, 'shed while the loop lagged and the queue was behind');
+  t.is(shed?.headers.get('retry-after'), '1');
+  t.regex(((await shed?.json()) as { error?: string }).error ?? '', /the event loop is .* behind/);
+  const metrics = await (await fetch(`${lagging.queryUrl}/metrics`)).text();
+  const counted = Number(/clipper_refused_total\{model="",version="",replica="",reason="event-loop-lag"\} (\d+)/.exec(metrics)?.[1]);
+  t.is(counted, 1, "the one shed query is counted, by its reason");
+  await Promise.allSettled(backlog);
 });
