@@ -27,6 +27,7 @@ import { monitorEventLoopDelay, performance, PerformanceObserver } from 'node:pe
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Clipper, loadMnist } from '../src/index.js';
+import { tuneGarbageCollector } from '../src/http/gc-tuning.js';
 import { serve } from '../src/http/serve.js';
 import { resolveServeSettings } from '../src/http/settings.js';
 import { runGeneratorProcess } from '../src/load/fork-generator.js';
@@ -159,12 +160,19 @@ type Slice = Omit<Counts, 'outstanding'> & {
 };
 /** perf_hooks' GC kinds (NODE_PERFORMANCE_GC_*). */
 const GC_KINDS: Record<number, string> = { 1: 'minor', 4: 'major', 8: 'incremental', 16: 'weakcb' };
-const FAILURE_KEYS = ['lag', 'tooLate', 'queueFull', 'lateDefaults', 'otherDefaults'] as const;
+/**
+ * What a client sees fail: refused at the edge (lag guard) or by the application (`routerRefused`: every replica
+ * it could use refused), or answered by default, late after admission or not. A replica's own refusals
+ * (`tooLate`, `queueFull`) and queries `expired` in its queue are the causes behind them: a query one replica
+ * refuses may still be taken by the other.
+ */
+const FAILURE_KEYS = ['lag', 'routerRefused', 'lateDefaults', 'otherDefaults'] as const;
+const CAUSE_KEYS = ['tooLate', 'queueFull', 'expired'] as const;
 
-/** Refusals and default answers after `fromMs`, by reason, summed over the run's 100 ms slices. */
+/** Refusals and default answers after `fromMs` as clients saw them, and the replicas' causes, summed over the run's 100 ms slices. */
 function failureReasons(slices: readonly Slice[], fromMs: number): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const k of [...FAILURE_KEYS, 'expired', 'routerRefused'] as const) out[k] = slices.filter((s) => s.t > fromMs).reduce((n, s) => n + s[k], 0);
+  for (const k of [...FAILURE_KEYS, ...CAUSE_KEYS]) out[k] = slices.filter((s) => s.t > fromMs).reduce((n, s) => n + s[k], 0);
   return out;
 }
 
@@ -179,12 +187,14 @@ function incidents(slices: readonly Slice[], gcEntries: readonly { at: number; m
     .map((s) => {
       const end = started + s.t;
       const gcs = gcEntries.filter((g) => g.at >= end - 200 && g.at < end).map((g) => `${Math.round(g.at - end)}:${round2(g.ms)}ms:${g.kind}`);
-      const failed = Object.fromEntries(FAILURE_KEYS.filter((k) => s[k] > 0).map((k) => [k, s[k]]));
-      return { t: s.t, ...failed, expired: s.expired, loopMaxMs: s.loopMaxMs, outstanding: s.outstanding, waitMs: [s.mainWaitMs, s.threadsWaitMs, s.generatorWaitMs], running: s.running, gcs };
+      const failed = Object.fromEntries([...FAILURE_KEYS, ...CAUSE_KEYS].filter((k) => s[k] > 0).map((k) => [k, s[k]]));
+      return { t: s.t, ...failed, loopMaxMs: s.loopMaxMs, outstanding: s.outstanding, waitMs: [s.mainWaitMs, s.threadsWaitMs, s.generatorWaitMs], running: s.running, gcs };
     });
 }
 
 async function main(): Promise<void> {
+  // As `clipper-ts serve` does (src/http/gc-tuning.ts): the soak's server is this process.
+  const heapGrowingPercent = tuneGarbageCollector();
   const clipper = await Clipper.start();
   await clipper.registerApp({ name: 'soak', inputType: 'float32', inputShape: [784], defaultOutput: -1, latencySloMs: SLO_MS, cacheMaxBytes: cacheBytes });
   await clipper.deployModel({ name: MODEL, version: '1', path: path.join(modelsDir, MODEL, '1', 'model.onnx'), replicas: 2 });
@@ -327,6 +337,8 @@ async function main(): Promise<void> {
       // other work takes the cores the server's threads wait for: see runQueueWaitMs).
       machine: { before: machineBefore, after: { loadAverage: os.loadavg().map((x) => round2(x)), cpuPressure: cpuPressure() } },
       sloMs: SLO_MS,
+      // V8's heap growing factor as the server set it (null: left to V8 or to node's own flag).
+      heapGrowingPercent: heapGrowingPercent ?? null,
       capacity,
       rate,
       minutes,
