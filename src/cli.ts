@@ -3,6 +3,7 @@
  * The `clipper-ts` command. `clipper-ts serve [flags]` starts the HTTP server (see `--help`).
  */
 import { ClipperError } from './errors.js';
+import { tuneGarbageCollector } from './http/gc-tuning.js';
 import { serve } from './http/serve.js';
 import { resolveServeSettings, serveDefaults } from './http/settings.js';
 
@@ -68,6 +69,8 @@ async function main(argv: string[]): Promise<number> {
     console.error(`clipper-ts: ${(error as Error).message}`);
     return 2;
   }
+  // Fewer, later mark-compacts: each one's pause and concurrent marking cost queries their deadline (issue 15).
+  tuneGarbageCollector();
   // The handlers go in before the server starts, so a signal while the models load still drains and exits 0
   // instead of killing the process with queries in flight.
   const starting = serve(settings);

@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import path from 'node:path';
 import { mulberry32 } from '../kernel/random.js';
 
 /**
@@ -97,7 +98,19 @@ export function loadMnist(): MnistSplit {
   };
 
   cached = { train: take(0, TRAIN_COUNT), test: take(TRAIN_COUNT, TEST_COUNT) };
+  forgetPackage(require);
   return cached;
+}
+
+/**
+ * Drops the `mnist` package from the module cache once its digits are copied into the split's typed arrays:
+ * its JSON arrays are 63 MB of JavaScript heap that the require cache would otherwise keep for the life of the
+ * process (issue 15: a benchmark's server process loads the digits for its load generator, and every major GC
+ * of that server then marks them).
+ */
+function forgetPackage(require: NodeJS.Require): void {
+  const root = path.dirname(require.resolve('mnist/package.json'));
+  for (const key of Object.keys(require.cache)) if (key.startsWith(root + path.sep)) delete require.cache[key];
 }
 
 /** Image `i` of `d` as a 784-float view (no copy). */

@@ -1,4 +1,4 @@
-import { PerformanceObserver } from 'node:perf_hooks';
+import { constants, PerformanceObserver } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Answer, AppInfo, Clipper, ReplicaStatus } from '../index.js';
 
@@ -28,6 +28,11 @@ export class ServerMetrics {
   readonly #restarts: Counter<'replica' | 'event'>;
   readonly #finishError: Histogram<'model' | 'version'>;
   readonly #unsubscribe: (() => void)[] = [];
+  /**
+   * Queries the HTTP edge refused before any replica saw them, by reason: `event-loop-lag` (the event loop lagged
+   * and the queues confirmed the system is behind). In `clipper_refused_total` with no model, version or replica.
+   */
+  readonly edgeRefusals = { 'event-loop-lag': 0 };
 
   constructor(clipper: Clipper) {
     const registers = [this.registry];
@@ -63,10 +68,28 @@ export class ServerMetrics {
       set({ replica: r.name }, r.counters.cancelled),
     );
     replicaCounter('clipper_admitted_total', 'Queries admitted by a replica', ['replica'], (set, r) => set({ replica: r.name }, r.counters.admitted));
-    replicaCounter('clipper_refused_total', 'Queries a replica refused at admission (503): queue-full at maxQueueSize, too-late when they would miss their deadline', ['replica', 'reason'], (set, r) => {
-      set({ replica: r.name, reason: 'queue-full' }, r.counters.refusedQueueFull);
-      set({ replica: r.name, reason: 'too-late' }, r.counters.refused - r.counters.refusedQueueFull - r.counters.refusedTooLarge);
-      set({ replica: r.name, reason: 'too-large' }, r.counters.refusedTooLarge);
+    const edgeRefusals = this.edgeRefusals;
+    new Counter({
+      name: 'clipper_refused_total',
+      help:
+        'Queries refused (503): by a replica at admission (queue-full at maxQueueSize, too-late when they would miss their deadline, too-large), ' +
+        'or by the HTTP edge before any replica (event-loop-lag, no model, version or replica)',
+      labelNames: ['model', 'version', 'replica', 'reason'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [reason, n] of Object.entries(edgeRefusals)) this.inc({ model: '', version: '', replica: '', reason }, n);
+        for (const m of clipper.getModels()) {
+          for (const v of m.versions) {
+            for (const r of v.replicas) {
+              const labels = { model: m.name, version: v.version, replica: r.name };
+              this.inc({ ...labels, reason: 'queue-full' }, r.counters.refusedQueueFull);
+              this.inc({ ...labels, reason: 'too-late' }, r.counters.refused - r.counters.refusedQueueFull - r.counters.refusedTooLarge);
+              this.inc({ ...labels, reason: 'too-large' }, r.counters.refusedTooLarge);
+            }
+          }
+        }
+      },
     });
     new Gauge({
       name: 'clipper_replica_batch_limit',
@@ -194,16 +217,16 @@ export class ServerMetrics {
   }
 }
 
-/** perf_hooks' GC kind flags (NODE_PERFORMANCE_GC_*), as a label. */
-function gcKind(kind: number | undefined): string {
+/** perf_hooks' GC kind (`constants.NODE_PERFORMANCE_GC_*`: minor 1, major 4, incremental 8, weakcb 16), as a label. */
+export function gcKind(kind: number | undefined): string {
   switch (kind) {
-    case 1:
-      return 'major';
-    case 2:
+    case constants.NODE_PERFORMANCE_GC_MINOR:
       return 'minor';
-    case 4:
+    case constants.NODE_PERFORMANCE_GC_MAJOR:
+      return 'major';
+    case constants.NODE_PERFORMANCE_GC_INCREMENTAL:
       return 'incremental';
-    case 8:
+    case constants.NODE_PERFORMANCE_GC_WEAKCB:
       return 'weakcb';
     default:
       return 'other';

@@ -98,6 +98,7 @@ export function createQueryServer(options: QueryServerOptions): FastifyInstance 
       pressureHandler: (request, reply, _type, value) => {
         if (request.url.startsWith('/v2/health') || request.url === '/metrics') return undefined;
         if (!queuesAreBehind()) return undefined;
+        metrics.edgeRefusals['event-loop-lag']++;
         const error = new OverloadedError(
           // The plugin reports Infinity when the loop was blocked for a whole sample.
           `server overloaded: the event loop is ${Number.isFinite(Number(value)) ? `${Number(value).toFixed(0)} ms` : 'over 100 ms'} behind (limit ${options.maxEventLoopDelayMs} ms); retry later`,

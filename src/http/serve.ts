@@ -31,6 +31,8 @@ export interface RunningServer {
   grpcAddress: string | undefined;
   /** The control plane: admin changes go through it into the state file, the shared bucket or memory. */
   control: ControlPlane;
+  /** What `/metrics` reports (the edge's own refusals among them). */
+  metrics: ServerMetrics;
   /** Stops admitting (503), drains in-flight queries, stops the workers. */
   close(): Promise<void>;
 }
@@ -147,6 +149,7 @@ export async function serve(settings: ServeSettings, options: { clipper?: Clippe
     adminUrl: adminAddress,
     grpcAddress: grpc?.address,
     control,
+    metrics,
     close() {
       // Fastify answers 503 to new requests while it closes, and waits for those in flight; then the
       // workers drain and stop.

