@@ -1,21 +1,29 @@
 /**
- * `npm run bench:http [-- --json] [-- --quick] [-- --report FILE.html]`: clipper-ts over HTTP against the
- * server a user would write instead, side by side in one run (issue 4's benchmark).
+ * `npm run bench:http [-- --json] [-- --quick] [-- --report FILE.html] [-- --generator node|h2load]`: clipper-ts
+ * over HTTP and gRPC against the server a user would write instead, side by side in one run (issue 4's benchmark).
  *
- * Open-loop load at rising rates from the load generator's own process; the measure is the highest achieved
- * throughput whose p99 stays within 20 ms (refusals, default answers and errors count as misses).
+ * Open-loop load at rising rates; the measure is the highest achieved throughput whose p99 stays within 20 ms
+ * (refusals, default answers and errors count as misses). The load generator:
+ *   - h2load (nghttp2's, in C; `apt-get install nghttp2-client`), the default when it is on PATH
+ *     (bench/lib/h2load.ts): HTTP/1.1 for the HTTP endpoints, HTTP/2 for gRPC, one fixed body (one digit) per
+ *     protocol; misses it cannot see (gRPC errors come back as HTTP 200, Clipper's default output too) are
+ *     counted by clipper-ts itself, which runs in this process;
+ *   - else the Node generator in a process of its own (undici; @grpc/grpc-js for gRPC, plus a hand-framed
+ *     node:http2 client), the distinct held-out MNIST digits, each query distinct. Its gRPC client costs
+ *     84-115 µs of CPU per call and pauses for young GCs (bench/grpc-isolation/), so its gRPC numbers measure it.
+ * The servers:
  *   - clipper-ts, started here by `serve()` on ephemeral ports: mnist-mlp, 2 replicas (one onnxruntime thread
  *     each), AIMD batching, an application with the cache off; queried by OIP infer with a JSON body, by OIP
  *     infer with the binary tensor data extension (binary output asked back), by the OIP gRPC service's
- *     ModelInfer (raw_input_contents, @grpc/grpc-js in the generator's process) and by Clipper's predict;
+ *     ModelInfer (raw_input_contents) and by Clipper's predict;
  *   - the naive server (bench/baselines/naive-server.ts) in a process of its own: fastify plus
  *     onnxruntime-node, one session.run per request, onnxruntime's default session options, JSON bodies.
  *     Every ratio is clipper-ts (one protocol) over this server's OIP JSON (predict: its predict);
  *   - the ceiling (bench/baselines/bare-server.ts): bare node:http that parses a JSON body and answers, or
  *     gathers a binary body and answers, with no framework and no model. Each protocol's share of it says
  *     how much of what one Node process could answer at all clipper-ts serves.
- * Inputs are the held-out MNIST digits, each query distinct. Also measured: what parsing one 784-float JSON
- * body costs.
+ * Also measured: what parsing one 784-float JSON body costs; with h2load, per rate, h2load's CPU, the server's
+ * CPU and (clipper-ts) its main thread's event-loop utilisation.
  */
 import { writeFileSync } from 'node:fs';
 import { connect } from 'node:http2';

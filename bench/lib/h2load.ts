@@ -182,7 +182,7 @@ export interface H2loadRateExtra {
   serverCpu: number | null;
   /** clipper-ts in this process: its main thread's event-loop utilisation over the rate (0-1). */
   serverMainThreadBusy: number | null;
-  /** Model rows run per answer h2load got back (1: every query ran the model; below 1: some were not run). */
+  /** Model rows run per model answer (1: each answer ran the model; above 1: admitted queries ran but answered late or failed). */
   rowsPerAnswer: number | null;
   /** HTTP statuses h2load saw, and how many of each. */
   statuses: Record<string, number>;
@@ -313,7 +313,7 @@ async function runStep(h2load: string, target: H2loadTarget, rate: number, secon
       plan,
       serverCpu: serverCpuBefore === undefined || serverCpuAfter === undefined ? null : (serverCpuAfter - serverCpuBefore) / wallS,
       serverMainThreadBusy: elu === undefined ? null : elu.utilization,
-      rowsPerAnswer: rows === null || ok === 0 ? null : rows / ok,
+      rowsPerAnswer: rows === null || answered.length === 0 ? null : rows / answered.length,
       statuses,
       serverSeenMisses,
     },
