@@ -308,7 +308,8 @@ async function main(): Promise<void> {
     (run): run is LoadRun => run !== undefined,
   );
   const best = (run: LoadRun): number => run.best?.achieved ?? 0;
-  const ratio = (a: LoadRun, b: LoadRun): number => (best(b) > 0 ? best(a) / best(b) : Number.POSITIVE_INFINITY);
+  // Nothing over nothing (both sweeps failed from their first rate) is no ratio: NaN, null in the JSON.
+  const ratio = (a: LoadRun, b: LoadRun): number => (best(b) > 0 ? best(a) / best(b) : best(a) > 0 ? Number.POSITIVE_INFINITY : Number.NaN);
   // Every protocol against the naive server's JSON OIP (what a user would write instead); predict against its predict.
   const ratios = {
     oip: ratio(clipper.oip, naive.oip),

@@ -360,9 +360,10 @@ function rateLatency(summary: ReturnType<LatencyRecorder['summary']>): RateLaten
  */
 export async function h2loadSweep(h2load: string, label: string, target: H2loadTarget, settings: H2loadSettings, log: (line: string) => void): Promise<LoadRun> {
   const startedAt = new Date().toISOString();
+  const loadAverage = os.loadavg();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-h2load-'));
   writeFileSync(path.join(dir, 'body'), target.body);
-  log(`${label} (h2load, ${target.h2 ? 'HTTP/2' : 'HTTP/1.1'}, one ${target.body.length}-byte body; load average ${os.loadavg()[0]?.toFixed(2)}):`);
+  log(`${label} (h2load, ${target.h2 ? 'HTTP/2' : 'HTTP/1.1'}, one ${target.body.length}-byte body; load average ${loadAverage[0]?.toFixed(2)}):`);
   const rates: RateResult[] = [];
   try {
     if (settings.warmupS > 0) await runStep(h2load, target, settings.rates[0] as number, settings.warmupS, settings, dir);
@@ -395,7 +396,7 @@ export async function h2loadSweep(h2load: string, label: string, target: H2loadT
     label,
     startedAt,
     target: `${target.origin}${target.path}`,
-    settings: { ...settings, generator: 'h2load', h2: target.h2, bodyBytes: target.body.length, headers: target.headers },
+    settings: { ...settings, generator: 'h2load', h2: target.h2, bodyBytes: target.body.length, headers: target.headers, loadAverage },
     machine: machineInfo(),
     rates,
     timeline: [],
