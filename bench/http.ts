@@ -381,7 +381,7 @@ async function main(): Promise<void> {
 function bestSummary(runs: readonly LoadRun[]) {
   return runs.map((run) => {
     const at = run.rates.find((r) => r.offered === run.best?.offered && r.meetsSlo && r.valid) as
-      | (LoadRun['rates'][number] & { serverCpu?: number | null; serverMainThreadBusy?: number | null })
+      | (LoadRun['rates'][number] & { serverCpu?: number | null; serverMainThreadBusy?: number | null; serverMainThreadCpu?: number | null })
       | undefined;
     return {
       label: run.label,
@@ -391,6 +391,7 @@ function bestSummary(runs: readonly LoadRun[]) {
       generatorCpu: at?.generatorCpu ?? null,
       serverCpu: at?.serverCpu ?? null,
       serverMainThreadBusy: at?.serverMainThreadBusy ?? null,
+      serverMainThreadCpu: at?.serverMainThreadCpu ?? null,
       generatorCpuMax: Math.max(0, ...run.rates.map((r) => r.generatorCpu ?? 0)),
     };
   });

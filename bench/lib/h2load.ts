@@ -162,10 +162,13 @@ export function analyseLog(entries: readonly LogEntry[], rate: number, lateThres
   return { latencies, late, maxLateMs, spanS: (lastEnd - (sorted[0] as LogEntry).startUs) / 1e6 };
 }
 
-/** CPU seconds (user + system, all threads) of a process so far, from /proc; undefined when it is gone. */
-export function processCpuSeconds(pid: number): number | undefined {
+/**
+ * CPU seconds (user + system) so far of a process (all its threads), or of one thread with `tid` (the main
+ * thread's is the pid), from /proc; undefined when it is gone.
+ */
+export function processCpuSeconds(pid: number, tid?: number): number | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
     // Fields after the command name (which may hold spaces), from field 3: utime is field 14, stime 15.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(fields[11]) + Number(fields[12])) / 100;
@@ -180,8 +183,13 @@ export interface H2loadRateExtra {
   plan: ClientPlan;
   /** Server CPU over the rate, cores (its whole process: replicas' threads included). */
   serverCpu: number | null;
-  /** clipper-ts in this process: its main thread's event-loop utilisation over the rate (0-1). */
+  /**
+   * clipper-ts in this process: its main thread's event-loop utilisation over the rate (0-1, wall time in
+   * callbacks: on a crowded machine it includes time the thread was runnable but not running).
+   */
   serverMainThreadBusy: number | null;
+  /** clipper-ts in this process: its main thread's own CPU over the rate, cores (from /proc). */
+  serverMainThreadCpu: number | null;
   /** Model rows run per model answer (1: each answer ran the model; above 1: admitted queries ran but answered late or failed). */
   rowsPerAnswer: number | null;
   /** HTTP statuses h2load saw, and how many of each. */
@@ -227,6 +235,7 @@ async function runStep(h2load: string, target: H2loadTarget, rate: number, secon
   const before = target.serverOutcomes?.();
   const serverCpuBefore = serverCpu(target);
   const eluBefore = target.serverProcess === 'self' ? performance.eventLoopUtilization() : undefined;
+  const mainCpuBefore = target.serverProcess === 'self' ? processCpuSeconds(process.pid, process.pid) : undefined;
   const started = performance.now();
   // bash's `times` prints, after h2load exits, its children's user and system CPU (second line).
   const child = spawn('bash', ['-c', '"$0" "$@" > /dev/null; code=$?; times; exit $code', h2load, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -240,6 +249,7 @@ async function runStep(h2load: string, target: H2loadTarget, rate: number, secon
   clearTimeout(guard);
   const wallS = (performance.now() - started) / 1000;
   const elu = eluBefore === undefined ? undefined : performance.eventLoopUtilization(eluBefore);
+  const mainCpuAfter = target.serverProcess === 'self' ? processCpuSeconds(process.pid, process.pid) : undefined;
   const serverCpuAfter = serverCpu(target);
   const after = target.serverOutcomes?.();
   let entries: LogEntry[] = [];
@@ -313,6 +323,7 @@ async function runStep(h2load: string, target: H2loadTarget, rate: number, secon
       plan,
       serverCpu: serverCpuBefore === undefined || serverCpuAfter === undefined ? null : (serverCpuAfter - serverCpuBefore) / wallS,
       serverMainThreadBusy: elu === undefined ? null : elu.utilization,
+      serverMainThreadCpu: mainCpuBefore === undefined || mainCpuAfter === undefined ? null : (mainCpuAfter - mainCpuBefore) / wallS,
       rowsPerAnswer: rows === null || answered.length === 0 ? null : rows / answered.length,
       statuses,
       serverSeenMisses,
@@ -382,7 +393,8 @@ export async function h2loadSweep(h2load: string, label: string, target: H2loadT
         `  offered ${formatRate(r.offered).padStart(7)}/s  achieved ${formatRate(r.achieved).padStart(7)}/s  p50 ${formatMs(r.latency.p50).padStart(6)}  p99 ${formatMs(r.latency.p99).padStart(6)} ms  ` +
           `refused ${r.refused}  errors ${r.errors}  defaults ${r.defaults}  late ${r.late}  batch ${r.meanBatch === null ? '-' : r.meanBatch.toFixed(1)}  ` +
           `rows/answer ${r.rowsPerAnswer === null ? '-' : r.rowsPerAnswer.toFixed(2)}  h2load ${((r.generatorCpu ?? 0) * 100).toFixed(0)}% cpu  ` +
-          `server ${r.serverCpu === null ? '-' : `${(r.serverCpu * 100).toFixed(0)}%`} cpu${r.serverMainThreadBusy === null ? '' : ` (main thread ${(r.serverMainThreadBusy * 100).toFixed(0)}% busy)`}  ` +
+          `server ${r.serverCpu === null ? '-' : `${(r.serverCpu * 100).toFixed(0)}%`} cpu` +
+          `${r.serverMainThreadBusy === null ? '' : ` (main thread ${(r.serverMainThreadBusy * 100).toFixed(0)}% busy, ${((r.serverMainThreadCpu ?? 0) * 100).toFixed(0)}% cpu)`}  ` +
           `${!r.valid ? 'INVALID' : r.meetsSlo ? 'ok' : 'missed'}${r.attempts > 1 ? ' (2nd try)' : ''}`,
       );
       misses = r.meetsSlo && r.valid ? 0 : misses + 1;
