@@ -32,8 +32,8 @@ import { bestRate, finiteOrNull, LOAD_RUN_FORMAT, machineInfo, type LoadRun, typ
 
 /** Where h2load is, and its version line; undefined when it is not on PATH. */
 export function findH2load(): { path: string; version: string } | undefined {
-  const which = spawnSync('sh', ['-c', 'command -v h2load'], { encoding: 'utf8' });
-  const found = which.stdout.trim();
+  const which = spawnSync('/bin/sh', ['-c', 'command -v h2load'], { encoding: 'utf8' });
+  const found = (which.stdout ?? '').trim();
   if (which.status !== 0 || found === '') return undefined;
   const version = spawnSync(found, ['--version'], { encoding: 'utf8' });
   return { path: found, version: version.stdout.trim() };
@@ -238,7 +238,7 @@ async function runStep(h2load: string, target: H2loadTarget, rate: number, secon
   const mainCpuBefore = target.serverProcess === 'self' ? processCpuSeconds(process.pid, process.pid) : undefined;
   const started = performance.now();
   // bash's `times` prints, after h2load exits, its children's user and system CPU (second line).
-  const child = spawn('bash', ['-c', '"$0" "$@" > /dev/null; code=$?; times; exit $code', h2load, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('/bin/bash', ['-c', '"$0" "$@" > /dev/null; code=$?; times; exit $code', h2load, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
