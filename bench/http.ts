@@ -1,31 +1,43 @@
 /**
- * `npm run bench:http [-- --json] [-- --quick] [-- --report FILE.html]`: clipper-ts over HTTP against the
- * server a user would write instead, side by side in one run (issue 4's benchmark).
+ * `npm run bench:http [-- --json] [-- --quick] [-- --report FILE.html] [-- --generator node|h2load]`: clipper-ts
+ * over HTTP and gRPC against the server a user would write instead, side by side in one run (issue 4's benchmark).
  *
- * Open-loop load at rising rates from the load generator's own process; the measure is the highest achieved
- * throughput whose p99 stays within 20 ms (refusals, default answers and errors count as misses).
+ * Open-loop load at rising rates; the measure is the highest achieved throughput whose p99 stays within 20 ms
+ * (refusals, default answers and errors count as misses). The load generator:
+ *   - h2load (nghttp2's, in C; `apt-get install nghttp2-client`), the default when it is on PATH
+ *     (bench/lib/h2load.ts): HTTP/1.1 for the HTTP endpoints, HTTP/2 for gRPC, one fixed body (one digit) per
+ *     protocol; misses it cannot see (gRPC errors come back as HTTP 200, Clipper's default output too) are
+ *     counted by clipper-ts itself, which runs in this process;
+ *   - else the Node generator in a process of its own (undici; @grpc/grpc-js for gRPC, plus a hand-framed
+ *     node:http2 client), the distinct held-out MNIST digits, each query distinct. Its gRPC client costs
+ *     84-115 µs of CPU per call and pauses for young GCs (bench/grpc-isolation/), so its gRPC numbers measure it.
+ * The servers:
  *   - clipper-ts, started here by `serve()` on ephemeral ports: mnist-mlp, 2 replicas (one onnxruntime thread
  *     each), AIMD batching, an application with the cache off; queried by OIP infer with a JSON body, by OIP
  *     infer with the binary tensor data extension (binary output asked back), by the OIP gRPC service's
- *     ModelInfer (raw_input_contents, @grpc/grpc-js in the generator's process) and by Clipper's predict;
+ *     ModelInfer (raw_input_contents) and by Clipper's predict;
  *   - the naive server (bench/baselines/naive-server.ts) in a process of its own: fastify plus
  *     onnxruntime-node, one session.run per request, onnxruntime's default session options, JSON bodies.
  *     Every ratio is clipper-ts (one protocol) over this server's OIP JSON (predict: its predict);
  *   - the ceiling (bench/baselines/bare-server.ts): bare node:http that parses a JSON body and answers, or
  *     gathers a binary body and answers, with no framework and no model. Each protocol's share of it says
  *     how much of what one Node process could answer at all clipper-ts serves.
- * Inputs are the held-out MNIST digits, each query distinct. Also measured: what parsing one 784-float JSON
- * body costs.
+ * Also measured: what parsing one 784-float JSON body costs; with h2load, per rate, h2load's CPU, the server's
+ * CPU and (clipper-ts) its main thread's event-loop utilisation.
  */
 import { writeFileSync } from 'node:fs';
+import { connect } from 'node:http2';
 import os from 'node:os';
 import path from 'node:path';
-import { Clipper } from '../src/index.js';
+import { loadSync } from '@grpc/proto-loader';
+import { Clipper, projectRoot } from '../src/index.js';
 import { serve } from '../src/http/serve.js';
 import { resolveServeSettings } from '../src/http/settings.js';
 import { formatMs, formatRate } from '../src/load/format.js';
+import { InputSource } from '../src/load/input-source.js';
 import type { LoadRun } from '../src/load/load-run.js';
 import { modelsDir } from '../src/paths.js';
+import { findH2load, h2loadSweep, type H2loadTarget, type ServerOutcomes } from './lib/h2load.js';
 import { httpSweep } from './lib/http-load.js';
 import { measureJsonParse } from './lib/json-parse-bench.js';
 import { measureWakeupNoise } from './lib/noise.js';
@@ -44,31 +56,211 @@ const MODEL = 'mnist-mlp';
 const REPLICAS = 2;
 const load = { sloMs: SLO_MS, durationS: quick ? 1.5 : 3, warmupS: 1, rates: geometric(500, 120_000, quick ? 1.5 : 1.25) };
 
+/**
+ * The load generator: h2load (nghttp2's, in C) when it is on PATH, else the Node one (undici, @grpc/grpc-js),
+ * or as `--generator node|h2load` says.
+ */
+const generatorFlag = args.includes('--generator') ? args[args.indexOf('--generator') + 1] : undefined;
+if (generatorFlag !== undefined && generatorFlag !== 'node' && generatorFlag !== 'h2load') {
+  console.error(`--generator must be node or h2load; got ${generatorFlag}`);
+  process.exit(2);
+}
+const h2load = generatorFlag === 'node' ? undefined : findH2load();
+if (generatorFlag === 'h2load' && h2load === undefined) {
+  console.error('--generator h2load: h2load is not on PATH (Debian/Ubuntu: apt-get install nghttp2-client)');
+  process.exit(2);
+}
+if (generatorFlag === undefined && h2load === undefined) {
+  console.error(
+    'bench:http: h2load is not on PATH (Debian/Ubuntu: apt-get install nghttp2-client), so the load comes from the Node generator ' +
+      '(undici, @grpc/grpc-js) on the same cores: its gRPC client alone misses a 20 ms p99 from ~1,000 calls/s (bench/grpc-isolation/).',
+  );
+}
+const generator: 'h2load' | 'node' = h2load === undefined ? 'node' : 'h2load';
+
 function geometric(from: number, to: number, factor: number): number[] {
   const rates: number[] = [];
   for (let r = from; r <= to; r *= factor) rates.push(Math.round(r));
   return rates;
 }
 
-async function clipperRuns(): Promise<{ oip: LoadRun; oipBinary: LoadRun; grpc: LoadRun; grpcLeanClient: LoadRun; predict: LoadRun }> {
+/** One digit's request bodies, for h2load (which sends one fixed body per run). */
+const bodies = (() => {
+  const inputs = InputSource.mnist({ tagRepeats: false });
+  const ref = { base: 0, tag: 0, repeat: false };
+  const row = inputs.floats(ref);
+  const rowBytes = Buffer.from(row.buffer, row.byteOffset, row.byteLength);
+  const oip = Buffer.from(`{"inputs":[{"name":"input","shape":[1,${inputs.width}],"datatype":"FP32","data":${inputs.json(ref)}}]}`);
+  const predict = Buffer.from(`{"input":${inputs.json(ref)}}`);
+  const header = Buffer.from(
+    JSON.stringify({ inputs: [{ name: 'input', shape: [1, inputs.width], datatype: 'FP32', parameters: { binary_data_size: rowBytes.length } }], parameters: { binary_data_output: true } }),
+  );
+  const binary = Buffer.concat([header, rowBytes]);
+  // gRPC: ModelInferRequest by the .proto's own serializer, in gRPC's length-prefixed message (flag 0, length).
+  const definition = loadSync(path.join(projectRoot, 'src', 'grpc', 'grpc_service.proto'), { keepCase: true, longs: Number, defaults: true });
+  const service = definition['inference.GRPCInferenceService'] as unknown as Record<string, { requestSerialize(value: object): Buffer }>;
+  const message = service.ModelInfer?.requestSerialize({
+    model_name: MODEL,
+    inputs: [{ name: 'input', datatype: 'FP32', shape: [1, inputs.width] }],
+    raw_input_contents: [rowBytes],
+  }) as Buffer;
+  const prefix = Buffer.alloc(5);
+  prefix.writeUInt32BE(message.length, 1);
+  return { oip, predict, binary, binaryHeaderLength: header.length, grpc: Buffer.concat([prefix, message]) };
+})();
+
+type Protocol = 'oip' | 'oip-binary' | 'grpc' | 'predict';
+
+/** A server's endpoint to sweep, for either generator. */
+interface Endpoint {
+  /** The HTTP origin, or for gRPC the service's host:port. */
+  address: string;
+  protocol: Protocol;
+  /** Clipper predict: the application. */
+  app?: string;
+  /** The server's process, for its CPU (h2load only). */
+  server: 'self' | number;
+  /** clipper-ts's own counts of what it answered. */
+  outcomes?: () => ServerOutcomes;
+}
+
+function h2loadTarget(e: Endpoint): H2loadTarget {
+  const common = { ...(e.outcomes === undefined ? {} : { serverOutcomes: e.outcomes }), serverProcess: e.server };
+  switch (e.protocol) {
+    case 'oip':
+      return { origin: e.address, path: `/v2/models/${MODEL}/infer`, body: bodies.oip, headers: { 'content-type': 'application/json' }, h2: false, ...common };
+    case 'oip-binary':
+      return {
+        origin: e.address,
+        path: `/v2/models/${MODEL}/infer`,
+        body: bodies.binary,
+        headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(bodies.binaryHeaderLength) },
+        h2: false,
+        ...common,
+      };
+    case 'predict':
+      return { origin: e.address, path: `/${e.app ?? 'bench'}/predict`, body: bodies.predict, headers: { 'content-type': 'application/json' }, h2: false, ...common };
+    case 'grpc':
+      return {
+        origin: `http://${e.address}`,
+        path: '/inference.GRPCInferenceService/ModelInfer',
+        body: bodies.grpc,
+        headers: { 'content-type': 'application/grpc', te: 'trailers' },
+        h2: true,
+        ...common,
+      };
+  }
+}
+
+/** Sends the h2load target's body once and checks the answer (status, grpc-status, Clipper's default flag). */
+async function checkTarget(t: H2loadTarget): Promise<void> {
+  if (t.h2) {
+    const session = connect(t.origin);
+    try {
+      const grpcStatus = await new Promise<string>((resolve, reject) => {
+        const stream = session.request({ ':method': 'POST', ':path': t.path, ...t.headers });
+        let status: string | undefined;
+        let bytes = 0;
+        stream.on('response', (h) => (status ??= h['grpc-status'] as string | undefined));
+        stream.on('trailers', (h) => (status ??= h['grpc-status'] as string | undefined));
+        stream.on('data', (chunk: Buffer) => (bytes += chunk.length));
+        stream.on('end', () => resolve(`${status ?? 'none'} (${bytes} bytes)`));
+        stream.on('error', reject);
+        stream.end(t.body);
+      });
+      if (!grpcStatus.startsWith('0 ')) throw new Error(`${t.origin}${t.path} answered grpc-status ${grpcStatus} to the h2load body`);
+    } finally {
+      session.close();
+    }
+    return;
+  }
+  const response = await fetch(`${t.origin}${t.path}`, { method: 'POST', headers: t.headers, body: new Uint8Array(t.body) });
+  const text = await response.text();
+  if (response.status !== 200) throw new Error(`${t.origin}${t.path} answered ${response.status} to the h2load body: ${text.slice(0, 200)}`);
+  if (t.path.endsWith('/predict') && (JSON.parse(text) as { default?: boolean }).default !== false) throw new Error(`${t.origin}${t.path} answered the default output: ${text}`);
+}
+
+async function sweep(label: string, e: Endpoint): Promise<LoadRun> {
+  if (h2load !== undefined) {
+    const target = h2loadTarget(e);
+    await checkTarget(target);
+    return h2loadSweep(h2load.path, label, target, { ...load, lateThresholdMs: SLO_MS / 2, maxLateShare: 0.01, stopAfterMisses: 3, retries: 1 }, log);
+  }
+  if (e.protocol === 'grpc') return httpSweep(label, { url: 'http://unused', protocol: 'oip', model: MODEL }, load, log, { address: e.address, model: MODEL });
+  return httpSweep(label, { url: e.address, protocol: e.protocol, model: MODEL, ...(e.app === undefined ? {} : { app: e.app }) }, load, log);
+}
+
+/**
+ * clipper-ts's own count of what it answered, for misses h2load cannot see (a gRPC error is an HTTP 200, so is
+ * Clipper's default output): `infer` (OIP over HTTP and gRPC) and `predict` on the instance the servers call,
+ * wrapped to count outcomes; rows and batches from the replicas' counters.
+ */
+function countOutcomes(clipper: Clipper): () => ServerOutcomes {
+  const counts = { answered: 0, defaults: 0, failed: 0 };
+  const infer = clipper.infer.bind(clipper);
+  clipper.infer = async (...a: Parameters<Clipper['infer']>) => {
+    try {
+      const outputs = await infer(...a);
+      counts.answered++;
+      return outputs;
+    } catch (error) {
+      counts.failed++;
+      throw error;
+    }
+  };
+  const predict = clipper.predict.bind(clipper);
+  clipper.predict = async (...a: Parameters<Clipper['predict']>) => {
+    try {
+      const answer = await predict(...a);
+      if (answer.isDefault) counts.defaults++;
+      else counts.answered++;
+      return answer;
+    } catch (error) {
+      counts.failed++;
+      throw error;
+    }
+  };
+  return () => {
+    let rows = 0;
+    let batches = 0;
+    for (const m of clipper.getModels()) for (const v of m.versions) for (const r of v.replicas) {
+      rows += r.counters.rows;
+      batches += r.counters.batches;
+    }
+    return { ...counts, rows, batches };
+  };
+}
+
+async function clipperRuns(): Promise<{ oip: LoadRun; oipBinary: LoadRun; grpc: LoadRun; grpcLeanClient: LoadRun | undefined; predict: LoadRun }> {
   const clipper = await Clipper.start();
   await clipper.registerApp({ name: 'bench', inputType: 'float32', inputShape: [784], defaultOutput: -1, latencySloMs: SLO_MS, cacheMaxBytes: 0 });
   await clipper.deployModel({ name: MODEL, version: '1', path: path.join(modelsDir, MODEL, '1', 'model.onnx'), replicas: REPLICAS });
   await clipper.linkModel('bench', MODEL);
+  const outcomes = generator === 'h2load' ? countOutcomes(clipper) : undefined;
   const settings = resolveServeSettings(['--port', '0', '--admin-port', '0', '--log-level', 'silent']);
   const server = await serve({ ...settings, bundled: false }, { clipper });
+  const at = (protocol: Protocol, extra: Partial<Endpoint> = {}): Endpoint => ({
+    address: protocol === 'grpc' ? (server.grpcAddress as string) : server.queryUrl,
+    protocol,
+    server: 'self',
+    ...(outcomes === undefined ? {} : { outcomes }),
+    ...extra,
+  });
   try {
-    const oip = await httpSweep('clipper-ts OIP infer', { url: server.queryUrl, protocol: 'oip', model: MODEL }, load, log);
-    const oipBinary = await httpSweep('clipper-ts OIP binary', { url: server.queryUrl, protocol: 'oip-binary', model: MODEL }, load, log);
-    const grpc = await httpSweep('clipper-ts OIP gRPC', { url: server.queryUrl, protocol: 'oip', model: MODEL }, load, log, { address: server.grpcAddress as string, model: MODEL });
-    // The same service from a client a fraction of grpc-js's cost (gRPC framing on node:http2): how much of
-    // the gRPC number is the client's, which shares the two cores with the server.
-    const grpcLeanClient = await httpSweep('clipper-ts OIP gRPC, h2 client', { url: server.queryUrl, protocol: 'oip', model: MODEL }, load, log, {
-      address: server.grpcAddress as string,
-      model: MODEL,
-      client: 'http2',
-    });
-    const predict = await httpSweep('clipper-ts Clipper predict', { url: server.queryUrl, protocol: 'predict', app: 'bench', model: MODEL }, load, log);
+    const oip = await sweep('clipper-ts OIP infer', at('oip'));
+    const oipBinary = await sweep('clipper-ts OIP binary', at('oip-binary'));
+    const grpc = await sweep(`clipper-ts OIP gRPC${generator === 'node' ? ' (grpc-js client)' : ''}`, at('grpc'));
+    // Node generator only: the same service from a client a fraction of grpc-js's cost (gRPC framing on
+    // node:http2), to tell how much of the gRPC number is the client's, which shares the two cores with the server.
+    const grpcLeanClient =
+      generator === 'node'
+        ? await httpSweep('clipper-ts OIP gRPC, h2 client', { url: server.queryUrl, protocol: 'oip', model: MODEL }, load, log, {
+            address: server.grpcAddress as string,
+            model: MODEL,
+            client: 'http2',
+          })
+        : undefined;
+    const predict = await sweep('clipper-ts Clipper predict', at('predict', { app: 'bench' }));
     return { oip, oipBinary, grpc, grpcLeanClient, predict };
   } finally {
     await server.close();
@@ -78,8 +270,9 @@ async function clipperRuns(): Promise<{ oip: LoadRun; oipBinary: LoadRun; grpc: 
 async function naiveRuns(): Promise<{ oip: LoadRun; predict: LoadRun }> {
   const naive = await startServerProcess('naive-server', [MODEL]);
   try {
-    const oip = await httpSweep('naive server OIP infer', { url: naive.url, protocol: 'oip', model: MODEL }, load, log);
-    const predict = await httpSweep('naive server predict', { url: naive.url, protocol: 'predict', app: 'bench' }, load, log);
+    const server = naive.child.pid as number;
+    const oip = await sweep('naive server OIP infer', { address: naive.url, protocol: 'oip', server });
+    const predict = await sweep('naive server predict', { address: naive.url, protocol: 'predict', app: 'bench', server });
     return { oip, predict };
   } finally {
     await naive.stop();
@@ -90,8 +283,9 @@ async function naiveRuns(): Promise<{ oip: LoadRun; predict: LoadRun }> {
 async function ceilingRuns(): Promise<{ json: LoadRun; binary: LoadRun }> {
   const bare = await startServerProcess('bare-server');
   try {
-    const json = await httpSweep('bare node:http JSON', { url: bare.url, protocol: 'oip', model: MODEL }, load, log);
-    const binary = await httpSweep('bare node:http binary', { url: bare.url, protocol: 'oip-binary', model: MODEL }, load, log);
+    const server = bare.child.pid as number;
+    const json = await sweep('bare node:http JSON', { address: bare.url, protocol: 'oip', server });
+    const binary = await sweep('bare node:http binary', { address: bare.url, protocol: 'oip-binary', server });
     return { json, binary };
   } finally {
     await bare.stop();
@@ -110,9 +304,12 @@ async function main(): Promise<void> {
   const clipper = await clipperRuns();
   const naive = await naiveRuns();
   const ceiling = await ceilingRuns();
-  const runs = [clipper.oip, clipper.oipBinary, clipper.grpc, clipper.grpcLeanClient, clipper.predict, naive.oip, naive.predict, ceiling.json, ceiling.binary];
+  const runs = [clipper.oip, clipper.oipBinary, clipper.grpc, clipper.grpcLeanClient, clipper.predict, naive.oip, naive.predict, ceiling.json, ceiling.binary].filter(
+    (run): run is LoadRun => run !== undefined,
+  );
   const best = (run: LoadRun): number => run.best?.achieved ?? 0;
-  const ratio = (a: LoadRun, b: LoadRun): number => (best(b) > 0 ? best(a) / best(b) : Number.POSITIVE_INFINITY);
+  // Nothing over nothing (both sweeps failed from their first rate) is no ratio: NaN, null in the JSON.
+  const ratio = (a: LoadRun, b: LoadRun): number => (best(b) > 0 ? best(a) / best(b) : best(a) > 0 ? Number.POSITIVE_INFINITY : Number.NaN);
   // Every protocol against the naive server's JSON OIP (what a user would write instead); predict against its predict.
   const ratios = {
     oip: ratio(clipper.oip, naive.oip),
@@ -120,8 +317,8 @@ async function main(): Promise<void> {
     grpc: ratio(clipper.grpc, naive.oip),
     predict: ratio(clipper.predict, naive.predict),
   };
-  // Not a target: gRPC again, loaded by a cheaper client than grpc-js (see clipperRuns).
-  const grpcLeanClient = ratio(clipper.grpcLeanClient, naive.oip);
+  // Not a target: gRPC again, loaded by a cheaper client than grpc-js (Node generator only; see clipperRuns).
+  const grpcLeanClient = clipper.grpcLeanClient === undefined ? null : ratio(clipper.grpcLeanClient, naive.oip);
   const targets = { oip: 3, oipBinary: 5, grpc: 4, predict: 3 };
   // Share of the bare node:http ceiling: JSON protocols of the JSON ceiling, binary ones of the binary ceiling.
   const ceilingShares = {
@@ -144,6 +341,7 @@ async function main(): Promise<void> {
           model: MODEL,
           replicas: REPLICAS,
           date: new Date().toISOString(),
+          generator: { name: generator, ...(h2load === undefined ? {} : { version: h2load.version }) },
           noiseFloorMs: noise,
           jsonParseMicroseconds: parse,
           ratios,
@@ -151,6 +349,7 @@ async function main(): Promise<void> {
           grpcLeanClientRatio: grpcLeanClient,
           ceiling: { json: best(ceiling.json), binary: best(ceiling.binary) },
           ceilingShares,
+          best: bestSummary(runs),
           runs,
         },
         null,
@@ -160,18 +359,42 @@ async function main(): Promise<void> {
     return;
   }
   console.log(`\nhighest throughput with p99 <= ${SLO_MS} ms (${MODEL}; clipper-ts: ${REPLICAS} replicas, AIMD, cache off)`);
-  console.log('server                        queries/s   p99 ms   mean batch   generator cpu');
-  for (const run of runs) {
-    const at = run.rates.find((r) => r.offered === run.best?.offered);
+  console.log(`load generator: ${generator === 'h2load' ? (h2load?.version ?? 'h2load') : 'Node (undici, @grpc/grpc-js)'}`);
+  console.log('server                        queries/s   p99 ms   mean batch   generator cpu   server cpu   main thread busy');
+  for (const b of bestSummary(runs)) {
+    const pct = (x: number | null): string => (x === null ? '-' : `${(x * 100).toFixed(0)}%`);
     console.log(
-      `${run.label.padEnd(28)} ${formatRate(best(run)).padStart(10)}  ${formatMs(run.best?.p99 ?? null).padStart(7)}  ${(at?.meanBatch === null || at?.meanBatch === undefined ? '-' : at.meanBatch.toFixed(1)).padStart(11)}  ${`${((at?.generatorCpu ?? 0) * 100).toFixed(0)}%`.padStart(14)}`,
+      `${b.label.padEnd(28)} ${formatRate(b.achieved).padStart(10)}  ${formatMs(b.p99).padStart(7)}  ${(b.meanBatch === null ? '-' : b.meanBatch.toFixed(1)).padStart(11)}  ${pct(b.generatorCpu).padStart(14)}  ${pct(b.serverCpu).padStart(11)}  ${pct(b.serverMainThreadBusy).padStart(17)}`,
     );
   }
   console.log('\nclipper-ts / naive server (fastify + onnxruntime, JSON), and share of the bare node:http ceiling:');
   for (const key of Object.keys(ratios) as (keyof typeof ratios)[]) {
     console.log(`  ${key.padEnd(10)} ${ratios[key].toFixed(2)}x (target ${targets[key]}x)   ${(ceilingShares[key] * 100).toFixed(0)}% of the ${key === 'oipBinary' || key === 'grpc' ? 'binary' : 'JSON'} ceiling`);
   }
-  console.log(`  gRPC from a node:http2 client instead of grpc-js: ${grpcLeanClient.toFixed(2)}x`);
+  if (grpcLeanClient !== null) console.log(`  gRPC from a node:http2 client instead of grpc-js: ${grpcLeanClient.toFixed(2)}x`);
+}
+
+/**
+ * Each run's best rate, with what the generator and the server used there (CPU in cores; the server's
+ * main-thread busy share for clipper-ts, h2load only), and the generator's highest CPU over the whole sweep.
+ */
+function bestSummary(runs: readonly LoadRun[]) {
+  return runs.map((run) => {
+    const at = run.rates.find((r) => r.offered === run.best?.offered && r.meetsSlo && r.valid) as
+      | (LoadRun['rates'][number] & { serverCpu?: number | null; serverMainThreadBusy?: number | null; serverMainThreadCpu?: number | null })
+      | undefined;
+    return {
+      label: run.label,
+      achieved: run.best?.achieved ?? 0,
+      p99: run.best?.p99 ?? null,
+      meanBatch: at?.meanBatch ?? null,
+      generatorCpu: at?.generatorCpu ?? null,
+      serverCpu: at?.serverCpu ?? null,
+      serverMainThreadBusy: at?.serverMainThreadBusy ?? null,
+      serverMainThreadCpu: at?.serverMainThreadCpu ?? null,
+      generatorCpuMax: Math.max(0, ...run.rates.map((r) => r.generatorCpu ?? 0)),
+    };
+  });
 }
 
 main().catch((error: unknown) => {
