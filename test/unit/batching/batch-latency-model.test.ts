@@ -164,3 +164,59 @@ test('the first real batch after warm-ups sets the level (warm-ups ran zeros); t
   m.observe(1, 25);
   t.is(m.estimate(1), 25, 'later batches average in as usual');
 });
+
+/** The uncertainty the model promises, computed the slow way: the 95th percentile (rank ceil(0.95 n)) of the last 64 residuals, at least 0. */
+function referenceSlack(residuals: readonly number[]): number {
+  const window = residuals.slice(-64).sort((a, b) => a - b);
+  if (window.length === 0) return 0;
+  return Math.max(0, window[Math.min(window.length - 1, Math.ceil(0.95 * window.length) - 1)] as number);
+}
+
+test('slackMs: the 95th percentile of the last 64 residuals (observed minus predicted just before), from the third batch on', (t) => {
+  const m = new BatchLatencyModel();
+  t.is(m.slackMs, 0, 'nothing measured');
+  t.is(m.estimateHigh(4), 0, 'no estimate before any batch');
+  // A deterministic mix of sizes and times, long enough for the window to wrap twice; residuals are distinct,
+  // so a percentile taken at the wrong rank, or over the wrong window, gives another value.
+  const residuals: number[] = [];
+  for (let i = 0; i < 200; i++) {
+    const rows = 1 + ((i * 7) % 13);
+    const ms = 4 + 0.5 * rows + ((i * 37) % 23) / 4 - 2;
+    const predicted = m.estimate(rows);
+    if (i >= 2) residuals.push(ms - predicted);
+    m.observe(rows, ms);
+    if (m.slackMs !== referenceSlack(residuals)) return t.fail(`batch ${i}: slack ${m.slackMs}, expected ${referenceSlack(residuals)}`);
+  }
+  t.true(m.slackMs > 0);
+  t.pass();
+});
+
+test('the first two batches leave no residual; a faster-than-predicted spell gives no negative slack', (t) => {
+  const m = new BatchLatencyModel();
+  m.observe(10, 10);
+  m.observe(10, 30);
+  t.is(m.slackMs, 0, 'two batches: nothing was predicted from a history yet');
+  // The third batch is predicted at the mean of the two (alpha 0.2: 14 ms) and takes 20: a residual of 6.
+  t.is(m.estimate(10), 14);
+  m.observe(10, 20);
+  t.is(m.slackMs, 6);
+  // Batches faster than predicted: their residuals are negative, and once they fill the window the slack is 0, not below.
+  for (let i = 0; i < 64; i++) m.observe(10, 1);
+  t.is(m.slackMs, 0);
+});
+
+test('estimateHigh and rowsWithinHigh add the slack to the fitted line', (t) => {
+  const m = new BatchLatencyModel();
+  m.observe(10, 10);
+  m.observe(10, 10);
+  m.observe(10, 14); // predicted 10: a residual of 4; the mean moves to 10.8
+  t.is(m.slackMs, 4);
+  t.is(m.estimate(10), 10.8);
+  t.is(m.estimateHigh(10), 14.8);
+  t.is(m.estimateHigh(20), 25.6, 'the proportional guess beyond the mean size, plus the slack');
+  // 10.8 ms a batch of up to 10 rows: 21.6 ms hold 20 rows by the fit, 4 ms fewer hold 16.
+  t.is(m.rowsWithin(21.6), 20);
+  t.is(m.rowsWithinHigh(21.6), 16);
+  t.is(m.rowsWithinHigh(14.7), 0, 'not even one row within its high estimate');
+  t.is(m.rowsWithinHigh(14.8), 10);
+});
