@@ -179,3 +179,26 @@ test('priorities: an urgent query jumps the queue and may make less urgent ones 
   t.false(decideUnitAdmission(0, 56, 100, state({ running: undefined, queued: times(6, 60), levels: times(6, Number.POSITIVE_INFINITY) }), unit).admit);
   t.true(decideUnitAdmission(0, 56, 100, state({ running: undefined, queued: times(6, 60), levels: times(6, Number.POSITIVE_INFINITY) }), unit, 1).admit);
 });
+
+test('under AIMD the plan grows the limit by the step after each full batch, up to the ceiling; a batch cut short does not grow it', (t) => {
+  // timed: a batch of k takes 5 + 0.5 k ms. Eight queued far ahead, this one last: nine rows from an idle replica.
+  const cases: [what: string, s: Partial<AdmissionState>, finishAt: number][] = [
+    ['no growth: nine batches of 1', { limit: 1 }, 9 * 5.5],
+    ['step 1 up to 3: batches of 1, 2, 3, 3', { limit: 1, growth: { step: 1, ceiling: 3 } }, 5.5 + 6 + 6.5 + 6.5],
+    ['step 1 up to 2: batches of 1, 2, 2, 2, 2', { limit: 1, growth: { step: 1, ceiling: 2 } }, 5.5 + 4 * 6],
+    ['step 2 up to 64: batches of 1, 3, 5', { limit: 1, growth: { step: 2, ceiling: 64 } }, 5.5 + 6.5 + 7.5],
+    // A ceiling below today's limit (the budget shrank) does not cut the limit: AIMD only grows it here.
+    ['a ceiling below the limit keeps the limit: 4, 4, 1', { limit: 4, growth: { step: 1, ceiling: 2 } }, 7 + 7 + 5.5],
+  ];
+  for (const [what, s, finishAt] of cases) {
+    const plan = planFinish(0, 1e9, state({ queued: times(8, 1e9), running: undefined, ...s }));
+    t.is(plan.finishAt, finishAt, what);
+    t.is(plan.drainAt, finishAt, `${what}: it is the last`);
+    t.true(plan.onTime, what);
+  }
+  // Two queued due at 6.2 fit a batch of 2 (ends at 6), not of 3: that batch is cut short of the limit of 4 and
+  // does not grow it. Then 4 (limit 6), 6 (limit 8), and this one alone: 6 + 7 + 8 + 5.5.
+  const cut = planFinish(0, 1e9, state({ queued: [6.2, 6.2, ...times(10, 1e9)], running: undefined, limit: 4, growth: { step: 2, ceiling: 64 } }));
+  t.is(cut.finishAt, 26.5);
+  t.true(cut.onTime);
+});
