@@ -220,3 +220,80 @@ test('estimateHigh and rowsWithinHigh add the slack to the fitted line', (t) => 
   t.is(m.rowsWithinHigh(14.7), 0, 'not even one row within its high estimate');
   t.is(m.rowsWithinHigh(14.8), 10);
 });
+
+test('clipping starts after five batches: the sixth counts for at most 4x the estimate + 1 ms, the fifth in full', (t) => {
+  const after = (history: number) => {
+    const m = new BatchLatencyModel();
+    for (let i = 0; i < history; i++) m.observe(10, 1);
+    m.observe(10, 200);
+    return m.estimate(10);
+  };
+  t.is(after(4), 1 + 0.2 * 199, 'four batches seen: the fifth counts as measured');
+  t.is(after(5), 1 + 0.2 * (5 - 1), 'five seen: the sixth counts as 4 x 1 + 1 = 5 ms');
+});
+
+test('warm-ups do not count toward the history clipping needs, and only the first real batch resets the level', (t) => {
+  const seeded = () => {
+    const m = new BatchLatencyModel();
+    // Two warm-ups kept, on the line 4 ms + 0.5 ms a row.
+    m.seed([
+      [1, 30],
+      [1, 4.5],
+      [9, 50],
+      [9, 8.5],
+    ]);
+    t.deepEqual(m.line, { fixedMs: 4, perRowMs: 0.5 });
+    m.observe(1, 25); // the first real batch sets the level
+    return m;
+  };
+  const slow = seeded();
+  slow.observe(1, 500);
+  t.is(slow.estimate(1), 25 + 0.2 * 475, 'the second real batch counts in full: two real batches are no history');
+  const later = seeded();
+  later.observe(1, 35);
+  t.is(later.estimate(1), 27, 'the second real batch averages in (alpha 0.2), it does not reset the level');
+});
+
+test('sizes one row apart in equal weight (variance exactly 0.25) already fit a line', (t) => {
+  const m = new BatchLatencyModel(0.5);
+  m.observe(1, 4);
+  m.observe(2, 5);
+  t.deepEqual(m.line, { fixedMs: 3, perRowMs: 1 });
+  t.is(m.estimate(4), 7);
+});
+
+test('the line through the origin has the mean time per mean row as its slope', (t) => {
+  const m = new BatchLatencyModel(0.5);
+  m.observe(10, 1);
+  m.observe(20, 10);
+  // Means: 15 rows, 5.5 ms; the fitted fixed cost is negative (-8), so 5.5 / 15 ms a row.
+  t.deepEqual(m.line, { fixedMs: 0, perRowMs: 5.5 / 15 });
+  t.is(Math.round(m.estimate(30) * 1e9) / 1e9, 11);
+});
+
+test('rowsWithin on a fitted line with a fixed cost: 0 below one row, then whole rows; unbounded when rows cost nothing', (t) => {
+  const m = new BatchLatencyModel();
+  m.seed([
+    [1, 30],
+    [1, 4.5],
+    [9, 50],
+    [9, 8.5],
+  ]);
+  // 4 ms + 0.5 ms a row.
+  const cases: [ms: number, rows: number][] = [
+    [4, 0],
+    [4.49, 0],
+    [4.5, 1],
+    [9, 10],
+    [9.2, 10],
+  ];
+  for (const [ms, rows] of cases) t.is(m.rowsWithin(ms), rows, `${ms} ms`);
+  // Batches of 1 and 9 rows both taking 5 ms: no cost per row.
+  const flat = new BatchLatencyModel();
+  flat.observe(1, 5);
+  flat.observe(9, 5);
+  t.deepEqual(flat.line, { fixedMs: 5, perRowMs: 0 });
+  t.is(flat.rowsWithin(4.9), 0);
+  t.is(flat.rowsWithin(5), Number.POSITIVE_INFINITY, 'exactly the fixed cost: any number of rows');
+  t.is(flat.rowsWithin(50), Number.POSITIVE_INFINITY);
+});
