@@ -201,6 +201,10 @@ test('under AIMD the plan grows the limit by the step after each full batch, up 
   const cut = planFinish(0, 1e9, state({ queued: [6.2, 6.2, ...times(10, 1e9)], running: undefined, limit: 4, growth: { step: 2, ceiling: 64 } }));
   t.is(cut.finishAt, 26.5);
   t.true(cut.onTime);
+  // A long queue: this one first, then batches of 2, 3, ..., 64 (the 64 simulated: 2,080 rows, 1,360 ms); the 921
+  // left are counted at the grown limit, 15 batches of 64 (37 ms each). This one's answer stays its own batch's.
+  const deep = planFinish(0, 100, state({ queued: times(3_000, 1e9), running: undefined, limit: 1, growth: { step: 1, ceiling: 64 } }));
+  t.deepEqual(deep, { finishAt: 5.5, onTime: true, drainAt: 1_360 + 15 * 37 });
 });
 
 test('with the queue\'s priority levels given, all at the default level, the plan is the earliest-deadline-first one', (t) => {
@@ -270,8 +274,9 @@ test('past 64 simulated batches the rest is counted in full batches at the limit
   t.false(due(390.5, 1).onTime, 'less the time to leave');
   t.true(due(391, 1).onTime);
   // This one first in a long queue: its own batch's end, not the queue's; the queue drains 200 batches later.
-  const first = planFinish(0, 100, state({ queued: times(200, 1e9), running: undefined, limit: 1 }));
-  t.deepEqual(first, { finishAt: 5.5, onTime: true, drainAt: 201 * 5.5 });
+  // Limit 2: its batch (with one other) ends at 6; 64 batches hold 128 rows (384 ms), 73 are left: 37 more batches.
+  const first = planFinish(0, 100, state({ queued: times(200, 1e9), running: undefined, limit: 2 }));
+  t.deepEqual(first, { finishAt: 6, onTime: true, drainAt: 64 * 6 + 37 * 6 });
 });
 
 test('idleMs and largestRowsWithin at the edges: whole batches, and not even one row', (t) => {
