@@ -361,3 +361,12 @@ test.failing('priorities: a query is not admitted into a planned batch that ends
   const decision = decideAdmission(0, 18.4, s, settings);
   t.true(!decision.admit || decision.finishAt <= 18.4, `admitted with a promise of ${decision.finishAt} for a deadline of 18.4`);
 });
+
+test('planFinish with nothing measured: no batch ends before now, so a deadline already past (less the time to leave) is not on time', (t) => {
+  const fresh: AdmissionState['latency'] = { samples: 0, estimate: () => 0, rowsWithin: () => Number.POSITIVE_INFINITY };
+  t.deepEqual(planFinish(0, 1, state({ running: undefined, latency: fresh, leaveMs: 2 })), { finishAt: 0, onTime: false, drainAt: 0 });
+  t.true(planFinish(0, 3, state({ running: undefined, latency: fresh, leaveMs: 2 })).onTime);
+  // An urgent query first; a default-level one queued behind it is already past due: less urgent, it does not count.
+  const behind = state({ running: undefined, latency: fresh, leaveMs: 2, limit: 1, queued: [-5], levels: [Number.POSITIVE_INFINITY] });
+  t.true(planFinish(0, 100, behind, 1, 1, 1).onTime);
+});

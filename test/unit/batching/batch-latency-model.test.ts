@@ -1,5 +1,6 @@
 import test from 'ava';
 import { BatchLatencyModel } from '../../../src/batching/batch-latency-model.js';
+import { mulberry32 } from '../../../src/kernel/random.js';
 
 test('before any batch it predicts 0 ms and lets any number of rows through', (t) => {
   const m = new BatchLatencyModel();
@@ -177,11 +178,13 @@ test('slackMs: the 95th percentile of the last 64 residuals (observed minus pred
   t.is(m.slackMs, 0, 'nothing measured');
   t.is(m.estimateHigh(4), 0, 'no estimate before any batch');
   // A deterministic mix of sizes and times, long enough for the window to wrap twice; residuals are distinct,
-  // so a percentile taken at the wrong rank, or over the wrong window, gives another value.
+  // so a percentile taken at the wrong rank, or over a window one sample too long, gives another value.
   const residuals: number[] = [];
+  const random = mulberry32(11);
   for (let i = 0; i < 200; i++) {
     const rows = 1 + ((i * 7) % 13);
-    const ms = 4 + 0.5 * rows + ((i * 37) % 23) / 4 - 2;
+    // The first residual is an outlier (a stall): it must leave the window after 64 more.
+    const ms = 4 + 0.5 * rows + 8 * random() - 2 + (i === 2 ? 50 : 0);
     const predicted = m.estimate(rows);
     if (i >= 2) residuals.push(ms - predicted);
     m.observe(rows, ms);
