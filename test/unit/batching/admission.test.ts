@@ -179,3 +179,194 @@ test('priorities: an urgent query jumps the queue and may make less urgent ones 
   t.false(decideUnitAdmission(0, 56, 100, state({ running: undefined, queued: times(6, 60), levels: times(6, Number.POSITIVE_INFINITY) }), unit).admit);
   t.true(decideUnitAdmission(0, 56, 100, state({ running: undefined, queued: times(6, 60), levels: times(6, Number.POSITIVE_INFINITY) }), unit, 1).admit);
 });
+
+test('under AIMD the plan grows the limit by the step after each full batch, up to the ceiling; a batch cut short does not grow it', (t) => {
+  // timed: a batch of k takes 5 + 0.5 k ms. Eight queued far ahead, this one last: nine rows from an idle replica.
+  const cases: [what: string, s: Partial<AdmissionState>, finishAt: number][] = [
+    ['no growth: nine batches of 1', { limit: 1 }, 9 * 5.5],
+    ['step 1 up to 3: batches of 1, 2, 3, 3', { limit: 1, growth: { step: 1, ceiling: 3 } }, 5.5 + 6 + 6.5 + 6.5],
+    ['step 1 up to 2: batches of 1, 2, 2, 2, 2', { limit: 1, growth: { step: 1, ceiling: 2 } }, 5.5 + 4 * 6],
+    ['step 2 up to 64: batches of 1, 3, 5', { limit: 1, growth: { step: 2, ceiling: 64 } }, 5.5 + 6.5 + 7.5],
+    // A ceiling below today's limit (the budget shrank) does not cut the limit: AIMD only grows it here.
+    ['a ceiling below the limit keeps the limit: 4, 4, 1', { limit: 4, growth: { step: 1, ceiling: 2 } }, 7 + 7 + 5.5],
+  ];
+  for (const [what, s, finishAt] of cases) {
+    const plan = planFinish(0, 1e9, state({ queued: times(8, 1e9), running: undefined, ...s }));
+    t.is(plan.finishAt, finishAt, what);
+    t.is(plan.drainAt, finishAt, `${what}: it is the last`);
+    t.true(plan.onTime, what);
+  }
+  // Two queued due at 6.2 fit a batch of 2 (ends at 6), not of 3: that batch is cut short of the limit of 4 and
+  // does not grow it. Then 4 (limit 6), 6 (limit 8), and this one alone: 6 + 7 + 8 + 5.5.
+  const cut = planFinish(0, 1e9, state({ queued: [6.2, 6.2, ...times(10, 1e9)], running: undefined, limit: 4, growth: { step: 2, ceiling: 64 } }));
+  t.is(cut.finishAt, 26.5);
+  t.true(cut.onTime);
+  // A long queue: this one first, then batches of 2, 3, ..., 64 (the 64 simulated: 2,080 rows, 1,360 ms); the 921
+  // left are counted at the grown limit, 15 batches of 64 (37 ms each). This one's answer stays its own batch's.
+  const deep = planFinish(0, 100, state({ queued: times(3_000, 1e9), running: undefined, limit: 1, growth: { step: 1, ceiling: 64 } }));
+  t.deepEqual(deep, { finishAt: 5.5, onTime: true, drainAt: 1_360 + 15 * 37 });
+});
+
+test('with the queue\'s priority levels given, all at the default level, the plan is the earliest-deadline-first one', (t) => {
+  // The cases of the first table that place the new query among queued ones, now with `levels` as the replica
+  // passes them: ties go after the queued (FIFO), an earlier deadline goes first, a later one after.
+  const dflt = Number.POSITIVE_INFINITY;
+  const cases: [what: string, queued: number[], deadline: number, admit: boolean, finishAt: number][] = [
+    ['joins 5 queued due at the same time: after them, a batch of 6 ends at 18', times(5, 18), 18, true, 18],
+    ['joins 6 queued due at the same time: after them, alone from 18 it misses', times(6, 18), 18, false, 23.5],
+    ['a later deadline goes in the next batch', times(6, 18), 30, true, 23.5],
+    ['an earlier deadline jumps the queue', times(6, 30), 16, true, 16],
+    // Limit 2: the two due at 17 (ends 16), then this one with a 40 (ends 22), then the other 40.
+    ['between two deadlines: after the earlier, before the later', [17, 17, 40, 40], 30, true, 22],
+  ];
+  for (const [what, queued, deadline, admit, finishAt] of cases) {
+    const limit = queued.length === 4 ? 2 : 64;
+    const decision = decideAdmission(0, deadline, state({ queued, levels: queued.map(() => dflt), limit }), settings);
+    t.is(decision.admit, admit, what);
+    t.is(decision.finishAt, finishAt, `${what}: finish`);
+  }
+});
+
+test('priorities: only queries of this level or a more urgent one count as displaced; a less urgent one behind may be made late', (t) => {
+  const dflt = Number.POSITIVE_INFINITY;
+  // Six at the default level due at 18; running ends at 10. An urgent query due at 15.9 runs alone first (ends
+  // at 15.5) and leaves no time for the six: they are less urgent, so it is admitted; at their level it is not.
+  const six = state({ queued: times(6, 18), levels: times(6, dflt) });
+  const urgent = decideAdmission(0, 15.9, six, settings, 1);
+  t.true(urgent.admit);
+  t.is(urgent.finishAt, 15.5);
+  t.false(decideAdmission(0, 15.9, six, settings).admit, 'at the default level it would displace them');
+  // An urgent query due later than the default-level ones still goes first, and takes them into its batch: 7 rows
+  // from 10 end at 18.5.
+  const later = decideAdmission(0, 30, six, settings, 1);
+  t.true(later.admit);
+  t.is(later.finishAt, 18.5);
+  // Level 2 among queries of levels 1 and 3: after the level-1 ones whatever their deadlines, before the level-3 ones.
+  const mixed = planFinish(0, 50, state({ running: undefined, limit: 1, queued: [100, 100, 20, 20], levels: [1, 1, 3, 3] }), 1, 1, 2);
+  t.is(mixed.finishAt, 3 * 5.5, 'third: behind the two of level 1');
+});
+
+test('a queued query already doomed before this one arrived (it will be dropped unrun) does not count against it', (t) => {
+  // Running ends at 10; the queued query is due at 12 and cannot run (a batch takes 5.5): the queue will drop it.
+  const decision = decideAdmission(0, 30, state({ queued: [12] }), settings);
+  t.true(decision.admit);
+  t.is(decision.finishAt, 15.5, 'the dropped query takes no time');
+});
+
+test('nothing measured yet: admitted even when the margins already exceed the time left (no basis to refuse)', (t) => {
+  const fresh: AdmissionState['latency'] = { samples: 0, estimate: () => 0, rowsWithin: () => Number.POSITIVE_INFINITY };
+  const s = state({ queued: times(3, 1), latency: fresh, leaveMs: 2 });
+  t.true(decideAdmission(0, 1, s, settings).admit);
+  const unit = { maxQueueSize: 1024, maxBatchSize: 256 };
+  t.true(decideUnitAdmission(0, 1, 50, s, unit).admit, 'a unit on a busy replica');
+  t.true(decideUnitAdmission(0, 1, 50, state({ running: undefined, latency: fresh, leaveMs: 2 }), unit).admit, 'a unit on an idle one: no never-fits');
+});
+
+test('past 64 simulated batches the rest is counted in full batches at the limit, a partial last batch as a full one', (t) => {
+  // Limit 2, idle, 128 queued + this one last: 64 batches of 2 (6 ms each) reach row 128, this one; it is then
+  // counted as a full batch of 2: 64 x 6 + 6 = 390 (simulated, it would have been a batch of 1 at 389.5).
+  const far = planFinish(0, 1e9, state({ queued: times(128, 1e9), running: undefined, limit: 2 }));
+  t.deepEqual(far, { finishAt: 390, onTime: true, drainAt: 390 });
+  // The same queue due at 389: every simulated batch is in time, and this one is on time exactly when 390 is.
+  const due = (deadline: number, leaveMs = 0) => planFinish(0, deadline, state({ queued: times(128, 389), running: undefined, limit: 2, leaveMs }));
+  t.true(due(390).onTime, 'ends exactly at its deadline');
+  t.false(due(389.9).onTime);
+  t.false(due(390.5, 1).onTime, 'less the time to leave');
+  t.true(due(391, 1).onTime);
+  // This one first in a long queue: its own batch's end, not the queue's; the queue drains 200 batches later.
+  // Limit 2: its batch (with one other) ends at 6; 64 batches hold 128 rows (384 ms), 73 are left: 37 more batches.
+  const first = planFinish(0, 100, state({ queued: times(200, 1e9), running: undefined, limit: 2 }));
+  t.deepEqual(first, { finishAt: 6, onTime: true, drainAt: 64 * 6 + 37 * 6 });
+});
+
+test('idleMs and largestRowsWithin at the edges: whole batches, and not even one row', (t) => {
+  // timed: a batch of k takes 5 + 0.5 k; batches of up to 256.
+  const cases: [rows: number, ms: number][] = [
+    [1, 5.5],
+    [255, 132.5],
+    [256, 133],
+    [257, 133 + 5.5],
+    [512, 266],
+  ];
+  for (const [rows, ms] of cases) t.is(idleMs(rows, 256, timed), ms, `${rows} rows`);
+  t.is(largestRowsWithin(5.49, 256, timed), 0, 'not even one row');
+  t.is(largestRowsWithin(5.5, 256, timed), 1, 'exactly one row');
+  t.is(largestRowsWithin(133, 256, timed), 256, 'exactly one full batch');
+  const unit = { maxQueueSize: 1024, maxBatchSize: 256 };
+  const one = decideUnitAdmission(0, 5, 2, state({ running: undefined }), unit);
+  if (one.admit || one.reason !== 'never-fits') return t.fail('expected never-fits');
+  t.is(one.largestRows, 0);
+  const full = decideUnitAdmission(0, 133, 256, state({ running: undefined }), unit);
+  t.deepEqual(full, { admit: true, finishAt: 133 }, 'a unit of exactly maxBatchSize rows is one batch');
+});
+
+test('a client batch\'s refusals explain themselves, measured from now; too-late carries the Retry-After of the drained queue', (t) => {
+  const unit = { maxQueueSize: 1024, maxBatchSize: 256 };
+  const now = 1_000;
+  const never = decideUnitAdmission(now, now + 50, 100, state({ running: undefined, leaveMs: 0.5, marginMs: 4.5 }), unit);
+  t.deepEqual(never, {
+    admit: false,
+    reason: 'never-fits',
+    largestRows: 80,
+    idleMs: 55,
+    explanation: 'cannot answer 100 rows within 50.0 ms even when idle: they take ~55.0 ms (batches of up to 256) plus a 5.0 ms margin; at most 80 rows fit',
+  });
+  const full = decideUnitAdmission(now, now + 1e6, 100, state({ queued: times(1000, 1e9) }), unit);
+  t.deepEqual(full, { admit: false, reason: 'queue-full', finishAt: Number.NaN, retryAfterSeconds: 1, explanation: 'has 1000 queries queued, no room for 100 more (maxQueueSize 1024)' });
+  // Behind the running batch (10 rows, ends at now + 10) 90 rows fit by now + 60; the last 10 would be dropped.
+  const late = decideUnitAdmission(now, now + 60, 100, state({ running: { rows: 10, startedAt: now } }), unit);
+  t.deepEqual(late, {
+    admit: false,
+    reason: 'too-late',
+    finishAt: now + 65.5,
+    retryAfterSeconds: 1,
+    explanation: 'would answer 100 rows in ~65.5 ms (0 queued, 10 running); the deadline is in 60.0 ms',
+  });
+  // 1 s a batch, limit 1: the running batch ends at +1 s, the unit cannot make +1.5 s, three queued run after: drained at +4 s.
+  const slow = scripted(999.5, 0.5);
+  const clock = new ManualClock(5_000);
+  const busyUnit = decideUnitAdmission(clock.now(), clock.now() + 1_500, 2, state({ queued: times(3, 1e9), running: { rows: 1, startedAt: clock.now() }, limit: 1, latency: slow }), unit);
+  if (busyUnit.admit || busyUnit.reason !== 'too-late') return t.fail('expected too-late');
+  t.is(busyUnit.retryAfterSeconds, 4);
+  t.is(busyUnit.finishAt, clock.now() + 2_000);
+});
+
+test('a single query\'s refusal is measured from now, not from 0', (t) => {
+  const now = 1_000;
+  const decision = decideAdmission(now, now + 20, state({ queued: times(6, now + 18), limit: 12, running: { rows: 10, startedAt: now } }), settings);
+  if (decision.admit) return t.fail('expected a refusal');
+  t.is(decision.finishAt, now + 23.5);
+  t.is(decision.explanation, 'would answer in ~23.5 ms (6 queued, 10 running, batches of 12 take ~11.0 ms); the deadline is in 20.0 ms');
+});
+
+test('a client batch: a batch ahead of it stays at the limit; its own batches go up to maxBatchSize, its last row\'s included', (t) => {
+  const unit = { maxQueueSize: 1024, maxBatchSize: 256 };
+  // Six queued ahead (same deadline), limit 2: three batches of 2 (6 ms each) from 10, then the 100 rows in one batch (55 ms).
+  const behind = decideUnitAdmission(0, 1_000, 100, state({ queued: times(6, 1_000), limit: 2 }), unit);
+  t.deepEqual(behind, { admit: true, finishAt: 10 + 3 * 6 + 55 });
+  // 257 rows, limit 1, four queued after them: a batch of 256 (133 ms), then one led by the unit's last row, which
+  // may hold up to 256 too: that row and the four (7.5 ms).
+  const split = decideUnitAdmission(0, 1_000, 257, state({ queued: times(4, 2_000), limit: 1 }), unit);
+  t.deepEqual(split, { admit: true, finishAt: 10 + 133 + 7.5 });
+});
+
+// Known bug, found reading the mutants of planFinish (issue 14): with priority levels the first query of a batch is
+// not always its tightest deadline, but the plan cuts each batch to the first query's deadline and checks lateness
+// against it alone. Here an urgent query due at 30 leads a batch that takes five default-level queries due at 18 and
+// this one, due at 18.4: the plan admits it, promising 18.5, past its own deadline. (The batch queue cuts the batch
+// at the tightest deadline, 6 rows ending at 18, and this query then runs alone and ends at 23.5.)
+test.failing('priorities: a query is not admitted into a planned batch that ends past its own deadline (known bug)', (t) => {
+  const dflt = Number.POSITIVE_INFINITY;
+  const s = state({ queued: [30, 18, 18, 18, 18, 18], levels: [1, dflt, dflt, dflt, dflt, dflt] });
+  const decision = decideAdmission(0, 18.4, s, settings);
+  t.true(!decision.admit || decision.finishAt <= 18.4, `admitted with a promise of ${decision.finishAt} for a deadline of 18.4`);
+});
+
+test('planFinish with nothing measured: no batch ends before now, so a deadline already past (less the time to leave) is not on time', (t) => {
+  const fresh: AdmissionState['latency'] = { samples: 0, estimate: () => 0, rowsWithin: () => Number.POSITIVE_INFINITY };
+  t.deepEqual(planFinish(0, 1, state({ running: undefined, latency: fresh, leaveMs: 2 })), { finishAt: 0, onTime: false, drainAt: 0 });
+  t.true(planFinish(0, 3, state({ running: undefined, latency: fresh, leaveMs: 2 })).onTime);
+  // An urgent query first; a default-level one queued behind it is already past due: less urgent, it does not count.
+  const behind = state({ running: undefined, latency: fresh, leaveMs: 2, limit: 1, queued: [-5], levels: [Number.POSITIVE_INFINITY] });
+  t.true(planFinish(0, 100, behind, 1, 1, 1).onTime);
+});

@@ -1,5 +1,6 @@
 import test from 'ava';
 import { BatchLatencyModel } from '../../../src/batching/batch-latency-model.js';
+import { mulberry32 } from '../../../src/kernel/random.js';
 
 test('before any batch it predicts 0 ms and lets any number of rows through', (t) => {
   const m = new BatchLatencyModel();
@@ -163,4 +164,139 @@ test('the first real batch after warm-ups sets the level (warm-ups ran zeros); t
   t.is(m.estimate(9), 29, 'the slope of the warm-ups, 0.5 ms a row');
   m.observe(1, 25);
   t.is(m.estimate(1), 25, 'later batches average in as usual');
+});
+
+/** The uncertainty the model promises, computed the slow way: the 95th percentile (rank ceil(0.95 n)) of the last 64 residuals, at least 0. */
+function referenceSlack(residuals: readonly number[]): number {
+  const window = residuals.slice(-64).sort((a, b) => a - b);
+  if (window.length === 0) return 0;
+  return Math.max(0, window[Math.min(window.length - 1, Math.ceil(0.95 * window.length) - 1)] as number);
+}
+
+test('slackMs: the 95th percentile of the last 64 residuals (observed minus predicted just before), from the third batch on', (t) => {
+  const m = new BatchLatencyModel();
+  t.is(m.slackMs, 0, 'nothing measured');
+  t.is(m.estimateHigh(4), 0, 'no estimate before any batch');
+  // A deterministic mix of sizes and times, long enough for the window to wrap twice; residuals are distinct,
+  // so a percentile taken at the wrong rank, or over a window one sample too long, gives another value.
+  const residuals: number[] = [];
+  const random = mulberry32(11);
+  for (let i = 0; i < 200; i++) {
+    const rows = 1 + ((i * 7) % 13);
+    // The first residual is an outlier (a stall): it must leave the window after 64 more.
+    const ms = 4 + 0.5 * rows + 8 * random() - 2 + (i === 2 ? 50 : 0);
+    const predicted = m.estimate(rows);
+    if (i >= 2) residuals.push(ms - predicted);
+    m.observe(rows, ms);
+    if (m.slackMs !== referenceSlack(residuals)) return t.fail(`batch ${i}: slack ${m.slackMs}, expected ${referenceSlack(residuals)}`);
+  }
+  t.true(m.slackMs > 0);
+  t.pass();
+});
+
+test('the first two batches leave no residual; a faster-than-predicted spell gives no negative slack', (t) => {
+  const m = new BatchLatencyModel();
+  m.observe(10, 10);
+  m.observe(10, 30);
+  t.is(m.slackMs, 0, 'two batches: nothing was predicted from a history yet');
+  // The third batch is predicted at the mean of the two (alpha 0.2: 14 ms) and takes 20: a residual of 6.
+  t.is(m.estimate(10), 14);
+  m.observe(10, 20);
+  t.is(m.slackMs, 6);
+  // Batches faster than predicted: their residuals are negative, and once they fill the window the slack is 0, not below.
+  for (let i = 0; i < 64; i++) m.observe(10, 1);
+  t.is(m.slackMs, 0);
+});
+
+test('estimateHigh and rowsWithinHigh add the slack to the fitted line', (t) => {
+  const m = new BatchLatencyModel();
+  m.observe(10, 10);
+  m.observe(10, 10);
+  m.observe(10, 14); // predicted 10: a residual of 4; the mean moves to 10.8
+  t.is(m.slackMs, 4);
+  t.is(m.estimate(10), 10.8);
+  t.is(m.estimateHigh(10), 14.8);
+  t.is(m.estimateHigh(20), 25.6, 'the proportional guess beyond the mean size, plus the slack');
+  // 10.8 ms a batch of up to 10 rows: 21.6 ms hold 20 rows by the fit, 4 ms fewer hold 16.
+  t.is(m.rowsWithin(21.6), 20);
+  t.is(m.rowsWithinHigh(21.6), 16);
+  t.is(m.rowsWithinHigh(14.7), 0, 'not even one row within its high estimate');
+  t.is(m.rowsWithinHigh(14.8), 10);
+});
+
+test('clipping starts after five batches: the sixth counts for at most 4x the estimate + 1 ms, the fifth in full', (t) => {
+  const after = (history: number) => {
+    const m = new BatchLatencyModel();
+    for (let i = 0; i < history; i++) m.observe(10, 1);
+    m.observe(10, 200);
+    return m.estimate(10);
+  };
+  t.is(after(4), 1 + 0.2 * 199, 'four batches seen: the fifth counts as measured');
+  t.is(after(5), 1 + 0.2 * (5 - 1), 'five seen: the sixth counts as 4 x 1 + 1 = 5 ms');
+});
+
+test('warm-ups do not count toward the history clipping needs, and only the first real batch resets the level', (t) => {
+  const seeded = () => {
+    const m = new BatchLatencyModel();
+    // Two warm-ups kept, on the line 4 ms + 0.5 ms a row.
+    m.seed([
+      [1, 30],
+      [1, 4.5],
+      [9, 50],
+      [9, 8.5],
+    ]);
+    t.deepEqual(m.line, { fixedMs: 4, perRowMs: 0.5 });
+    m.observe(1, 25); // the first real batch sets the level
+    return m;
+  };
+  const slow = seeded();
+  slow.observe(1, 500);
+  t.is(slow.estimate(1), 25 + 0.2 * 475, 'the second real batch counts in full: two real batches are no history');
+  const later = seeded();
+  later.observe(1, 35);
+  t.is(later.estimate(1), 27, 'the second real batch averages in (alpha 0.2), it does not reset the level');
+});
+
+test('sizes one row apart in equal weight (variance exactly 0.25) already fit a line', (t) => {
+  const m = new BatchLatencyModel(0.5);
+  m.observe(1, 4);
+  m.observe(2, 5);
+  t.deepEqual(m.line, { fixedMs: 3, perRowMs: 1 });
+  t.is(m.estimate(4), 7);
+});
+
+test('the line through the origin has the mean time per mean row as its slope', (t) => {
+  const m = new BatchLatencyModel(0.5);
+  m.observe(10, 1);
+  m.observe(20, 10);
+  // Means: 15 rows, 5.5 ms; the fitted fixed cost is negative (-8), so 5.5 / 15 ms a row.
+  t.deepEqual(m.line, { fixedMs: 0, perRowMs: 5.5 / 15 });
+  t.is(Math.round(m.estimate(30) * 1e9) / 1e9, 11);
+});
+
+test('rowsWithin on a fitted line with a fixed cost: 0 below one row, then whole rows; unbounded when rows cost nothing', (t) => {
+  const m = new BatchLatencyModel();
+  m.seed([
+    [1, 30],
+    [1, 4.5],
+    [9, 50],
+    [9, 8.5],
+  ]);
+  // 4 ms + 0.5 ms a row.
+  const cases: [ms: number, rows: number][] = [
+    [4, 0],
+    [4.49, 0],
+    [4.5, 1],
+    [9, 10],
+    [9.2, 10],
+  ];
+  for (const [ms, rows] of cases) t.is(m.rowsWithin(ms), rows, `${ms} ms`);
+  // Batches of 1 and 9 rows both taking 5 ms: no cost per row.
+  const flat = new BatchLatencyModel();
+  flat.observe(1, 5);
+  flat.observe(9, 5);
+  t.deepEqual(flat.line, { fixedMs: 5, perRowMs: 0 });
+  t.is(flat.rowsWithin(4.9), 0);
+  t.is(flat.rowsWithin(5), Number.POSITIVE_INFINITY, 'exactly the fixed cost: any number of rows');
+  t.is(flat.rowsWithin(50), Number.POSITIVE_INFINITY);
 });

@@ -306,3 +306,99 @@ test('priorities: a more urgent level is batched before a less urgent one; 0 and
   t.is(taken.kind, 'batch');
   if (taken.kind === 'batch') t.deepEqual(ids(taken.batch), ['high-1', 'high-1-again', 'mid-2-early', 'mid-2-late']);
 });
+
+test('peek: the first item waiting, cancelled ones skipped; undefined when none waits', (t) => {
+  const q = new BatchQueue<Item>();
+  t.is(q.peek(), undefined, 'empty');
+  const items = Array.from({ length: 3 }, (_, i): Item => ({ id: `q${i}`, enqueuedAt: 0, deadline: 10 * (i + 1) }));
+  for (const item of items) q.push(item);
+  t.is(q.peek()?.id, 'q0');
+  q.cancel(items[0] as Item);
+  t.is(q.peek()?.id, 'q1', 'a cancelled head is skipped');
+  t.is(q.size, 2, 'peeking takes nothing');
+  q.cancel(items[1] as Item);
+  q.cancel(items[2] as Item);
+  t.is(q.peek(), undefined, 'all cancelled');
+  const r = numbered(3);
+  r.take(0, opts({ limit: 2 }));
+  t.is(r.peek()?.id, 'q2', 'after a take: the next one');
+});
+
+test('levels() leaves cancelled items out, in the order of deadlines()', (t) => {
+  const q = new BatchQueue<Item & { priority?: number }>();
+  const a = { id: 'a', enqueuedAt: 0, deadline: 10, priority: 1 };
+  const b = { id: 'b', enqueuedAt: 0, deadline: 20, priority: 2 };
+  const c = { id: 'c', enqueuedAt: 0, deadline: 30 };
+  for (const item of [a, b, c]) q.push(item);
+  q.cancel(b);
+  t.deepEqual(q.levels(), [1, Number.POSITIVE_INFINITY]);
+  t.deepEqual(q.deadlines(), [10, 30]);
+});
+
+test('a cancelled item is never returned, neither batched nor expired, wherever it is in the queue', (t) => {
+  // Cancelled in the middle of what would be one batch: the batch closes over it.
+  const items = Array.from({ length: 4 }, (_, i): Item => ({ id: `q${i}`, enqueuedAt: 0, deadline: FAR }));
+  const q = new BatchQueue<Item>();
+  for (const item of items) q.push(item);
+  q.cancel(items[1] as Item);
+  const r = q.take(0, opts({ limit: 3 }));
+  t.deepEqual(ids(r.kind === 'batch' ? r.batch : []), ['q0', 'q2', 'q3']);
+  // Cancelled at the head with its deadline passed: not handed back as expired (nobody is waiting for it).
+  const head = queueOf([['gone', 0, 5], ['ok', 0, 100]]);
+  const [gone] = head.drainAll();
+  head.push(gone as Item);
+  head.push({ id: 'ok', enqueuedAt: 0, deadline: 100 });
+  head.cancel(gone as Item);
+  const r2 = head.take(10, opts({ latency: latency(1, 2) }));
+  t.deepEqual(ids(r2.expired), []);
+  t.deepEqual(ids(r2.kind === 'batch' ? r2.batch : []), ['ok']);
+});
+
+test('a cancelled head does not set the delayed-batching wake-up: the first live item does', (t) => {
+  const q = new BatchQueue<Item>();
+  const old: Item = { id: 'old', enqueuedAt: 0, deadline: FAR };
+  q.push(old);
+  q.push({ id: 'new', enqueuedAt: 4, deadline: FAR });
+  q.cancel(old);
+  t.deepEqual(q.take(4, opts({ limit: 4, maxDelayMs: 5 })), { kind: 'wait', wakeAt: 9, expired: [] });
+});
+
+test('an item flagged cancelled by its owner (without telling the queue) is dropped unrun too', (t) => {
+  const q = new BatchQueue<Item & { cancelled?: boolean }>();
+  const flagged = { id: 'flagged', enqueuedAt: 0, deadline: FAR, cancelled: false };
+  q.push({ id: 'a', enqueuedAt: 0, deadline: FAR });
+  q.push(flagged);
+  q.push({ id: 'b', enqueuedAt: 0, deadline: FAR });
+  flagged.cancelled = true;
+  const r = q.take(0, opts({ limit: 8 }));
+  t.deepEqual(ids(r.kind === 'batch' ? r.batch : []), ['a', 'b']);
+  t.deepEqual(r.expired, []);
+});
+
+test('a queue holding exactly the limit dispatches at once, even with a delay configured', (t) => {
+  const q = numbered(4);
+  const r = q.take(0, opts({ limit: 4, maxDelayMs: 1_000 }));
+  t.is(r.kind, 'batch');
+  if (r.kind === 'batch') t.is(r.batch.length, 4);
+});
+
+test('behind a more urgent head, a query that can no longer make its deadline is expired, not left for later', (t) => {
+  // estimate(1) = 2 ms. The urgent head is due late; the plain query behind it is due at 6.
+  const make = () => {
+    const q = new BatchQueue<Item & { priority?: number }>();
+    q.push({ id: 'urgent', enqueuedAt: 0, deadline: 100, priority: 1 });
+    q.push({ id: 'plain', enqueuedAt: 0, deadline: 6 });
+    return q;
+  };
+  const cases: [what: string, now: number][] = [
+    ['its deadline has passed', 10],
+    ['its deadline has not passed, but a batch takes longer than what is left', 5],
+  ];
+  for (const [what, now] of cases) {
+    const q = make();
+    const r = q.take(now, opts({ limit: 8, latency: latency(1, 2) }));
+    t.deepEqual(ids(r.expired), ['plain'], what);
+    t.deepEqual(ids(r.kind === 'batch' ? r.batch : []), ['urgent'], what);
+    t.is(q.size, 0, `${what}: nothing left behind`);
+  }
+});

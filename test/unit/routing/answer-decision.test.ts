@@ -242,3 +242,14 @@ test('decideAnswer: a default for want of an answer says whether it was late aft
     t.is(d.kind === 'default' && d.reason === 'noAnswer' ? d.late : undefined, late, what);
   }
 });
+
+test('edges: a query with no model at all is not "late"; at the deadline with nothing missing no straggler phrase; no timings key without timings', (t) => {
+  const none = decideAnswer(situation({}), rules);
+  t.is(none.kind, 'default');
+  if (none.kind === 'default' && none.reason === 'noAnswer') t.false(none.late, 'nothing was admitted, so nothing was late');
+  const failedAtDeadline = decideAnswer(situation({ failures: [{ model: 'a', error: new Error('boom') }], atDeadline: true }), rules);
+  t.is(failedAtDeadline.kind === 'default' ? failedAtDeadline.answer.explanation : undefined, 'a: boom');
+  const plain = decideAnswer(situation({ arrived: [evaluation('a', [0.1, 0.9])] }), rules);
+  t.is(plain.kind, 'model');
+  t.false('timings' in (plain.kind === 'model' ? plain.answer : {}), 'no timings key when no model reported timings');
+});

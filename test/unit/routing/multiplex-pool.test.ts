@@ -99,3 +99,25 @@ test('a removed version no longer holds or competes for a slot', async (t) => {
   t.deepEqual(log, []);
   t.deepEqual(pool.active, ['b@1']);
 });
+
+test('touch, loaded and released on a version the pool does not hold change nothing (a stopped set may still report)', (t) => {
+  const pool = new MultiplexPool(1);
+  const stranger = version('x@1', []);
+  t.notThrows(() => pool.touch(stranger));
+  t.notThrows(() => pool.loaded(stranger));
+  t.notThrows(() => pool.released(stranger));
+  t.deepEqual(pool.active, []);
+});
+
+test('admitting a version that already holds its slot changes nothing: it stays evictable, nothing else is evicted', async (t) => {
+  const log: string[] = [];
+  const pool = new MultiplexPool(1);
+  const [a, b] = ['a@1', 'b@1'].map((k) => version(k, log)) as unknown as [Multiplexed, Multiplexed];
+  await load(pool, a);
+  await pool.admit(a);
+  t.deepEqual(pool.active, ['a@1']);
+  t.deepEqual(log, []);
+  await load(pool, b);
+  t.deepEqual(log, ['suspend a@1'], 'a is still loaded (not loading again), so it makes room');
+  t.deepEqual(pool.active, ['b@1']);
+});

@@ -34,3 +34,12 @@ test('a second report for the same model is ignored', (t) => {
   a.failed(1, new Error('x'));
   t.true(a.complete);
 });
+
+test('a report for a model index the query did not select is ignored', (t) => {
+  const a = new QueryAssembly<number>(['a', 'b']);
+  t.notThrows(() => a.arrived(5, 1));
+  t.notThrows(() => a.failed(-1, new Error('x')));
+  t.deepEqual(a.values(), []);
+  t.deepEqual(a.pending(), ['a', 'b']);
+  t.false(a.complete);
+});
