@@ -5,6 +5,8 @@
  *   64-row batch to a Piscina worker and back (transferred buffer, trivial echo worker), and parsing one
  *   784-float JSON body. Means are per operation; compare them with each other, not with another machine.
  */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +26,11 @@ const json = process.argv.includes('--json');
 const quick = process.argv.includes('--quick');
 /** Only the predict measurement (for profiling it: `node --cpu-prof dist/bench/micro.js --predict-only`). */
 const predictOnly = process.argv.includes('--predict-only');
+/**
+ * `--profile=FILE`: a CPU profile of the main thread over the measured window only (no start-up, model loading
+ * or warm-up in it), written to FILE as a .cpuprofile (Chrome DevTools, or `speedscope`).
+ */
+const profileFile = process.argv.find((a) => a.startsWith('--profile='))?.slice('--profile='.length);
 const BATCH = 64;
 const CALLERS = 128;
 
@@ -36,6 +43,8 @@ interface MainThreadCost {
   queries: number;
   /** Refused in the measured window (none expected once warm). */
   refused: number;
+  /** Rows per batch the replica ran in the measured window (one postMessage to the worker per batch). */
+  meanBatchSize: number;
 }
 
 /** See the file comment: main-thread µs per query of in-process `predict` at saturation. */
@@ -70,16 +79,42 @@ async function mainThreadCost(cache: boolean, seconds: number): Promise<MainThre
     await Promise.all(Array.from({ length: CALLERS }, (_, i) => caller(i)));
     answered = 0;
     refused = 0;
+    let batches = 0;
+    let rows = 0;
+    clipper.onBatch((event) => {
+      batches++;
+      rows += event.size;
+    });
+    const profiler = profileFile === undefined ? undefined : await startProfile();
     const started = performance.now();
     const elu = performance.eventLoopUtilization();
     stopAt = started + seconds * 1000;
     await Promise.all(Array.from({ length: CALLERS }, (_, i) => caller(i)));
     const elapsed = performance.now() - started;
     const utilisation = performance.eventLoopUtilization(elu).utilization;
-    return { perQueryMicroseconds: (utilisation * elapsed * 1000) / answered, queriesPerSecond: (answered * 1000) / elapsed, utilisation, queries: answered, refused };
+    if (profiler !== undefined) await profiler.stop(profileFile as string);
+    return { perQueryMicroseconds: (utilisation * elapsed * 1000) / answered, queriesPerSecond: (answered * 1000) / elapsed, utilisation, queries: answered, refused, meanBatchSize: rows / batches };
   } finally {
     await clipper.stop();
   }
+}
+
+/** Starts the inspector's CPU profiler in this thread; `stop` writes the profile. */
+async function startProfile(): Promise<{ stop(file: string): Promise<void> }> {
+  const session = new Session();
+  session.connect();
+  const post = (method: string, params?: object): Promise<unknown> =>
+    new Promise((resolve, reject) => session.post(method, params, (error, result) => (error === null ? resolve(result) : reject(error))));
+  await post('Profiler.enable');
+  await post('Profiler.setSamplingInterval', { interval: 100 });
+  await post('Profiler.start');
+  return {
+    async stop(file) {
+      const { profile } = (await post('Profiler.stop')) as { profile: unknown };
+      writeFileSync(file, JSON.stringify(profile));
+      session.disconnect();
+    },
+  };
 }
 
 interface Queued {
