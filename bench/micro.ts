@@ -5,7 +5,7 @@
  *   64-row batch to a Piscina worker and back (transferred buffer, trivial echo worker), and parsing one
  *   784-float JSON body. Means are per operation; compare them with each other, not with another machine.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -45,6 +45,24 @@ interface MainThreadCost {
   refused: number;
   /** Rows per batch the replica ran in the measured window (one postMessage to the worker per batch). */
   meanBatchSize: number;
+  /**
+   * The main thread's own CPU time (user + system, from /proc, 10 ms ticks; Linux only, else null) per answered
+   * query, µs. Unlike the event loop's busy time it leaves out the time the thread was runnable but not running
+   * (other processes on the cores), so it moves less on a shared machine.
+   */
+  perQueryCpuMicroseconds: number | null;
+}
+
+/** The main thread's CPU time so far in ms (Linux: /proc/self/task/<pid>/stat), or undefined elsewhere. */
+function mainThreadCpuMs(): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields 14 and 15 of stat (utime, stime) are the 12th and 13th after the command name, in clock ticks (100/s).
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return undefined;
+  }
 }
 
 /** See the file comment: main-thread µs per query of in-process `predict` at saturation. */
@@ -87,13 +105,16 @@ async function mainThreadCost(cache: boolean, seconds: number): Promise<MainThre
     });
     const profiler = profileFile === undefined ? undefined : await startProfile();
     const started = performance.now();
+    const cpuStarted = mainThreadCpuMs();
     const elu = performance.eventLoopUtilization();
     stopAt = started + seconds * 1000;
     await Promise.all(Array.from({ length: CALLERS }, (_, i) => caller(i)));
     const elapsed = performance.now() - started;
     const utilisation = performance.eventLoopUtilization(elu).utilization;
+    const cpuEnded = mainThreadCpuMs();
+    const cpuMs = cpuStarted === undefined || cpuEnded === undefined ? undefined : cpuEnded - cpuStarted;
     if (profiler !== undefined) await profiler.stop(profileFile as string);
-    return { perQueryMicroseconds: (utilisation * elapsed * 1000) / answered, queriesPerSecond: (answered * 1000) / elapsed, utilisation, queries: answered, refused, meanBatchSize: rows / batches };
+    return { perQueryMicroseconds: (utilisation * elapsed * 1000) / answered, queriesPerSecond: (answered * 1000) / elapsed, utilisation, queries: answered, refused, meanBatchSize: rows / batches, perQueryCpuMicroseconds: cpuMs === undefined ? null : (cpuMs * 1000) / answered };
   } finally {
     await clipper.stop();
   }
@@ -197,8 +218,9 @@ async function main(): Promise<void> {
   const cacheOff = await mainThreadCost(false, seconds);
   const cacheOnMiss = await mainThreadCost(true, seconds);
   const perQueryMainThreadMicroseconds = { cacheOff: cacheOff.perQueryMicroseconds, cacheOnMiss: cacheOnMiss.perQueryMicroseconds };
+  const perQueryMainThreadCpuMicroseconds = { cacheOff: cacheOff.perQueryCpuMicroseconds, cacheOnMiss: cacheOnMiss.perQueryCpuMicroseconds };
   if (json) {
-    console.log(JSON.stringify({ date: new Date().toISOString(), node: process.version, results, perQueryMainThreadMicroseconds, predict: { cacheOff, cacheOnMiss } }, null, 2));
+    console.log(JSON.stringify({ date: new Date().toISOString(), node: process.version, results, perQueryMainThreadMicroseconds, perQueryMainThreadCpuMicroseconds, predict: { cacheOff, cacheOnMiss } }, null, 2));
     return;
   }
   console.log('operation                                      mean µs     p99 µs');
@@ -207,7 +229,8 @@ async function main(): Promise<void> {
   }
   console.log(`\nin-process predict at saturation (${CALLERS} callers, one linear-model replica), main-thread µs per query:`);
   for (const [name, c] of [['cache off', cacheOff], ['cache on (miss)', cacheOnMiss]] as const) {
-    console.log(`  ${name.padEnd(16)} ${c.perQueryMicroseconds.toFixed(2).padStart(6)} µs  (${Math.round(c.queriesPerSecond).toLocaleString('en-US')} queries/s, event loop ${(100 * c.utilisation).toFixed(0)}% busy)`);
+    const cpu = c.perQueryCpuMicroseconds === null ? '' : `, ${c.perQueryCpuMicroseconds.toFixed(2)} µs of main-thread CPU`;
+    console.log(`  ${name.padEnd(16)} ${c.perQueryMicroseconds.toFixed(2).padStart(6)} µs  (${Math.round(c.queriesPerSecond).toLocaleString('en-US')} queries/s, event loop ${(100 * c.utilisation).toFixed(0)}% busy${cpu}; ${c.meanBatchSize.toFixed(0)} rows a batch)`);
   }
 }
 
