@@ -5,21 +5,27 @@ import type { ResolvedAppOptions } from './options.js';
 import { show } from './validate.js';
 
 /**
- * Where query rows live: views carved in turn out of shared 1 MiB buffers, instead of one new ArrayBuffer per
+ * Where query rows live: views carved in turn out of shared 32 KiB buffers, instead of one new ArrayBuffer per
  * query. A row of 784 floats as its own ArrayBuffer is a separate off-heap allocation that the garbage
  * collector must track and free (at ~100k queries/s, a quarter of the main thread's time went to collection);
  * a view is one small heap object. Nothing is reused by hand: a buffer is freed by the collector once every row
  * cut from it is gone, and a query's row lives only until its answer (the cache keeps hashes, not inputs), so
- * a buffer outlives its last query by at most one SLO. Rows larger than a sixteenth of a buffer get their own.
+ * a buffer outlives its last query by at most one SLO. Rows larger than a quarter of a buffer get their own.
  * Nothing may transfer or detach a row's `.buffer` (it is shared): the replica copies rows into its batch.
+ *
+ * Why 32 KiB and not 1 MiB: a buffer past the C allocator's mmap threshold (128 KiB by default in glibc) is
+ * fresh pages from the kernel every time, and the first write to each page faults and zeroes it; a small one
+ * comes from memory the allocator already holds (freed buffers). Copying and checking a 784-float row measured
+ * 1.1-1.2 µs in 32 KiB buffers, 1.9-3.0 µs in 1 MiB ones and 0.5-0.9 µs in one buffer reused forever
+ * (a loop of toInputRow's copy and check alone, on the shared 2-core machine, 2026-11-30).
  */
-const ARENA_BYTES = 1 << 20;
+const ARENA_BYTES = 1 << 15;
 let arena = new ArrayBuffer(ARENA_BYTES);
 let arenaUsed = 0;
 
 function newRow(type: 'float32' | 'int32', length: number): Float32Array | Int32Array {
   const bytes = length * 4;
-  if (bytes > ARENA_BYTES / 16) return type === 'int32' ? new Int32Array(length) : new Float32Array(length);
+  if (bytes > ARENA_BYTES / 4) return type === 'int32' ? new Int32Array(length) : new Float32Array(length);
   if (arenaUsed + bytes > ARENA_BYTES) {
     arena = new ArrayBuffer(ARENA_BYTES);
     arenaUsed = 0;
