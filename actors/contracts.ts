@@ -104,6 +104,15 @@ export interface ReplicaHandle {
 /** Builds the replicas of one model version; the real factory makes {@link Replica}s on worker threads. */
 export type ReplicaFactory = (index: number, host: ReplicaHost) => ReplicaHandle;
 
+/**
+ * Where one query's answer goes, without a promise: the model version calls exactly one of the two, once.
+ * {@link ModelVersion.send}'s callers pass an object whose methods these are (no closure per query).
+ */
+export interface AnswerSink {
+  resolve(answer: ReplicaAnswer): void;
+  reject(error: unknown): void;
+}
+
 /** What a router and the feedback actor need of one model version. */
 export interface ModelVersion {
   readonly model: string;
@@ -112,6 +121,12 @@ export interface ModelVersion {
   readonly outputSize: number;
   /** Runs one query; resolves with the model's answer or rejects (overload, deadline, replica failure). */
   predict(input: Float32Array | Int32Array, deadline: number, signal?: AbortSignal, priority?: number, trace?: QueryTrace): Promise<ReplicaAnswer>;
+  /**
+   * Runs one query as {@link predict} does, answering through `sink` instead of a promise (the router's hot
+   * path: no promise, no closure per query). `sink` may be called before `send` returns. Optional: a version
+   * without it is asked through `predict`.
+   */
+  send?(input: Float32Array | Int32Array, deadline: number, sink: AnswerSink, signal?: AbortSignal, priority?: number, trace?: QueryTrace): void;
 }
 
 /** Where a router finds the current version of a model. */

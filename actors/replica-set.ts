@@ -1,6 +1,7 @@
 import { leastOutstanding } from '../src/routing/balancer.js';
 import type { Clock } from '../src/kernel/clock.js';
 import type { TimerHandle } from '../src/kernel/clock.js';
+import { DeadlineList, type DeadlineEntry } from '../src/kernel/deadline-list.js';
 import { BatchTooLargeError, CancelledError, ModelLoadError, NoReplicaAvailableError, OverloadedError, ReplicaFailedError } from '../src/errors.js';
 import { HedgeBudget } from '../src/routing/hedge-budget.js';
 import { LatencyWindow } from '../src/routing/latency-window.js';
@@ -11,7 +12,74 @@ import type { ModelSpec } from './worker/protocol.js';
 import type { MultiplexPool } from '../src/routing/multiplex-pool.js';
 import { Replica } from './replica.js';
 import type { BatchEvent, ReplicaStatus } from '../src/api.js';
-import type { QueryTrace, ReplicaAnswer, ReplicaHandle, ReplicaHost, ReplicaQuery, ReplicaUnit } from './contracts.js';
+import type { AnswerSink, QueryTrace, ReplicaAnswer, ReplicaHandle, ReplicaHost, ReplicaQuery, ReplicaUnit } from './contracts.js';
+
+/** How a copy's replica reaches its set: methods of the set, made once per set (no closure per query). */
+interface CopyHooks<R> {
+  answered(copy: SetCopy<R>, answer: ReplicaAnswer): void;
+  failed(copy: SetCopy<R>, error: unknown): void;
+}
+
+/**
+ * One query's run on a model version ({@link ReplicaSet.send}): its copies (the first; a hedge or a retry
+ * after it), where its answer goes, and, while a hedge is due, its place in the set's hedge list. The
+ * {@link CopyTracker} that decides between copies is made only when more than the first answer can happen: at
+ * once when the query may be hedged, else at its first failure (until then, the first answer is the answer).
+ */
+class SetCall<R> implements DeadlineEntry {
+  tracker: CopyTracker<R> | undefined = undefined;
+  /** The copies sent, by number (0 the first). */
+  readonly copies: SetCopy<R>[] = [];
+  /** Answered or failed (or its caller went away): the sink has been called. */
+  done = false;
+  dueAt = 0;
+  prevDue: DeadlineEntry | undefined = undefined;
+  nextDue: DeadlineEntry | undefined = undefined;
+  listed = false;
+
+  constructor(
+    readonly hooks: CopyHooks<R>,
+    readonly input: Float32Array | Int32Array,
+    readonly deadline: number,
+    readonly started: number,
+    readonly sink: AnswerSink,
+    readonly priority: number | undefined,
+    readonly trace: QueryTrace | undefined,
+  ) {}
+}
+
+/** One copy of a query on one replica: what the replica queues and answers. */
+class SetCopy<R> implements ReplicaQuery {
+  failedOn: string[] | undefined = undefined;
+  cancelled: boolean | undefined = undefined;
+  aborted: boolean | undefined = undefined;
+  unitRows: number | undefined = undefined;
+  readonly input: Float32Array | Int32Array;
+  readonly deadline: number;
+  readonly trace: QueryTrace | undefined;
+  readonly priority: number | undefined;
+
+  constructor(
+    readonly call: SetCall<R>,
+    readonly index: number,
+    readonly enqueuedAt: number,
+    /** The replica holding it (the one a losing copy is cancelled on); updated when a dead replica's copy is retried. */
+    public holder: R,
+  ) {
+    this.input = call.input;
+    this.deadline = call.deadline;
+    this.trace = call.trace;
+    this.priority = call.priority;
+  }
+
+  resolve(answer: ReplicaAnswer): void {
+    this.call.hooks.answered(this, answer);
+  }
+
+  reject(error: unknown): void {
+    this.call.hooks.failed(this, error);
+  }
+}
 
 /**
  * The replicas of one model version. It sends each query to the ready replica with the least outstanding
@@ -32,8 +100,14 @@ export class ReplicaSet<R extends ReplicaHandle = Replica> implements ReplicaHos
   readonly #supervisor: Supervisor;
   readonly #factory: (index: number, host: ReplicaHost) => R;
   #replicas: R[] = [];
-  /** The replica holding each copy sent by {@link predict}: the one a losing copy is cancelled on. */
+  /** The replica holding each row sent by {@link predictMany} (a copy sent by {@link send} knows its own). */
   readonly #holders = new WeakMap<ReplicaQuery, R>();
+  /** Queries waiting for their hedge delay, on one timer. */
+  readonly #hedges: DeadlineList<SetCall<R>>;
+  readonly #hooks: CopyHooks<R> = {
+    answered: (copy, answer) => this.#answered(copy, answer),
+    failed: (copy, error) => this.#failed(copy, error),
+  };
   #nextIndex = 0;
   #rotate = 0;
   readonly #budget: HedgeBudget;
@@ -79,6 +153,7 @@ export class ReplicaSet<R extends ReplicaHandle = Replica> implements ReplicaHos
     this.spec = spec;
     this.#clock = clock;
     this.#supervisor = supervisor;
+    this.#hedges = new DeadlineList<SetCall<R>>(clock, (call) => this.#hedgeDue(call));
   }
 
   get key(): string {
@@ -201,79 +276,115 @@ export class ReplicaSet<R extends ReplicaHandle = Replica> implements ReplicaHos
    * answer wins and the other copy is cancelled. The decisions are the {@link CopyTracker}'s; this applies them.
    */
   predict(input: Float32Array | Int32Array, deadline: number, signal?: AbortSignal, priority?: number, trace?: QueryTrace): Promise<ReplicaAnswer> {
-    this.#lastQueryAt = this.#clock.now();
+    return new Promise<ReplicaAnswer>((resolve, reject) => this.send(input, deadline, { resolve, reject }, signal, priority, trace));
+  }
+
+  /**
+   * {@link predict} without a promise: the answer (or the error) goes to `sink`, once. The router's hot path:
+   * per query one {@link SetCall} and one {@link SetCopy} per copy, no closure, no promise, no timer (hedges
+   * wait in one {@link DeadlineList}).
+   */
+  send(input: Float32Array | Int32Array, deadline: number, sink: AnswerSink, signal?: AbortSignal, priority?: number, trace?: QueryTrace): void {
+    const now = this.#clock.now();
+    this.#lastQueryAt = now;
     this.#pool?.touch(this);
-    if (signal?.aborted === true) return Promise.reject(cancelled(this.key, 1));
-    if (this.scaledToZero) return this.#coldPredict(input, deadline, signal, trace);
-    return new Promise<ReplicaAnswer>((resolve, reject) => {
-      const primary = this.#choose(undefined);
-      if (primary === undefined) {
-        // Caught mid scale-down: wake the model rather than turn the query away.
-        if (this.#canScaleToZero && this.#replicas.length < this.#desired && !this.#stopped) this.#coldPredict(input, deadline, signal, trace).then(resolve, reject);
-        else reject(new NoReplicaAvailableError(`model ${this.key} has no ready replica (${this.#describe()})`));
-        return;
-      }
-      this.#budget.earn();
-      const delay = this.#replicas.length > 1 ? this.hedgeDelayMs : undefined;
-      const tracker = new CopyTracker<R>({ now: this.#clock.now(), deadline, hedging: delay !== undefined, budget: this.#budget });
-      const copies: ReplicaQuery[] = [];
-      let timer: TimerHandle | undefined;
-      const apply = (decision: CopyDecision<R>, answer?: ReplicaAnswer): void => {
-        if (decision.kind === 'none') return;
-        timer?.cancel();
-        timer = undefined;
-        switch (decision.kind) {
-          case 'submit':
-            send(decision.to, decision.copy);
-            return;
-          case 'resolve':
-            for (const i of decision.cancel) {
-              const copy = copies[i] as ReplicaQuery;
-              this.#holders.get(copy)?.cancel(copy);
-            }
-            this.#responseTimes.observe(decision.elapsedMs);
-            if (decision.hedgeWon) this.#hedgesWon++;
-            resolve(answer as ReplicaAnswer);
-            return;
-          case 'reject':
-            reject(decision.error);
-            return;
-        }
-      };
-      const send = (to: R, index: number): void => {
-        const query: ReplicaQuery = {
-          input,
-          enqueuedAt: this.#clock.now(),
-          deadline,
-          trace,
-          ...(priority === undefined ? {} : { priority }),
-          resolve: (answer) => apply(tracker.on({ type: 'answered', copy: index, now: this.#clock.now() }), answer),
-          reject: (error) => {
-            const holder = this.#holders.get(query);
-            const idleSibling = this.#replicas.find((r) => r !== holder && r.ready && r.outstanding === 0);
-            const roomySibling = error instanceof OverloadedError ? this.#withRoom(holder, deadline) : undefined;
-            apply(tracker.on({ type: 'failed', copy: index, error, now: this.#clock.now(), idleSibling, roomySibling }));
-          },
-        };
-        copies[index] = query;
-        this.#holders.set(query, to);
-        to.submit(query);
-      };
-      send(primary, 0);
-      // The caller went away: every copy still queued is dropped unrun (a running one finishes, ignored).
+    if (signal?.aborted === true) {
+      sink.reject(cancelled(this.key, 1));
+      return;
+    }
+    const primary = this.scaledToZero ? undefined : this.#choose(undefined);
+    if (primary === undefined) {
+      // Scaled to zero, or caught mid scale-down: wake the model rather than turn the query away.
+      if (this.scaledToZero || (this.#canScaleToZero && this.#replicas.length < this.#desired && !this.#stopped)) {
+        this.#coldPredict(input, deadline, signal, trace).then(
+          (answer) => sink.resolve(answer),
+          (error: unknown) => sink.reject(error),
+        );
+      } else sink.reject(new NoReplicaAvailableError(`model ${this.key} has no ready replica (${this.#describe()})`));
+      return;
+    }
+    this.#budget.earn();
+    const delay = this.#replicas.length > 1 ? this.hedgeDelayMs : undefined;
+    const call = new SetCall<R>(this.#hooks, input, deadline, now, sink, priority, trace);
+    if (delay !== undefined) call.tracker = new CopyTracker<R>({ now, deadline, hedging: true, budget: this.#budget });
+    this.#sendCopy(call, primary, 0);
+    // The caller went away: every copy still queued is dropped unrun (a running one finishes, ignored).
+    if (signal !== undefined) {
       this.#onAbort(signal, () => {
-        timer?.cancel();
-        timer = undefined;
-        this.#abort(copies);
-        reject(cancelled(this.key, 1));
+        if (call.done) return;
+        call.done = true;
+        this.#hedges.remove(call);
+        this.#abort(call.copies);
+        sink.reject(cancelled(this.key, 1));
       });
-      if (delay === undefined) return;
-      timer = this.#clock.setTimeout(() => {
-        timer = undefined;
-        const first = this.#holders.get(copies[0] as ReplicaQuery);
-        apply(tracker.on({ type: 'hedgeDue', now: this.#clock.now(), candidate: this.#choose(first === undefined ? [] : [first.name]) }));
-      }, delay);
-    });
+    }
+    if (delay !== undefined && !call.done) {
+      call.dueAt = this.#clock.now() + delay;
+      this.#hedges.add(call);
+    }
+  }
+
+  #sendCopy(call: SetCall<R>, to: R, index: number): void {
+    const copy = new SetCopy<R>(call, index, this.#clock.now(), to);
+    call.copies[index] = copy;
+    to.submit(copy);
+  }
+
+  #answered(copy: SetCopy<R>, answer: ReplicaAnswer): void {
+    const call = copy.call;
+    if (call.done) return;
+    const tracker = call.tracker;
+    // No tracker: not hedged and nothing failed, so this is the first and only copy, and what a tracker would
+    // decide is to answer with it, with nothing to cancel.
+    if (tracker === undefined) this.#resolve(call, this.#clock.now() - call.started, false, answer);
+    else this.#apply(call, tracker.on({ type: 'answered', copy: copy.index, now: this.#clock.now() }), answer);
+  }
+
+  #failed(copy: SetCopy<R>, error: unknown): void {
+    const call = copy.call;
+    if (call.done) return;
+    const holder = copy.holder;
+    const idleSibling = this.#replicas.find((r) => r !== holder && r.ready && r.outstanding === 0);
+    const roomySibling = error instanceof OverloadedError ? this.#withRoom(holder, call.deadline) : undefined;
+    // Made now if the query was not hedged: no event came before this one, so it decides as if it had been there all along.
+    const tracker = (call.tracker ??= new CopyTracker<R>({ now: call.started, deadline: call.deadline, hedging: false, budget: this.#budget }));
+    this.#apply(call, tracker.on({ type: 'failed', copy: copy.index, error, now: this.#clock.now(), idleSibling, roomySibling }));
+  }
+
+  #hedgeDue(call: SetCall<R>): void {
+    if (call.done || call.tracker === undefined) return;
+    const first = call.copies[0]?.holder;
+    this.#apply(call, call.tracker.on({ type: 'hedgeDue', now: this.#clock.now(), candidate: this.#choose(first === undefined ? [] : [first.name]) }));
+  }
+
+  /** Applies a {@link CopyTracker} decision; every decision but `none` ends the wait for a hedge. */
+  #apply(call: SetCall<R>, decision: CopyDecision<R>, answer?: ReplicaAnswer): void {
+    if (decision.kind === 'none') return;
+    this.#hedges.remove(call);
+    switch (decision.kind) {
+      case 'submit':
+        this.#sendCopy(call, decision.to, decision.copy);
+        return;
+      case 'resolve':
+        for (const i of decision.cancel) {
+          const copy = call.copies[i] as SetCopy<R>;
+          copy.holder.cancel(copy);
+        }
+        this.#resolve(call, decision.elapsedMs, decision.hedgeWon, answer as ReplicaAnswer);
+        return;
+      case 'reject':
+        call.done = true;
+        call.sink.reject(decision.error);
+        return;
+    }
+  }
+
+  #resolve(call: SetCall<R>, elapsedMs: number, hedgeWon: boolean, answer: ReplicaAnswer): void {
+    call.done = true;
+    this.#hedges.remove(call);
+    this.#responseTimes.observe(elapsedMs);
+    if (hedgeWon) this.#hedgesWon++;
+    call.sink.resolve(answer);
   }
 
   /**
@@ -393,7 +504,7 @@ export class ReplicaSet<R extends ReplicaHandle = Replica> implements ReplicaHos
     for (const query of queries) {
       if (query === undefined || query.cancelled === true) continue;
       if (aborted) query.aborted = true;
-      const holder = this.#holders.get(query);
+      const holder = query instanceof SetCopy ? (query.holder as R) : this.#holders.get(query);
       if (holder === undefined) query.cancelled = true;
       else holder.cancel(query);
     }
@@ -414,7 +525,8 @@ export class ReplicaSet<R extends ReplicaHandle = Replica> implements ReplicaHos
           ),
         );
       } else {
-        if (this.#holders.has(query)) this.#holders.set(query, retry);
+        if (query instanceof SetCopy) query.holder = retry;
+        else if (this.#holders.has(query)) this.#holders.set(query, retry);
         retry.submit(query);
       }
     }

@@ -79,6 +79,8 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
   readonly #latency = new BatchLatencyModel();
   #worker: ModelWorker | undefined;
   #running: ReplicaQuery[] | undefined;
+  /** A batch input buffer a worker handed back, filled again by the next batch that fits in it. */
+  #spare: ArrayBuffer | undefined;
   /** Spans of batches running with traced queries in them, ended when the batch comes back (or is lost). */
   readonly #batchSpans = new WeakMap<ReplicaQuery[], Span>();
   #runningStartedAt = 0;
@@ -472,7 +474,12 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
     const features = first.input.length;
     const dtype = this.#settings.spec.inputDtype;
     const rows = batch.length;
-    const data = dtype === 'int32' ? new Int32Array(rows * features) : new Float32Array(rows * features);
+    // The buffer the worker handed back after the last batch, if this batch fits: a new 200 KB buffer per batch
+    // is fresh pages to fault in and zero, and off-heap memory for the collector.
+    const spare = this.#spare;
+    this.#spare = undefined;
+    const buffer = spare !== undefined && spare.byteLength >= rows * features * 4 ? spare : new ArrayBuffer(rows * features * 4);
+    const data = dtype === 'int32' ? new Int32Array(buffer, 0, rows * features) : new Float32Array(buffer, 0, rows * features);
     let tightest = Number.POSITIVE_INFINITY;
     for (let i = 0; i < rows; i++) {
       const query = batch[i] as ReplicaQuery;
@@ -484,7 +491,7 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
     this.#runningLive = rows;
     this.#traceBatch(batch, now);
     const watchdog = this.#settings.clock.setTimeout(() => this.post({ type: 'batchTimeout', worker, batch }), this.#settings.batchTimeoutMs);
-    worker.run({ input: data.buffer as ArrayBuffer, rows, dtype, timeLeftMs: Math.max(0, tightest - now) }).then(
+    worker.run({ input: buffer, rows, dtype, timeLeftMs: Math.max(0, tightest - now) }).then(
       (outcome) => {
         watchdog.cancel();
         this.post({ type: 'batchDone', batch, outcome, startedAt: now });
@@ -547,6 +554,7 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
       for (const query of batch) query.reject(error);
       return;
     }
+    if (outcome.input !== undefined) this.#spare = outcome.input;
     this.counters.batches++;
     this.counters.rows += batch.length;
     this.#latency.observe(batch.length, batchMs);
@@ -568,8 +576,11 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
     const k = outcome.outputSize;
     for (let i = 0; i < batch.length; i++) {
       const query = batch[i] as ReplicaQuery;
-      // A copy per row, so a cached answer holds 4k bytes and not the whole batch's buffer.
-      query.resolve({ scores: output.slice(i * k, (i + 1) * k), queueMs: startedAt - query.enqueuedAt, batchMs, batchSize: batch.length, replica: this.name });
+      // A view per row into the batch's one output buffer (transferred from the worker, never written again), not
+      // a copy: a copy is a new ArrayBuffer per query for the collector to track. The prediction cache copies
+      // what it keeps into its own slabs, so it holds no batch buffer; a caller that keeps an answer's scores
+      // keeps its batch's output (outputSize x batch size floats) alive with them.
+      query.resolve({ scores: output.subarray(i * k, (i + 1) * k), queueMs: startedAt - query.enqueuedAt, batchMs, batchSize: batch.length, replica: this.name });
     }
   }
 

@@ -1,6 +1,7 @@
 import { ROOT_CONTEXT, SpanStatusCode, trace, type Context, type Span, type Tracer } from '@opentelemetry/api';
 import { Actor, type FailureSink, type Reply } from '../src/kernel/actor.js';
-import type { Clock, TimerHandle } from '../src/kernel/clock.js';
+import type { Clock } from '../src/kernel/clock.js';
+import { DeadlineList, type DeadlineEntry } from '../src/kernel/deadline-list.js';
 import type { Supervised } from '../src/kernel/supervisor.js';
 import { ClipperError, DeadlineExceededError, OverloadedError } from '../src/errors.js';
 import type { ResolvedAppOptions } from '../src/config/options.js';
@@ -11,21 +12,65 @@ import { decideAnswer, defaultAnswer, describeError, type AnswerBody, type Answe
 import { StaticPolicy, type QueryContext, type Selection, type SelectionPolicy } from '../src/selection/selection-policy.js';
 import { SelectionLog } from '../src/selection/selection-log.js';
 import type { Answer, AppCounters } from '../src/api.js';
-import type { ModelDirectory, ModelVersion, QueryTrace } from './contracts.js';
+import type { AnswerSink, ModelDirectory, ModelVersion, QueryTrace, ReplicaAnswer } from './contracts.js';
 
-/** One query from its arrival to its answer. The router's messages about a query carry it. */
-interface PendingQuery {
-  readonly id: number;
-  readonly started: number;
-  readonly context: QueryContext | undefined;
-  readonly reply: Reply<Answer>;
-  /** The policy when the query arrived: it selected the models, so it combines their answers. */
-  readonly policy: SelectionPolicy;
-  assembly: QueryAssembly<ModelEvaluation> | undefined;
-  timer: TimerHandle | undefined;
-  settled: boolean;
-  /** The query's span while tracing (`clipper.route`), ended with its answer. */
-  span: Span | undefined;
+/**
+ * One query from its arrival to its answer. The router's messages about a query carry it; it waits for its
+ * deadline in the router's {@link DeadlineList} (one timer for all queries, not one each).
+ */
+class PendingQuery implements DeadlineEntry {
+  /** The input's digest, computed at most once (cache keys, selection log), and only if one is needed. */
+  digest: string | undefined = undefined;
+  assembly: QueryAssembly<ModelEvaluation> | undefined = undefined;
+  settled = false;
+  dueAt = 0;
+  prevDue: DeadlineEntry | undefined = undefined;
+  nextDue: DeadlineEntry | undefined = undefined;
+  listed = false;
+
+  constructor(
+    readonly id: number,
+    readonly started: number,
+    readonly input: Float32Array | Int32Array,
+    readonly context: QueryContext | undefined,
+    readonly reply: Reply<Answer>,
+    /** The policy when the query arrived: it selected the models, so it combines their answers. */
+    readonly policy: SelectionPolicy,
+    /** The query's span while tracing (`clipper.route`), ended with its answer. */
+    readonly span: Span | undefined,
+  ) {}
+}
+
+/** How a model's answer (or failure) reaches the router: a message to itself, as in {@link Router.receive}. */
+interface ModelAnswers {
+  arrived(query: PendingQuery, index: number, value: ModelEvaluation): void;
+  failed(query: PendingQuery, index: number, error: unknown): void;
+}
+
+/**
+ * One selected model's evaluation of one query, sent without a promise ({@link ModelVersion.send}): the
+ * version answers through these methods, which post the router a message.
+ */
+class ModelCall implements AnswerSink {
+  constructor(
+    readonly answers: ModelAnswers,
+    readonly query: PendingQuery,
+    readonly index: number,
+    readonly set: ModelVersion,
+  ) {}
+
+  resolve(answer: ReplicaAnswer): void {
+    const set = this.set;
+    this.answers.arrived(this.query, this.index, {
+      prediction: { scores: answer.scores, model: set.model, version: set.version },
+      outcome: 'disabled',
+      timings: { queueMs: answer.queueMs, batchMs: answer.batchMs, batchSize: answer.batchSize, replica: answer.replica },
+    });
+  }
+
+  reject(error: unknown): void {
+    this.answers.failed(this.query, this.index, error);
+  }
 }
 
 /**
@@ -74,6 +119,12 @@ export class Router extends Actor<RouterMessage> implements Supervised {
   /** Recent draws by input and user, kept only for policies that learn from their selection alone. */
   readonly #selections = new SelectionLog();
   readonly counters: AppCounters = { queries: 0, answered: 0, defaults: 0, refused: 0, lowConfidence: 0, policyErrors: 0, lateDefaults: 0 };
+  /** Every unanswered query's deadline, on one timer. */
+  readonly #deadlines: DeadlineList<PendingQuery>;
+  readonly #answers: ModelAnswers = {
+    arrived: (query, index, value) => this.post({ type: 'arrived', query, index, value }),
+    failed: (query, index, error) => this.post({ type: 'failed', query, index, error }),
+  };
 
   constructor(app: ResolvedAppOptions, models: ModelDirectory, clock: Clock, policy: SelectionPolicy = new StaticPolicy(), supervisor?: FailureSink, tracer?: Tracer) {
     super(`router:${app.name}`, supervisor);
@@ -83,6 +134,7 @@ export class Router extends Actor<RouterMessage> implements Supervised {
     this.#clock = clock;
     this.#models = models;
     this.#policy = policy;
+    this.#deadlines = new DeadlineList<PendingQuery>(clock, (query) => this.post({ type: 'deadline', query }));
     this.#rules = {
       latencySloMs: app.latencySloMs,
       confidenceThreshold: app.confidenceThreshold,
@@ -162,7 +214,7 @@ export class Router extends Actor<RouterMessage> implements Supervised {
     try {
       switch (message.type) {
         case 'predict':
-          this.#route(query, message.input);
+          this.#route(query);
           return;
         case 'arrived': {
           const assembly = query.assembly as QueryAssembly<ModelEvaluation>;
@@ -192,24 +244,15 @@ export class Router extends Actor<RouterMessage> implements Supervised {
     this.counters.queries++;
     this.#unanswered++;
     const id = this.#nextQueryId++;
-    return {
-      id,
-      started: this.#clock.now(),
-      context: message.context,
-      reply: message.reply,
-      policy: this.#policy,
-      assembly: undefined,
-      timer: undefined,
-      settled: false,
-      span: this.#tracer?.startSpan('clipper.route', { attributes: { 'clipper.app': this.app.name, 'clipper.query_id': id } }, message.trace ?? ROOT_CONTEXT),
-    };
+    const span = this.#tracer?.startSpan('clipper.route', { attributes: { 'clipper.app': this.app.name, 'clipper.query_id': id } }, message.trace ?? ROOT_CONTEXT);
+    return new PendingQuery(id, this.#clock.now(), message.input, message.context, message.reply, this.#policy, span);
   }
 
-  #route(query: PendingQuery, input: Float32Array | Int32Array): void {
+  #route(query: PendingQuery): void {
     const { policy, context } = query;
     const slo = this.app.latencySloMs;
-    // The models' deadline is when this router decides (the timer below), not the SLO itself: a replica that
-    // admitted and ran a query for the SLO would answer after the query was already answered by default.
+    // The models' deadline is when this router decides (the deadline list below), not the SLO itself: a replica
+    // that admitted and ran a query for the SLO would answer after the query was already answered by default.
     const deadline = query.started + slo - this.app.deadlineMarginMs;
     let selected: readonly string[];
     try {
@@ -219,10 +262,7 @@ export class Router extends Actor<RouterMessage> implements Supervised {
       this.#settle(query, defaultAnswer(this.app.defaultOutput, `selection policy ${policy.name} failed to select models: ${describeError(error)}`));
       return;
     }
-    // The input is hashed at most once per query, however many models and lookups need its digest.
-    let digest: string | undefined;
-    const digestOf = (): string => (digest ??= inputDigest(input));
-    if (policy.learnsFrom === 'selected') this.#selections.record(digestOf(), context, policy, selected, this.#linked);
+    if (policy.learnsFrom === 'selected') this.#selections.record(digestOf(query), context, policy, selected, this.#linked);
     if (selected.length === 0) {
       this.#settle(query, defaultAnswer(this.app.defaultOutput, `application ${this.app.name} has no linked model to answer it (linked: ${JSON.stringify(this.#linked)})`));
       return;
@@ -232,13 +272,9 @@ export class Router extends Actor<RouterMessage> implements Supervised {
     // The guarantee that no query hangs: whatever the models do, the deadline answers it, with the models
     // that made it (stragglers listed) or with the default output.
     // The margin leaves room for the timer's own lateness, so even a default answer arrives inside the SLO.
-    query.timer = this.#clock.setTimeout(() => this.post({ type: 'deadline', query }), slo - this.app.deadlineMarginMs);
-    for (let index = 0; index < selected.length; index++) {
-      this.#evaluate(selected[index] as string, input, digestOf, deadline, query.span).then(
-        (value) => this.post({ type: 'arrived', query, index, value }),
-        (error: unknown) => this.post({ type: 'failed', query, index, error }),
-      );
-    }
+    query.dueAt = deadline;
+    this.#deadlines.add(query);
+    for (let index = 0; index < selected.length; index++) this.#evaluate(selected[index] as string, query, index, deadline);
   }
 
   #finish(query: PendingQuery, atDeadline: boolean): void {
@@ -261,7 +297,7 @@ export class Router extends Actor<RouterMessage> implements Supervised {
   #settle(query: PendingQuery, answer: AnswerBody | Error): void {
     if (query.settled) return;
     query.settled = true;
-    query.timer?.cancel();
+    this.#deadlines.remove(query);
     if (query.span !== undefined) endQuerySpan(query.span, answer);
     if (answer instanceof Error) {
       this.counters.refused++;
@@ -278,18 +314,34 @@ export class Router extends Actor<RouterMessage> implements Supervised {
     }
   }
 
-  #evaluate(model: string, input: Float32Array | Int32Array, digestOf: () => string, deadline: number, parent: Span | undefined): Promise<ModelEvaluation> {
+  /**
+   * Asks one selected model for the query's answer, which comes back as an `arrived` or `failed` message. With
+   * the cache off and no tracing, a version that takes a sink ({@link ModelVersion.send}) answers straight
+   * into one (no promise on the way); otherwise through the promise path (cache lookups, spans).
+   */
+  #evaluate(model: string, query: PendingQuery, index: number, deadline: number): void {
     const set = this.#models.current(model);
-    if (set === undefined) return Promise.reject(new ClipperError(`model ${model} is linked but has no current version`));
-    // Not traced: no extra promise on the hot path.
-    return parent === undefined ? this.#evaluateVersion(set, input, digestOf, deadline, undefined) : this.#evaluateTraced(set, input, digestOf, deadline, parent);
+    if (set !== undefined && set.send !== undefined && query.span === undefined && !this.cache.enabled) {
+      set.send(query.input, deadline, new ModelCall(this.#answers, query, index, set));
+      return;
+    }
+    const evaluation =
+      set === undefined
+        ? Promise.reject(new ClipperError(`model ${model} is linked but has no current version`))
+        : query.span === undefined
+          ? this.#evaluateVersion(set, query, deadline, undefined)
+          : this.#evaluateTraced(set, query, deadline, query.span);
+    evaluation.then(
+      (value) => this.post({ type: 'arrived', query, index, value }),
+      (error: unknown) => this.post({ type: 'failed', query, index, error }),
+    );
   }
 
   /** One span per model the query asked, under the query's: how long the model took to answer, from the cache or a replica. */
-  async #evaluateTraced(set: ModelVersion, input: Float32Array | Int32Array, digestOf: () => string, deadline: number, parent: Span): Promise<ModelEvaluation> {
+  async #evaluateTraced(set: ModelVersion, query: PendingQuery, deadline: number, parent: Span): Promise<ModelEvaluation> {
     const span = (this.#tracer as Tracer).startSpan('clipper.model', { attributes: { 'clipper.model': set.model, 'clipper.version': set.version } }, trace.setSpan(ROOT_CONTEXT, parent));
     try {
-      const evaluation = await this.#evaluateVersion(set, input, digestOf, deadline, { tracer: this.#tracer as Tracer, parent: span.spanContext() });
+      const evaluation = await this.#evaluateVersion(set, query, deadline, { tracer: this.#tracer as Tracer, parent: span.spanContext() });
       span.setAttribute('clipper.cache', evaluation.outcome);
       if (evaluation.timings !== undefined) {
         span.setAttributes({ 'clipper.replica': evaluation.timings.replica, 'clipper.queue_ms': evaluation.timings.queueMs, 'clipper.batch_ms': evaluation.timings.batchMs, 'clipper.batch_size': evaluation.timings.batchSize });
@@ -303,10 +355,10 @@ export class Router extends Actor<RouterMessage> implements Supervised {
     }
   }
 
-  async #evaluateVersion(set: ModelVersion, input: Float32Array | Int32Array, digestOf: () => string, deadline: number, queryTrace: QueryTrace | undefined): Promise<ModelEvaluation> {
+  async #evaluateVersion(set: ModelVersion, query: PendingQuery, deadline: number, queryTrace: QueryTrace | undefined): Promise<ModelEvaluation> {
     let timings: Answer['timings'];
     const evaluate = async (): Promise<Prediction> => {
-      const answer = await set.predict(input, deadline, undefined, undefined, queryTrace);
+      const answer = await set.predict(query.input, deadline, undefined, undefined, queryTrace);
       timings = { queueMs: answer.queueMs, batchMs: answer.batchMs, batchSize: answer.batchSize, replica: answer.replica };
       return { scores: answer.scores, model: set.model, version: set.version };
     };
@@ -316,7 +368,7 @@ export class Router extends Actor<RouterMessage> implements Supervised {
     const retryShared = (error: unknown): boolean => deadlineBound(error) && this.#clock.now() < deadline;
     // Checked here, not left to the cache, so that a query with the cache off never hashes its input.
     const { prediction, outcome } = this.cache.enabled
-      ? await this.cache.getOrEvaluate(predictionKey(set.model, set.version, digestOf()), evaluate, retryShared)
+      ? await this.cache.getOrEvaluate(predictionKey(set.model, set.version, digestOf(query)), evaluate, retryShared)
       : { prediction: await evaluate(), outcome: 'disabled' as const };
     return timings === undefined ? { prediction, outcome } : { prediction, outcome, timings };
   }
@@ -325,6 +377,11 @@ export class Router extends Actor<RouterMessage> implements Supervised {
     if (this.#models.outputKind(model) === 'classification') return argmax(scores);
     return scores.length === 1 ? (scores[0] as number) : Array.from(scores);
   }
+}
+
+/** The query's input digest, hashed at most once per query however many models and lookups need it. */
+function digestOf(query: PendingQuery): string {
+  return (query.digest ??= inputDigest(query.input));
 }
 
 /** Ends a query's span with what it was answered: a model's answer, the default output (and why), or an error. */

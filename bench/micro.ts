@@ -5,6 +5,8 @@
  *   64-row batch to a Piscina worker and back (transferred buffer, trivial echo worker), and parsing one
  *   784-float JSON body. Means are per operation; compare them with each other, not with another machine.
  */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +26,11 @@ const json = process.argv.includes('--json');
 const quick = process.argv.includes('--quick');
 /** Only the predict measurement (for profiling it: `node --cpu-prof dist/bench/micro.js --predict-only`). */
 const predictOnly = process.argv.includes('--predict-only');
+/**
+ * `--profile=FILE`: a CPU profile of the main thread over the measured window only (no start-up, model loading
+ * or warm-up in it), written to FILE as a .cpuprofile (Chrome DevTools, or `speedscope`).
+ */
+const profileFile = process.argv.find((a) => a.startsWith('--profile='))?.slice('--profile='.length);
 const BATCH = 64;
 const CALLERS = 128;
 
@@ -36,6 +43,26 @@ interface MainThreadCost {
   queries: number;
   /** Refused in the measured window (none expected once warm). */
   refused: number;
+  /** Rows per batch the replica ran in the measured window (one postMessage to the worker per batch). */
+  meanBatchSize: number;
+  /**
+   * The main thread's own CPU time (user + system, from /proc, 10 ms ticks; Linux only, else null) per answered
+   * query, µs. Unlike the event loop's busy time it leaves out the time the thread was runnable but not running
+   * (other processes on the cores), so it moves less on a shared machine.
+   */
+  perQueryCpuMicroseconds: number | null;
+}
+
+/** The main thread's CPU time so far in ms (Linux: /proc/self/task/<pid>/stat), or undefined elsewhere. */
+function mainThreadCpuMs(): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields 14 and 15 of stat (utime, stime) are the 12th and 13th after the command name, in clock ticks (100/s).
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return undefined;
+  }
 }
 
 /** See the file comment: main-thread µs per query of in-process `predict` at saturation. */
@@ -70,16 +97,45 @@ async function mainThreadCost(cache: boolean, seconds: number): Promise<MainThre
     await Promise.all(Array.from({ length: CALLERS }, (_, i) => caller(i)));
     answered = 0;
     refused = 0;
+    let batches = 0;
+    let rows = 0;
+    clipper.onBatch((event) => {
+      batches++;
+      rows += event.size;
+    });
+    const profiler = profileFile === undefined ? undefined : await startProfile();
     const started = performance.now();
+    const cpuStarted = mainThreadCpuMs();
     const elu = performance.eventLoopUtilization();
     stopAt = started + seconds * 1000;
     await Promise.all(Array.from({ length: CALLERS }, (_, i) => caller(i)));
     const elapsed = performance.now() - started;
     const utilisation = performance.eventLoopUtilization(elu).utilization;
-    return { perQueryMicroseconds: (utilisation * elapsed * 1000) / answered, queriesPerSecond: (answered * 1000) / elapsed, utilisation, queries: answered, refused };
+    const cpuEnded = mainThreadCpuMs();
+    const cpuMs = cpuStarted === undefined || cpuEnded === undefined ? undefined : cpuEnded - cpuStarted;
+    if (profiler !== undefined) await profiler.stop(profileFile as string);
+    return { perQueryMicroseconds: (utilisation * elapsed * 1000) / answered, queriesPerSecond: (answered * 1000) / elapsed, utilisation, queries: answered, refused, meanBatchSize: rows / batches, perQueryCpuMicroseconds: cpuMs === undefined ? null : (cpuMs * 1000) / answered };
   } finally {
     await clipper.stop();
   }
+}
+
+/** Starts the inspector's CPU profiler in this thread; `stop` writes the profile. */
+async function startProfile(): Promise<{ stop(file: string): Promise<void> }> {
+  const session = new Session();
+  session.connect();
+  const post = (method: string, params?: object): Promise<unknown> =>
+    new Promise((resolve, reject) => session.post(method, params, (error, result) => (error === null ? resolve(result) : reject(error))));
+  await post('Profiler.enable');
+  await post('Profiler.setSamplingInterval', { interval: 100 });
+  await post('Profiler.start');
+  return {
+    async stop(file) {
+      const { profile } = (await post('Profiler.stop')) as { profile: unknown };
+      writeFileSync(file, JSON.stringify(profile));
+      session.disconnect();
+    },
+  };
 }
 
 interface Queued {
@@ -162,8 +218,9 @@ async function main(): Promise<void> {
   const cacheOff = await mainThreadCost(false, seconds);
   const cacheOnMiss = await mainThreadCost(true, seconds);
   const perQueryMainThreadMicroseconds = { cacheOff: cacheOff.perQueryMicroseconds, cacheOnMiss: cacheOnMiss.perQueryMicroseconds };
+  const perQueryMainThreadCpuMicroseconds = { cacheOff: cacheOff.perQueryCpuMicroseconds, cacheOnMiss: cacheOnMiss.perQueryCpuMicroseconds };
   if (json) {
-    console.log(JSON.stringify({ date: new Date().toISOString(), node: process.version, results, perQueryMainThreadMicroseconds, predict: { cacheOff, cacheOnMiss } }, null, 2));
+    console.log(JSON.stringify({ date: new Date().toISOString(), node: process.version, results, perQueryMainThreadMicroseconds, perQueryMainThreadCpuMicroseconds, predict: { cacheOff, cacheOnMiss } }, null, 2));
     return;
   }
   console.log('operation                                      mean µs     p99 µs');
@@ -172,7 +229,8 @@ async function main(): Promise<void> {
   }
   console.log(`\nin-process predict at saturation (${CALLERS} callers, one linear-model replica), main-thread µs per query:`);
   for (const [name, c] of [['cache off', cacheOff], ['cache on (miss)', cacheOnMiss]] as const) {
-    console.log(`  ${name.padEnd(16)} ${c.perQueryMicroseconds.toFixed(2).padStart(6)} µs  (${Math.round(c.queriesPerSecond).toLocaleString('en-US')} queries/s, event loop ${(100 * c.utilisation).toFixed(0)}% busy)`);
+    const cpu = c.perQueryCpuMicroseconds === null ? '' : `, ${c.perQueryCpuMicroseconds.toFixed(2)} µs of main-thread CPU`;
+    console.log(`  ${name.padEnd(16)} ${c.perQueryMicroseconds.toFixed(2).padStart(6)} µs  (${Math.round(c.queriesPerSecond).toLocaleString('en-US')} queries/s, event loop ${(100 * c.utilisation).toFixed(0)}% busy${cpu}; ${c.meanBatchSize.toFixed(0)} rows a batch)`);
   }
 }
 

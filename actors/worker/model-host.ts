@@ -75,7 +75,9 @@ export class ModelHost {
     }
     const started = performance.now();
     try {
-      const running = model.run(dtype === 'int32' ? new Int32Array(input) : new Float32Array(input), rows);
+      // The buffer may be longer than the batch (a replica reuses its largest batch buffer): view its rows only.
+      const length = rows * model.spec.featureShape.reduce((a, b) => a * b, 1);
+      const running = model.run(dtype === 'int32' ? new Int32Array(input, 0, length) : new Float32Array(input, 0, length), rows);
       const fault = this.#armed;
       if (fault !== undefined && fault.kind !== 'stall') {
         this.#armed = undefined;

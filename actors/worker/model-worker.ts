@@ -40,6 +40,11 @@ export type BatchOutcome =
       computeMs: number;
       /** Time held back by an injected stall, ms (0 normally). */
       stalledMs: number;
+      /**
+       * The request's input buffer, handed back once the model is done with it (a thread worker transfers it
+       * back), so the replica reuses it for its next batch instead of allocating one (fresh pages each batch).
+       */
+      input?: ArrayBuffer;
     }
   | { ok: false; error: WireError; computeMs: number };
 

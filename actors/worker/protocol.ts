@@ -65,6 +65,8 @@ export type InferResult =
       computeMs: number;
       /** Time held back by fault injection, ms (0 normally). */
       stalledMs: number;
+      /** The task's input buffer, transferred back so the replica fills it again for its next batch. */
+      input?: ArrayBuffer;
     }
   | { ok: false; error: WireError; computeMs: number };
 

@@ -39,7 +39,13 @@ async function infer(task: InferTask): Promise<InferResult | TransferredResult> 
   // An output that is a view into a larger buffer is copied, so exactly its bytes are transferred.
   const own = output.byteOffset === 0 && output.byteLength === output.buffer.byteLength ? output : output.slice();
   const buffer = own.buffer as ArrayBuffer;
-  return move(new TransferredResult({ ok: true, output: buffer, outputSize, computeMs, stalledMs }, [buffer]) as never) as unknown as TransferredResult;
+  // The input goes back too (the model is done with it), for the replica's next batch. Not if the output is a
+  // view of it (a JS model may answer in place): then it travels once, as the output.
+  const input = task.input;
+  if (input === buffer || input.byteLength === 0) {
+    return move(new TransferredResult({ ok: true, output: buffer, outputSize, computeMs, stalledMs }, [buffer]) as never) as unknown as TransferredResult;
+  }
+  return move(new TransferredResult({ ok: true, output: buffer, outputSize, computeMs, stalledMs, input }, [buffer, input]) as never) as unknown as TransferredResult;
 }
 
 const control: WorkerControl = {

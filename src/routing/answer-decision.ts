@@ -76,49 +76,51 @@ export function defaultAnswer(defaultOutput: Answer['output'], explanation: stri
  */
 export function decideAnswer(situation: AnswerSituation, rules: AnswerRules): AnswerDecision {
   const { arrived, missing, failures, atDeadline, policy } = situation;
-  const problems = failures.map((f) => `${f.model}: ${describeError(f.error)}`);
-  if (atDeadline && missing.length > 0) problems.push(`no answer from ${missing.join(', ')} within the ${rules.latencySloMs} ms SLO`);
   if (arrived.length === 0) {
     // A full queue is admission control: refuse (503) rather than answer by default. Only when the refusal is
     // the whole story: with another model still out or failed otherwise, the default answer explains more.
     const only = failures.length === 1 && missing.length === 0 ? failures[0]?.error : undefined;
     if (only instanceof OverloadedError) return { kind: 'refuse', error: only };
     const late = failures.every((f) => f.error instanceof DeadlineExceededError) && (missing.length > 0 || failures.length > 0);
-    return { kind: 'default', reason: 'noAnswer', late, answer: defaultAnswer(rules.defaultOutput, problems.join('; ')) };
+    return { kind: 'default', reason: 'noAnswer', late, answer: defaultAnswer(rules.defaultOutput, problemsOf(situation, rules).join('; ')) };
   }
-  const stragglers = [...missing, ...failures.map((f) => f.model)];
-  const listed = stragglers.length === 0 ? {} : { missing: stragglers };
+  // Built only when some model is missing or failed (the common answer, every model in, allocates none of it).
+  const stragglers = missing.length === 0 && failures.length === 0 ? undefined : [...missing, ...failures.map((f) => f.model)];
   let answer: AnswerBody;
   try {
     const combined = policy.combine(arrived.map((e) => e.prediction), situation.context);
     const confidence = combined.confidence ?? 1;
-    const shared = {
-      scores: combined.scores,
-      confidence,
-      contributors: [...(combined.contributors ?? arrived.map((e) => e.prediction.model))],
-      ...listed,
-    };
+    const scores = combined.scores;
+    const contributors = [...(combined.contributors ?? arrived.map((e) => e.prediction.model))];
     if (confidence < rules.confidenceThreshold) {
       const explanation = `confidence ${confidence.toFixed(2)} is below the application's threshold ${rules.confidenceThreshold}`;
+      const shared: Partial<AnswerBody> = stragglers === undefined ? { scores, confidence, contributors } : { scores, confidence, contributors, missing: stragglers };
       return { kind: 'default', reason: 'lowConfidence', answer: defaultAnswer(rules.defaultOutput, explanation, shared) };
     }
-    const timings = arrived.find((e) => e.timings !== undefined)?.timings;
-    answer = {
-      output: rules.toOutput(combined.model, combined.scores),
-      isDefault: false,
-      model: combined.model,
-      version: combined.version,
-      cached: arrived.every((e) => e.outcome === 'hit'),
-      ...shared,
-      ...(timings === undefined ? {} : { timings }),
-    };
+    let cached = true;
+    let timings: Answer['timings'];
+    for (const e of arrived) {
+      if (e.outcome !== 'hit') cached = false;
+      if (timings === undefined) timings = e.timings;
+    }
+    // Written out field by field (no spreads): this object is made for every answered query.
+    answer = { output: rules.toOutput(combined.model, scores), isDefault: false, model: combined.model, version: combined.version, cached, scores, confidence, contributors };
+    if (stragglers !== undefined) answer.missing = stragglers;
+    if (timings !== undefined) answer.timings = timings;
   } catch (error) {
     const explanation = `selection policy ${policy.name} failed to combine the answers of ${arrived.map((e) => e.prediction.model).join(', ')}: ${describeError(error)}`;
     return {
       kind: 'default',
       reason: 'policyError',
-      answer: defaultAnswer(rules.defaultOutput, [explanation, ...problems].join('; '), listed),
+      answer: defaultAnswer(rules.defaultOutput, [explanation, ...problemsOf(situation, rules)].join('; '), stragglers === undefined ? {} : { missing: stragglers }),
     };
   }
   return { kind: 'model', answer };
+}
+
+/** What went wrong for an explanation: each failed model with its error, and the stragglers at the deadline. */
+function problemsOf(situation: AnswerSituation, rules: AnswerRules): string[] {
+  const problems = situation.failures.map((f) => `${f.model}: ${describeError(f.error)}`);
+  if (situation.atDeadline && situation.missing.length > 0) problems.push(`no answer from ${situation.missing.join(', ')} within the ${rules.latencySloMs} ms SLO`);
+  return problems;
 }

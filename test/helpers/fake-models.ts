@@ -1,4 +1,4 @@
-import type { ModelDirectory, ModelVersion, ReplicaAnswer } from '../../actors/contracts.js';
+import type { AnswerSink, ModelDirectory, ModelVersion, ReplicaAnswer } from '../../actors/contracts.js';
 
 /** One call to {@link FakeModelVersion.predict}, answered (or not) by the test. */
 export interface FakeCall {
@@ -28,29 +28,42 @@ export class FakeModelVersion implements ModelVersion {
     this.auto = options.auto;
   }
 
+  /** Calls through the promise API (the router's path with the cache on or tracing). */
+  predicted = 0;
+  /** Calls through the sink API (the router's path with the cache off). */
+  sent = 0;
+
   predict(input: Float32Array | Int32Array, deadline: number): Promise<ReplicaAnswer> {
-    return new Promise<ReplicaAnswer>((resolve, reject) => {
-      let settled = false;
-      const call: FakeCall = {
-        input,
-        deadline,
-        answer: (scores) => {
-          if (settled) throw new Error(`fake ${this.model}@${this.version}: call answered twice`);
-          settled = true;
-          resolve({ scores: Float32Array.from(scores), queueMs: 1, batchMs: 2, batchSize: 1, replica: `${this.model}@${this.version}#0` });
-        },
-        fail: (error) => {
-          if (settled) throw new Error(`fake ${this.model}@${this.version}: call answered twice`);
-          settled = true;
-          reject(error);
-        },
-        get settled() {
-          return settled;
-        },
-      };
-      this.calls.push(call);
-      if (this.auto !== undefined) call.answer(this.auto);
-    });
+    this.predicted++;
+    return new Promise<ReplicaAnswer>((resolve, reject) => this.#call(input, deadline, { resolve, reject }));
+  }
+
+  send(input: Float32Array | Int32Array, deadline: number, sink: AnswerSink): void {
+    this.sent++;
+    this.#call(input, deadline, sink);
+  }
+
+  #call(input: Float32Array | Int32Array, deadline: number, sink: AnswerSink): void {
+    let settled = false;
+    const call: FakeCall = {
+      input,
+      deadline,
+      answer: (scores) => {
+        if (settled) throw new Error(`fake ${this.model}@${this.version}: call answered twice`);
+        settled = true;
+        sink.resolve({ scores: Float32Array.from(scores), queueMs: 1, batchMs: 2, batchSize: 1, replica: `${this.model}@${this.version}#0` });
+      },
+      fail: (error) => {
+        if (settled) throw new Error(`fake ${this.model}@${this.version}: call answered twice`);
+        settled = true;
+        sink.reject(error);
+      },
+      get settled() {
+        return settled;
+      },
+    };
+    this.calls.push(call);
+    if (this.auto !== undefined) call.answer(this.auto);
   }
 
   /** The last call not yet answered. */

@@ -1,4 +1,4 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { Router } from '../../../actors/router.js';
 import { ManualClock } from '../../../src/kernel/clock.js';
 import { Supervisor, type SupervisionEvent } from '../../../src/kernel/supervisor.js';
@@ -31,12 +31,12 @@ interface Setup {
 }
 
 /** A started router for app `app` (SLO 20 ms, margin 2 ms, default -1) over fake models a and b, both linked. */
-async function setup(options: { app?: Partial<RegisterAppOptions>; policy?: SelectionPolicy; supervisor?: Supervisor; clock?: ManualClock } = {}): Promise<Setup> {
+async function setup(options: { app?: Partial<RegisterAppOptions>; policy?: SelectionPolicy; supervisor?: Supervisor; clock?: ManualClock; cache?: number } = {}): Promise<Setup> {
   const clock = options.clock ?? new ManualClock();
   const models = new FakeModelDirectory();
   const a = models.add(new FakeModelVersion('a', '1'));
   const b = models.add(new FakeModelVersion('b', '7'));
-  const app = resolveAppOptions({ name: 'app', inputType: 'float32', inputShape: [2], defaultOutput: -1, latencySloMs: 20, deadlineMarginMs: 2, ...options.app });
+  const app = resolveAppOptions({ name: 'app', inputType: 'float32', inputShape: [2], defaultOutput: -1, latencySloMs: 20, deadlineMarginMs: 2, ...(options.cache === undefined ? {} : { cacheMaxBytes: options.cache }), ...options.app });
   const router = new Router(app, models, clock, options.policy, options.supervisor);
   router.link('a');
   router.link('b');
@@ -64,8 +64,22 @@ function track<T>(promise: Promise<T>): { settled: () => boolean; value: () => T
 
 const input = (x = 1) => new Float32Array([x, 2]);
 
-test('a model answer: its label, model, version, latency on the clock and timings', async (t) => {
-  const { clock, router, a } = await setup();
+/**
+ * Registers a test twice: with the cache on (the default; answers come through the prediction cache's promises)
+ * and with it off (answers come straight through a sink, {@link FakeModelVersion.send}: the hot path; the test
+ * 'the cache off: every query runs on the model' checks that they do).
+ */
+function both(title: string, body: (t: ExecutionContext, cache: number | undefined) => Promise<void>): void {
+  test(title, async (t) => {
+    await body(t, undefined);
+  });
+  test(`${title} (cache off: answered through a sink)`, async (t) => {
+    await body(t, 0);
+  });
+}
+
+both('a model answer: its label, model, version, latency on the clock and timings', async (t, cache) => {
+  const { clock, router, a } = await setup({ cache });
   const answer = router.predict(input());
   await flush();
   t.is(a.calls.length, 1);
@@ -79,8 +93,8 @@ test('a model answer: its label, model, version, latency on the clock and timing
   t.like(router.counters, { queries: 1, answered: 1, defaults: 0, refused: 0 });
 });
 
-test('at the deadline: the models that answered, the stragglers listed; a late answer changes nothing', async (t) => {
-  const { clock, router, a, b } = await setup({ policy: everyModel() });
+both('at the deadline: the models that answered, the stragglers listed; a late answer changes nothing', async (t, cache) => {
+  const { clock, router, a, b } = await setup({ cache, policy: everyModel() });
   const answer = track(router.predict(input()));
   await flush();
   clock.advance(3);
@@ -99,8 +113,8 @@ test('at the deadline: the models that answered, the stragglers listed; a late a
   t.like(router.counters, { queries: 1, answered: 1, defaults: 0 });
 });
 
-test('no model answers by the deadline: the default output, explained, inside the SLO', async (t) => {
-  const { clock, router } = await setup({ policy: everyModel() });
+both('no model answers by the deadline: the default output, explained, inside the SLO', async (t, cache) => {
+  const { clock, router } = await setup({ cache, policy: everyModel() });
   const answer = track(router.predict(input()));
   await flush();
   clock.advance(18);
@@ -111,15 +125,15 @@ test('no model answers by the deadline: the default output, explained, inside th
   t.like(router.counters, { queries: 1, answered: 1, defaults: 1 });
 });
 
-test('no linked model: the default output at once, naming the links', async (t) => {
-  const { router } = await setup();
+both('no linked model: the default output at once, naming the links', async (t, cache) => {
+  const { router } = await setup({ cache });
   router.unlink('a');
   router.unlink('b');
   t.like(await router.predict(input()), { output: -1, isDefault: true, latencyMs: 0, explanation: 'application app has no linked model to answer it (linked: [])' });
 });
 
-test('every selected model failed: the default output naming each failure', async (t) => {
-  const { router, a, b } = await setup({ policy: everyModel() });
+both('every selected model failed: the default output naming each failure', async (t, cache) => {
+  const { router, a, b } = await setup({ cache, policy: everyModel() });
   const answer = router.predict(input());
   await flush();
   a.last.fail(new ModelRuntimeError('boom'));
@@ -127,8 +141,8 @@ test('every selected model failed: the default output naming each failure', asyn
   t.like(await answer, { isDefault: true, explanation: 'a: boom; b: late' });
 });
 
-test('a linked model with no current version fails alone', async (t) => {
-  const { router, models, b } = await setup({ policy: everyModel() });
+both('a linked model with no current version fails alone', async (t, cache) => {
+  const { router, models, b } = await setup({ cache, policy: everyModel() });
   models.remove('a');
   const answer = router.predict(input());
   await flush();
@@ -136,8 +150,8 @@ test('a linked model with no current version fails alone', async (t) => {
   t.like(await answer, { isDefault: false, model: 'b', version: '7', missing: ['a'] });
 });
 
-test('overload: the only model\'s queue refuses, the query is refused with that OverloadedError (503)', async (t) => {
-  const { router, a } = await setup();
+both('overload: the only model\'s queue refuses, the query is refused with that OverloadedError (503)', async (t, cache) => {
+  const { router, a } = await setup({ cache });
   const answer = router.predict(input());
   await flush();
   const refusal = new OverloadedError('replica a#0 has 1024 queries queued', 2);
@@ -146,8 +160,8 @@ test('overload: the only model\'s queue refuses, the query is refused with that 
   t.like(router.counters, { queries: 1, answered: 0, refused: 1 });
 });
 
-test('low confidence: the default output, with the scores and who contributed', async (t) => {
-  const { router, a, b } = await setup({ app: { confidenceThreshold: 0.9 }, policy: everyModel(0.5) });
+both('low confidence: the default output, with the scores and who contributed', async (t, cache) => {
+  const { router, a, b } = await setup({ cache, app: { confidenceThreshold: 0.9 }, policy: everyModel(0.5) });
   const answer = router.predict(input());
   await flush();
   a.last.answer([0.2, 0.8]);
@@ -220,8 +234,8 @@ test('issue 14 bug 2: a numeric uid that reaches a perUser policy fails that que
   t.is(router.status, 'running');
 });
 
-test('exactly one answer per query, whichever comes first: the models or the deadline', async (t) => {
-  const { clock, router, a, b } = await setup({ policy: everyModel() });
+both('exactly one answer per query, whichever comes first: the models or the deadline', async (t, cache) => {
+  const { clock, router, a, b } = await setup({ cache, policy: everyModel() });
   const answers = [track(router.predict(input(1))), track(router.predict(input(2))), track(router.predict(input(3)))];
   await flush();
   // query 1: both answer before the deadline; query 2: one answers; query 3: none.
@@ -249,6 +263,7 @@ test('the cache: a repeated input is answered from it without asking the model; 
   const joiner = router.predict(input(5));
   await flush();
   t.is(a.calls.length, 1, 'the second identical query joined the first one\'s evaluation');
+  t.deepEqual({ sent: a.sent, predicted: a.predicted }, { sent: 0, predicted: 1 }, 'the cache asks through the promise API');
   a.last.answer([0.4, 0.6]);
   t.like(await first, { isDefault: false, cached: false, output: 1 });
   t.like(await joiner, { isDefault: false, cached: false, output: 1 });
@@ -265,6 +280,7 @@ test('the cache off: every query runs on the model', async (t) => {
   t.like(await router.predict(input()), { cached: false, isDefault: false });
   t.like(await router.predict(input()), { cached: false, isDefault: false });
   t.is(a.calls.length, 2);
+  t.deepEqual({ sent: a.sent, predicted: a.predicted }, { sent: 2, predicted: 0 }, 'through the sink, no promise');
 });
 
 test('issue 14 bug 9: a joiner whose shared evaluation expired with the first caller evaluates again under its own deadline', async (t) => {
@@ -334,13 +350,13 @@ function faulty(): { policy: SelectionPolicy; broken: { on: boolean } } {
   };
 }
 
-test('issue 14 bug 2: a crash inside the router fails that query alone; the supervisor restarts the router', async (t) => {
+both('issue 14 bug 2: a crash inside the router fails that query alone; the supervisor restarts the router', async (t, cache) => {
   const clock = new ManualClock();
   const events: SupervisionEvent[] = [];
   const supervisor = new Supervisor('sup', { maxRestarts: 5, windowMs: 60_000, backoffBaseMs: 5, backoffMaxMs: 5000 }, { clock, onEvent: (e) => events.push(e) });
   await supervisor.start();
   const { policy, broken } = faulty();
-  const { router, a } = await setup({ policy, supervisor, clock });
+  const { router, a } = await setup({ cache, policy, supervisor, clock });
   const inFlight = track(router.predict(input(1)));
   await flush();
   broken.on = true;
@@ -366,12 +382,12 @@ test('issue 14 bug 2: a crash inside the router fails that query alone; the supe
   await supervisor.stop();
 });
 
-test('a query whose messages arrive while the router is down is rejected, not left hanging', async (t) => {
+both('a query whose messages arrive while the router is down is rejected, not left hanging', async (t, cache) => {
   const clock = new ManualClock();
   const supervisor = new Supervisor('sup', { maxRestarts: 5, windowMs: 60_000, backoffBaseMs: 100, backoffMaxMs: 5000 }, { clock });
   await supervisor.start();
   const { policy, broken } = faulty();
-  const { router, a } = await setup({ policy, supervisor, clock });
+  const { router, a } = await setup({ cache, policy, supervisor, clock });
   const inFlight = track(router.predict(input(1)));
   await flush();
   broken.on = true;
@@ -408,8 +424,8 @@ test('a router that keeps crashing is retired: queries are rejected saying so', 
   await supervisor.stop();
 });
 
-test('stop drains: queries in flight are answered (by the deadline at the latest) before stop resolves; new ones are refused', async (t) => {
-  const { clock, router } = await setup();
+both('stop drains: queries in flight are answered (by the deadline at the latest) before stop resolves; new ones are refused', async (t, cache) => {
+  const { clock, router } = await setup({ cache });
   const answer = track(router.predict(input()));
   await flush();
   const stopped = track(router.stop());
@@ -423,8 +439,8 @@ test('stop drains: queries in flight are answered (by the deadline at the latest
   t.is(router.status, 'stopped');
 });
 
-test('the policy that selected a query combines it, even if the application\'s policy changes meanwhile', async (t) => {
-  const { router, a, b } = await setup({ policy: everyModel() });
+both('the policy that selected a query combines it, even if the application\'s policy changes meanwhile', async (t, cache) => {
+  const { router, a, b } = await setup({ cache, policy: everyModel() });
   const answer = router.predict(input());
   await flush();
   router.setPolicy({ name: 'other', select: (l) => l, combine: () => { throw new Error('not me'); } });
@@ -433,8 +449,8 @@ test('the policy that selected a query combines it, even if the application\'s p
   t.like(await answer, { isDefault: false, model: 'a' });
 });
 
-test('a regression model answers its value', async (t) => {
-  const { router, models } = await setup();
+both('a regression model answers its value', async (t, cache) => {
+  const { router, models } = await setup({ cache });
   models.add(new FakeModelVersion('a', '2', { auto: [3.25] }), 'regression');
   t.like(await router.predict(input()), { output: 3.25, model: 'a', version: '2' });
 });

@@ -133,3 +133,17 @@ test('checkQueryContext takes no context, or a uid that is a non-empty string of
   ];
   for (const [context, message] of cases) t.throws(() => checkQueryContext(context as never), { instanceOf: InvalidInputError, message }, JSON.stringify(context));
 });
+
+test('a Float32Array with NaN or ±Infinity anywhere is refused, naming the position (each of the check\'s four lanes and the tail)', (t) => {
+  // Seven values: positions 0-3 and 4-6 cover the four running sums of the check and the leftover loop.
+  const seven = app('seven', 'float32', [7]);
+  for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
+    for (let at = 0; at < 7; at++) {
+      const input = Float32Array.from({ length: 7 }, (_, i) => i + 0.5);
+      input[at] = bad;
+      const error = t.throws(() => toInputRow(seven, input), { instanceOf: InvalidInputError });
+      t.true(error?.message.startsWith(`input[${at}] is ${bad};`), error?.message);
+    }
+  }
+  t.deepEqual([...toInputRow(seven, Float32Array.from({ length: 7 }, (_, i) => -i * 1e30))], Array.from({ length: 7 }, (_, i) => Math.fround(-i * 1e30)));
+});

@@ -40,6 +40,27 @@ test('a batch crosses as bytes: one transferred buffer in, rows x outputSize flo
   t.like(await worker.stats(), { models: ['sum@1'], batches: 1, rows: 2 });
 });
 
+test('the input buffer comes back with the answer, and a batch in a longer buffer (one reused) answers for its rows only', async (t) => {
+  const { worker } = await started('sum', 4);
+  t.teardown(() => worker.close());
+  const first = batch([
+    [1, 2, 3, 4],
+    [5, 0, 0, 1],
+    [9, 9, 9, 9],
+  ]);
+  const outcome = await worker.run(first);
+  if (!outcome.ok) return t.fail(outcome.error.message);
+  t.true(outcome.input instanceof ArrayBuffer, 'handed back for the next batch');
+  t.is(outcome.input?.byteLength, 3 * 4 * 4);
+  // The replica fills the returned buffer with a smaller batch; what lies past its rows must not be read.
+  const reused = outcome.input as ArrayBuffer;
+  new Float32Array(reused, 0, 4).set([2, 2, 2, 2]);
+  const second = await worker.run({ input: reused, rows: 1, dtype: 'float32', timeLeftMs: 1_000 });
+  if (!second.ok) return t.fail(second.error.message);
+  t.deepEqual(Array.from(new Float32Array(second.output)), [8, 2], 'one row answered, from the first row of the buffer');
+  t.is(second.input?.byteLength, 3 * 4 * 4, 'the whole buffer comes back again');
+});
+
 test("a model that throws fails its batch with the catalogue code and the model's own error as cause; the worker carries on", async (t) => {
   const { worker, deaths } = await started('sum', 4);
   t.teardown(() => worker.close());
