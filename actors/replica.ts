@@ -345,6 +345,10 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
       }
     }
     this.#latency.seed(runs);
+    // AIMD starts at the largest warm-up batch that fits its budget (by the seeded fit, its uncertainty
+    // included), not at 1: growing by 2 a batch from 1, a fresh replica drained a burst of 256 in batches of 1, 3,
+    // 5, ... and admission, playing that forward, refused most of it. Never beyond the sizes measured.
+    if (this.#latency.samples > 0) this.#aimd.warmStart(Math.min(rows, this.#latency.rowsWithinHigh(this.#settings.host.latencyBudgetMs())));
     return outputSize;
   }
 

@@ -8,7 +8,7 @@ import { FakeModelWorker, settle } from './fake-model-worker.js';
 import type { BatchEvent } from '../../src/api.js';
 
 /** A fake worker whose warm-ups (and the warm-up batches after them) take the model's time on the manual clock, as real ones do. */
-class TimedWarmups extends FakeModelWorker {
+export class TimedWarmups extends FakeModelWorker {
   #warmBatches = 0;
   constructor(
     readonly clock: ManualClock,

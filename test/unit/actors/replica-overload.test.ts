@@ -1,5 +1,8 @@
 import test from 'ava';
-import { simulateOverload } from '../../helpers/overload-sim.js';
+import { Replica } from '../../../actors/replica.js';
+import { resolveBatchingOptions, type BatchingOptions } from '../../../src/config/options.js';
+import { ManualClock } from '../../../src/kernel/clock.js';
+import { simulateOverload, TimedWarmups } from '../../helpers/overload-sim.js';
 
 /**
  * One replica (the real actor: admission, batch queue, latency model, AIMD) at 3x its capacity, simulated on a
@@ -39,4 +42,43 @@ test('at 3x, with up to 1 ms of lateness a batch (timers, thread hops), it answe
   t.log(`${Math.round(r.onTimePerSecond)}/s in time, ${(r.lateShareOfAdmitted * 100).toFixed(2)}% of admitted late, mean batch ${r.meanBatch.toFixed(2)}`);
   t.true(r.onTimePerSecond >= 0.8 * THEORETICAL, `${Math.round(r.onTimePerSecond)}/s in time, theoretical ${THEORETICAL}/s`);
   t.true(r.lateShareOfAdmitted <= 0.01, `${r.late} of ${r.admitted} admitted were late`);
+});
+
+test('cold start: a fresh replica takes a burst of 256 within one 18 ms deadline, none refused, none late (AIMD starts at the warm-up size)', async (t) => {
+  // A fast model behind a slow hop: 1.2 ms a batch whatever its size (the round trip dominates, as for the
+  // bundled linear model on a busy machine). The burst arrives within 1 ms of the replica being ready.
+  const r = await simulateOverload({ rate: 256_000, seconds: 0.001, fixedMs: 1.2, perRowMs: 0.001, deadlineMs: 18, budgetMs: 10 });
+  t.log(`${r.onTime} in time, ${r.late} late, ${r.refused} refused, mean batch ${r.meanBatch.toFixed(1)}`);
+  t.is(r.offered, 256);
+  t.is(r.refused, 0, 'none refused: growing by 2 a batch from 1, only ~200 would fit 18 ms of 1.2 ms batches');
+  t.is(r.late, 0, 'none admitted on no estimate and then late');
+  t.is(r.onTime, 256);
+});
+
+test('cold start: AIMD starts at the largest warm-up batch that fits its budget, never beyond the sizes measured', async (t) => {
+  const start = async (budgetMs: number, batching: BatchingOptions = {}): Promise<number> => {
+    const clock = new ManualClock();
+    const replica = new Replica({
+      name: 'm@1#0',
+      spec: { key: 'm@1', kind: 'js', path: '/models/m/1/model', inputDtype: 'float32', featureShape: [1], intraOpNumThreads: 1 },
+      batching: resolveBatchingOptions({ mode: 'aimd', ...batching }),
+      faults: undefined,
+      clock,
+      host: { latencyBudgetMs: () => budgetMs, orphaned: () => {} },
+      supervisor: { tell: () => {} },
+      batchTimeoutMs: 10_000,
+      // Warm-ups of 8, 1 and 4 rows (the default 8 warm-up rows) take 4 ms + 0.5 ms a row on the manual clock.
+      createWorker: () => new TimedWarmups(clock, (rows) => 4 + 0.5 * rows),
+    });
+    await replica.start();
+    const limit = replica.batchLimit;
+    await replica.stop();
+    return limit;
+  };
+  t.is(await start(10), 8, 'batches of 8 take 8 ms: within the 10 ms budget, and 8 is the largest measured');
+  t.is(await start(6.5), 5, 'a 6.5 ms budget fits 5 rows by the fit (4 + 0.5 x 5 = 6.5)');
+  t.is(await start(3), 1, 'nothing fits: the initial limit stays');
+  t.is(await start(100, { initialBatchSize: 16 }), 16, 'a larger initial limit is kept');
+  t.is(await start(100, { mode: 'fixed', maxBatchSize: 32 }), 32, 'fixed mode: untouched');
+  t.is(await start(100, { maxBatchSize: 4 }), 4, 'never past maxBatchSize');
 });
