@@ -3,6 +3,7 @@ import { Clipper, OverloadedError, type Answer } from '../../src/index.js';
 import { serve } from '../../src/http/serve.js';
 import { resolveServeSettings } from '../../src/http/settings.js';
 import { fixtureModels } from '../helpers/fixtures.js';
+import { modelsDir } from '../../src/paths.js';
 
 /**
  * Goodput under overload (issue 13), on real worker threads: the time-bound JS model (4 ms + 0.5 ms a row,
@@ -107,6 +108,63 @@ test('a fresh replica warmed up at several sizes takes a burst of 256 concurrent
     const answered = outcomes.filter((o): o is PromiseFulfilledResult<Answer> => o.status === 'fulfilled' && !o.value.isDefault);
     t.is(answered.length, 256);
     t.deepEqual(answered[5]?.value.output, [8, 5], 'the model answered: sum and max of [5, 1, 1, 1]');
+  } finally {
+    await clipper.stop();
+  }
+});
+
+/**
+ * Cold start (issue 13): a freshly deployed replica of a bundled onnxruntime model, hit with 256 concurrent
+ * queries the moment deployModel returns. Before its latency model was seeded from warm-up batches it refused
+ * 27-38 of them ("batches of 3 take ~8.6 ms" for a model that answers in 0.05 ms: its first slow batches were
+ * all it knew). Seeded, it neither refuses (a pessimistic first estimate) nor overcommits (no estimate: admit
+ * all, then answer late by default): every query gets a model's answer within the SLO.
+ */
+test('a freshly deployed mnist-linear replica answers a burst of 256 concurrent queries at once, none refused, none late', async (t) => {
+  const clipper = await Clipper.start({ modelRepository: modelsDir });
+  try {
+    // 100 ms, as the test above: at 20 ms it failed 2 of 2 runs with the machine's load average at 5-8 (other
+    // sessions' builds and tests), round trips of this 0.05 ms model reaching 74 ms; the replica's margin then
+    // (rightly) refused. The property is about the first estimate, not the machine.
+    await clipper.registerApp({ name: 'digits', inputType: 'float32', inputShape: [784], defaultOutput: -1, latencySloMs: 100, cacheMaxBytes: 0 });
+    await clipper.deployModel({ name: 'mnist-linear', version: '1', path: 'mnist-linear/1/model.onnx', replicas: 1 });
+    await clipper.linkModel('digits', 'mnist-linear');
+    const inputs = Array.from({ length: 256 }, (_, i) => {
+      const row = new Float32Array(784);
+      row[i % 784] = 1;
+      return row;
+    });
+    const batches: string[] = [];
+    const off = clipper.onBatch((b) => batches.push(`${b.size}:${b.batchMs.toFixed(1)}`));
+    // Back to back, one per turn of the event loop, as 256 clients' requests arrive at a server: issued in one
+    // synchronous loop they kept this thread from hearing any batch back for ~60 ms on a busy 2-core machine,
+    // three SLOs, and then the test measured its own loop, not the replica.
+    const issueStart = performance.now();
+    const pending: Promise<Answer>[] = [];
+    for (const input of inputs) {
+      pending.push(clipper.predict('digits', input));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const issueMs = performance.now() - issueStart;
+    const outcomes = await Promise.allSettled(pending);
+    off();
+    t.log(`issued in ${issueMs.toFixed(1)} ms; batches (rows:ms) ${batches.join(' ')}`);
+    const refused = outcomes.filter((o) => o.status === 'rejected' && o.reason instanceof OverloadedError);
+    const answers = outcomes.filter((o): o is PromiseFulfilledResult<Answer> => o.status === 'fulfilled').map((o) => o.value);
+    const defaults = answers.filter((a) => a.isDefault);
+    t.log(`256 at once: ${answers.length - defaults.length} model answers, ${defaults.length} defaults, ${refused.length} refused`);
+    if (refused[0] !== undefined) t.log((refused[0] as PromiseRejectedResult).reason.message);
+    if (defaults[0] !== undefined) t.log(defaults[0].explanation ?? "default");
+    t.deepEqual(
+      outcomes.filter((o) => o.status === 'rejected' && !(o.reason instanceof OverloadedError)),
+      [],
+      'nothing failed otherwise',
+    );
+    t.is(refused.length, 0, 'no query refused for a pessimistic first estimate');
+    t.is(defaults.length, 0, 'every admitted query answered by the model within the SLO (none admitted on no estimate, then late)');
+    const [replica] = clipper.getModels().find((m) => m.name === 'mnist-linear')?.versions[0]?.replicas ?? [];
+    t.is(replica?.counters.admitted, 256);
+    t.true((replica?.counters.batches ?? 0) > 1, 'batched, not run one by one nor all in one');
   } finally {
     await clipper.stop();
   }
