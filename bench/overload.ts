@@ -9,7 +9,9 @@
  *
  * For each: capacity by stepping the rate (the highest rate whose p99 meets the SLO), then 3x capacity for
  * `--seconds`, then 0.3x for as long. Reports `goodputOverCapacity` (model answers within the SLO per second at
- * 3x, over capacity), `defaultShareOfAdmitted`, the admitted queries' p99, the
+ * 3x, over capacity), `defaultShareOfAdmitted`, the admitted queries' p99 (from the scheduled send, from the
+ * actual send, and inside the server: from the query handler's call into Clipper to its answer), the batches and
+ * finish errors at 3x, the theoretical capacity of a model whose batch time is known (`line`), the
  * recovery (seconds into the 0.3x phase until every 250 ms interval meets the SLO with no failure) and the
  * server's resident memory.
  */
