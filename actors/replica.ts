@@ -345,10 +345,12 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
       }
     }
     this.#latency.seed(runs);
-    // AIMD starts at the largest warm-up batch that fits its budget (by the seeded fit, its uncertainty
-    // included), not at 1: growing by 2 a batch from 1, a fresh replica drained a burst of 256 in batches of 1, 3,
-    // 5, ... and admission, playing that forward, refused most of it. Never beyond the sizes measured.
-    if (this.#latency.samples > 0) this.#aimd.warmStart(Math.min(rows, this.#latency.rowsWithinHigh(this.#settings.host.latencyBudgetMs())));
+    // AIMD starts at the largest warm-up batch that fits its budget (by the seeded fit), not at 1: growing by 2
+    // a batch from 1, a fresh replica drained a burst of 256 in batches of 1, 3, 5, ... and admission, playing
+    // that forward, refused most of it. Never beyond the sizes measured. The fit, not the fit plus its residual
+    // quantile: on a busy machine a few warm-up round trips of a 0.05 ms model took 5-20 ms, the quantile then
+    // exceeded the budget and the warm start did nothing (AIMD itself reads the model's compute time).
+    if (this.#latency.samples > 0) this.#aimd.warmStart(Math.min(rows, this.#latency.rowsWithin(this.#settings.host.latencyBudgetMs())));
     return outputSize;
   }
 
