@@ -13,6 +13,20 @@ export interface ThreadModelWorkerOptions {
 }
 
 /**
+ * The worker thread's node options. Piscina loads its task file with `require()` first, and Node 20 then loads
+ * this ES module through require(esm): in a full test run that aborted the whole process once ("FATAL ERROR:
+ * v8::Module::IsGraphAsync must be used on an instantiated module", from piscina's require in a fresh worker while
+ * others were being killed). With require(esm) off in the worker, piscina's require fails and it loads the module
+ * with `import()`, the path a worker's ES module normally takes. V8 flags are not passed (a worker's execArgv
+ * refuses them, and they are process-wide anyway); of the parent's node options, those a profiling or debugging
+ * run needs in its workers are.
+ */
+function workerExecArgv(): string[] {
+  const forwarded = process.execArgv.filter((arg) => /^--(enable-source-maps|cpu-prof|heap-prof|inspect)/.test(arg));
+  return [...forwarded, '--no-experimental-require-module'];
+}
+
+/**
  * A model worker on one thread of this process: a one-thread Piscina pool for batches (the data plane) and
  * comlink over a MessagePort for load, warm-up, stats and faults (the control plane). See protocol.ts.
  *
@@ -53,6 +67,7 @@ export class ThreadModelWorker implements ModelWorker {
       atomics: 'async',
       concurrentTasksPerWorker: 1,
       idleTimeout: Number.POSITIVE_INFINITY,
+      execArgv: workerExecArgv(),
       ...(this.#options.resourceLimits === undefined ? {} : { resourceLimits: this.#options.resourceLimits }),
     });
     // Worker errors surface as rejected tasks; this keeps the pool's 'error' event from being unhandled.
