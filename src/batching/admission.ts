@@ -137,25 +137,13 @@ export function planFinish(now: number, deadline: number, state: AdmissionState,
   let behindShortBatch = false;
   /** A batch wholly ahead of this query's was cut short of the queue by its tightest deadline. */
   let cutShortAhead = false;
-  // With more than one priority level in the plan, a batch led by a more urgent query may hold less urgent ones
-  // due earlier than its head: the queue cuts such a batch at the earliest deadline among its queries.
-  const mixed = levels !== undefined && levels.some((l) => l !== level);
   let i = 0;
   for (let batches = 0; i < total && batches < SIMULATED_BATCHES; batches++) {
-    let tightest = at(i);
+    const tightest = at(i);
     const cap = i >= own && i <= last ? Math.max(limit, unitLimit) : limit;
     const fits = latency.rowsWithin(tightest - leaveMs - t);
-    let size = Math.min(cap, total - i, fits);
-    if (mixed && size > 1) {
-      let k = 1;
-      for (; k < size; k++) {
-        const earliest = Math.min(tightest, at(i + k));
-        if (latency.rowsWithin(earliest - leaveMs - t) < k + 1) break;
-        tightest = earliest;
-      }
-      size = k;
-    }
-    if (size >= 1 && i + size <= own && size < Math.min(cap, total - i)) cutShortAhead = true;
+    const size = Math.min(cap, total - i, fits);
+    if (size >= 1 && i + size <= own && fits < Math.min(cap, total - i)) cutShortAhead = true;
     else if (size >= 1 && cutShortAhead && i <= last && last < i + size && t + latency.estimate(size) > tightest - leaveMs - latency.estimate(1)) {
       // This query would start (or join) a batch behind one that its deadline cut short: a batch of the few
       // queries the one ahead had no room for, paying the whole fixed cost again. Under overload that is how
