@@ -1,4 +1,4 @@
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import { Clipper, OverloadedError, type Answer } from '../../src/index.js';
 import { serve } from '../../src/http/serve.js';
 import { resolveServeSettings } from '../../src/http/settings.js';
@@ -120,19 +120,12 @@ test.serial('a fresh replica warmed up at several sizes takes a burst of 256 con
  * all it knew). Seeded, it neither refuses (a pessimistic first estimate) nor overcommits (no estimate: admit
  * all, then answer late by default): every query gets a model's answer within the SLO.
  */
-interface ColdBurst {
-  outcomes: PromiseSettledResult<Answer>[];
-  refused: PromiseRejectedResult[];
-  answers: Answer[];
-  defaults: Answer[];
-  admitted: number | undefined;
-  batches: number;
-}
-
-/** One system, one fresh mnist-linear replica, 256 queries the moment it is linked; the outcomes, logged. */
-async function coldBurst(t: ExecutionContext): Promise<ColdBurst> {
+test.serial('a freshly deployed mnist-linear replica answers a burst of 256 concurrent queries at once: near none refused, none late', async (t) => {
   const clipper = await Clipper.start({ modelRepository: modelsDir });
   try {
+    // The bench's 20 ms SLO. Measured with the machine quiet: 247 of 256 answered, 9 refused (the first
+    // batches' round trips on real threads vary); with the seeding broken on purpose, 87 answered, 167 refused.
+    // Under a load average of 5-8 (other sessions' builds) round trips reached 74 ms and it refused far more.
     await clipper.registerApp({ name: 'digits', inputType: 'float32', inputShape: [784], defaultOutput: -1, latencySloMs: 20, cacheMaxBytes: 0 });
     await clipper.deployModel({ name: 'mnist-linear', version: '1', path: 'mnist-linear/1/model.onnx', replicas: 1 });
     await clipper.linkModel('digits', 'mnist-linear');
@@ -156,47 +149,27 @@ async function coldBurst(t: ExecutionContext): Promise<ColdBurst> {
     const outcomes = await Promise.allSettled(pending);
     off();
     t.log(`issued in ${issueMs.toFixed(1)} ms; batches (rows:ms) ${batches.join(' ')}`);
-    const refused = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected' && o.reason instanceof OverloadedError);
+    const refused = outcomes.filter((o) => o.status === 'rejected' && o.reason instanceof OverloadedError);
     const answers = outcomes.filter((o): o is PromiseFulfilledResult<Answer> => o.status === 'fulfilled').map((o) => o.value);
     const defaults = answers.filter((a) => a.isDefault);
     t.log(`256 at once: ${answers.length - defaults.length} model answers, ${defaults.length} defaults, ${refused.length} refused`);
-    if (refused[0] !== undefined) t.log(refused[0].reason.message);
-    if (defaults[0] !== undefined) t.log(defaults[0].explanation ?? 'default');
+    if (refused[0] !== undefined) t.log((refused[0] as PromiseRejectedResult).reason.message);
+    if (defaults[0] !== undefined) t.log(defaults[0].explanation ?? "default");
+    t.deepEqual(
+      outcomes.filter((o) => o.status === 'rejected' && !(o.reason instanceof OverloadedError)),
+      [],
+      'nothing failed otherwise',
+    );
+    t.true(refused.length <= 16, `near none refused for a pessimistic first estimate: ${refused.length} of 256 (at most 1 in 16)`);
+    // Not 0: on real threads 1-2 of 256 were answered by default in 2 of 3 quiet runs (a round trip stalled);
+    // admitting on no estimate instead makes dozens late.
+    t.true(defaults.length <= 4, `admitted queries answered by the model within the SLO: ${defaults.length} defaults (at most 4)`);
     const [replica] = clipper.getModels().find((m) => m.name === 'mnist-linear')?.versions[0]?.replicas ?? [];
-    return { outcomes, refused, answers, defaults, admitted: replica?.counters.admitted, batches: replica?.counters.batches ?? 0 };
+    t.is(replica?.counters.admitted, 256 - refused.length);
+    t.true((replica?.counters.batches ?? 0) > 1, 'batched, not run one by one nor all in one');
   } finally {
     await clipper.stop();
   }
-}
-
-test.serial('a freshly deployed mnist-linear replica answers a burst of 256 concurrent queries at once: few refused, near none late', async (t) => {
-  // The bench's 20 ms SLO. Measured with the machine quiet: 247 of 256 answered, 9 refused (the first batches'
-  // round trips on real threads vary). Under c8 beside another test file one run stalled 16.7 ms on one batch and
-  // refused 56 (the margin learns the stall); five runs under c8 on a quiet machine (load 2) refused 0, 10, 42, 24
-  // and 0 with 0-48 defaults. So the bound is a quarter of the burst, and a second fresh system is tried when the
-  // first misses; the better of the two must hold. What this holds on real threads is the whole cold path (warm-up,
-  // seeding, AIMD's warm start, admission): a replica that refused on a pessimistic first estimate refused 27-38
-  // of 256 before seeding and 138-167 with the seeding made pessimistic (the first runs kept). Removing the seeding
-  // altogether (no estimate: admit all) passes here for this fast model (10 and 0 defaults in two runs); the
-  // seeding itself is held by the simulation's unit tests (test/unit/actors/replica-overload.test.ts).
-  const fits = (b: ColdBurst): boolean => b.refused.length <= 64 && b.defaults.length <= 8;
-  let burst = await coldBurst(t);
-  if (!fits(burst)) {
-    const second = await coldBurst(t);
-    if (second.refused.length + second.defaults.length < burst.refused.length + burst.defaults.length) burst = second;
-  }
-  const { outcomes, refused, defaults } = burst;
-  t.deepEqual(
-    outcomes.filter((o) => o.status === 'rejected' && !(o.reason instanceof OverloadedError)),
-    [],
-    'nothing failed otherwise',
-  );
-  t.true(refused.length <= 64, `far fewer refused than a pessimistic first estimate makes: ${refused.length} of 256 (at most 1 in 4)`);
-  // Not 0: on real threads 1-2 of 256 were answered by default in 2 of 3 quiet runs (a round trip stalled);
-  // admitting on no estimate instead makes dozens late.
-  t.true(defaults.length <= 8, `admitted queries answered by the model within the SLO: ${defaults.length} defaults (at most 8)`);
-  t.is(burst.admitted, 256 - refused.length);
-  t.true(burst.batches > 1, 'batched, not run one by one nor all in one');
 });
 
 test('--shed-status 429: an overload refusal over HTTP is 429 with Retry-After, and /metrics counts it by reason', async (t) => {
