@@ -117,9 +117,9 @@ export interface FinishPlan {
  * no room for and pays the whole fixed cost again; under overload (one SLO, so deadlines in arrival order) its
  * head is then old when it runs, its own batch is cut short in turn, and the replica settles into batches of one
  * (simulated at 3x: 4.5 ms batches of 1 where 8 ms batches of 8 fit). Refusing instead keeps one batch queued
- * ahead of the running one, and the next forms from queries that arrive while that one runs. Only when the batch
- * behind would end with less slack before its tightest deadline than a batch of one takes: a query with time to
- * spare (a later deadline, another application's longer SLO) is still admitted there.
+ * ahead of the running one, and the next forms from queries that arrive while that one runs. The cost: a query
+ * with a later deadline (another application's longer SLO) that would have made it behind such a batch is
+ * refused too, until the batch ahead runs.
  */
 export function planFinish(now: number, deadline: number, state: AdmissionState, rows = 1, unitLimit = 1, level = Number.POSITIVE_INFINITY): FinishPlan {
   const { queued, latency, levels } = state;
@@ -144,14 +144,12 @@ export function planFinish(now: number, deadline: number, state: AdmissionState,
     const fits = latency.rowsWithin(tightest - leaveMs - t);
     const size = Math.min(cap, total - i, fits);
     if (size >= 1 && i + size <= own && fits < Math.min(cap, total - i)) cutShortAhead = true;
-    else if (size >= 1 && cutShortAhead && i <= last && last < i + size && t + latency.estimate(size) > tightest - leaveMs - latency.estimate(1)) {
+    else if (size >= 1 && cutShortAhead && i <= last && last < i + size) {
       // This query would start (or join) a batch behind one that its deadline cut short: a batch of the few
       // queries the one ahead had no room for, paying the whole fixed cost again. Under overload that is how
       // a replica locks into batches of one (each query admitted in time for a batch of its own behind the
       // queue's old head, and that batch's head then old in turn): refused, so the queue holds one batch ahead
-      // of what runs and the next batch forms from queries that arrive while the one ahead runs. Only when that
-      // batch would end with less slack than a batch of one takes: a query with time to spare (a later deadline,
-      // another application's longer SLO) is not refused for it.
+      // of what runs and the next batch forms from queries that arrive while the one ahead runs.
       onTime = false;
       behindShortBatch = true;
     }

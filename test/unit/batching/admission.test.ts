@@ -33,10 +33,8 @@ test('admission plays the queue forward: admits what fits, refuses what would be
     ['a later deadline goes in the next batch, and makes it', { queued: times(6, 18), limit: 6 }, 30, true, 23.5],
     ['a later deadline goes in the next batch, and misses', { queued: times(6, 18), limit: 6 }, 23, false, 23.5],
     // The same six, but cut to 6 by their deadline (the limit would take 7): the new one would start a batch
-    // behind one its deadlines cut short. With less slack than a batch of one (5.5 ms) left, refused though it
-    // would make it (see the next test); with more, admitted.
-    ['behind a batch the deadline cut short, little to spare: refused, though it would make it', { queued: times(6, 18) }, 28, false, 23.5],
-    ['behind a batch the deadline cut short, more than a batch of one to spare: admitted', { queued: times(6, 18) }, 29, true, 23.5],
+    // behind one its deadlines cut short. Refused though it would make it (see the next test).
+    ['behind a batch the deadline cut short: refused, though it would make it', { queued: times(6, 18) }, 30, false, 23.5],
     // Earliest deadline first: the new one leads a batch cut to its deadline; those queued run after, in time.
     ['an earlier deadline jumps the queue', { queued: times(6, 30) }, 16, true, 16],
     ['alone in its batch it ends at 15.5', { queued: times(6, 30) }, 15.9, true, 15.5],
@@ -58,29 +56,24 @@ test('admission plays the queue forward: admits what fits, refuses what would be
 test('no batch behind one the queued deadlines cut short: the state a replica at 3x locks into is refused, not entered', (t) => {
   // The running batch ends at 10; three queued queries are due at 16.2: a batch of 2 ends at 16, so their
   // deadline cuts the next batch to 2 and leaves the third behind (the plan drops it: it cannot make 16.2). A
-  // query due at 26 would then lead a batch of its own behind, ending at 16 + 5.5, in time but with less slack
-  // than a batch of one takes (5.5 ms).
+  // query due at 30 would then lead a batch of its own behind, ending at 16 + 5.5, well in time.
   const old = state({ queued: times(3, 16.2) });
-  const plan = planFinish(0, 26, old);
+  const plan = planFinish(0, 30, old);
   t.false(plan.onTime, 'a batch of 2 cut short by its deadline ahead: this one would start a batch behind it');
   t.true(plan.behindShortBatch);
   t.is(plan.finishAt, 21.5, 'though that batch would end at 21.5, in time');
-  // With more slack than that (a later deadline: another application's longer SLO) it is admitted there.
-  t.true(decideAdmission(0, 27, old, settings).admit);
-  t.false(planFinish(0, 27, old).behindShortBatch);
-  const refused = decideAdmission(0, 26, old, settings);
+  const refused = decideAdmission(0, 30, old, settings);
   t.false(refused.admit);
   t.regex(refused.admit ? '' : refused.explanation, /would start a batch behind one the queued deadlines cut short/);
   // The same queue cut by the limit (2), not by a deadline: the batch behind is AIMD's, and it is admitted.
-  t.true(decideAdmission(0, 26, state({ queued: times(3, 16.2), limit: 2 }), settings).admit);
+  t.true(decideAdmission(0, 30, state({ queued: times(3, 16.2), limit: 2 }), settings).admit);
   // Queries that fill the batch ahead exactly (it is cut short only by this one) are the last it takes; this
-  // one, due at 26, is refused too: it would be the first of a batch behind.
-  t.false(decideAdmission(0, 26, state({ queued: times(2, 16.2) }), settings).admit);
+  // one, due at 30, is refused too: it would be the first of a batch behind.
+  t.false(decideAdmission(0, 30, state({ queued: times(2, 16.2) }), settings).admit);
   // Ahead of the cut batch (an earlier deadline) it is the cut batch's business, not a batch behind: admitted.
   t.true(decideAdmission(0, 16.1, state({ queued: times(1, 16.2) }), settings).admit);
   // A client batch behind a cut-short batch: refused the same way.
-  t.false(decideUnitAdmission(0, 27, 4, old, { maxQueueSize: 1024, maxBatchSize: 256 }).admit);
-  t.true(decideUnitAdmission(0, 60, 4, old, { maxQueueSize: 1024, maxBatchSize: 256 }).admit);
+  t.false(decideUnitAdmission(0, 60, 4, old, { maxQueueSize: 1024, maxBatchSize: 256 }).admit);
 });
 
 test('an idle, empty replica takes a query even when its estimate says it is late; so does one with no measurement', (t) => {
@@ -237,7 +230,7 @@ test('under AIMD the plan grows the limit by the step after each full batch, up 
   // A long queue: this one first, then batches of 2, 3, ..., 64 (the 64 simulated: 2,080 rows, 1,360 ms); the 921
   // left are counted at the grown limit, 15 batches of 64 (37 ms each). This one's answer stays its own batch's.
   const deep = planFinish(0, 100, state({ queued: times(3_000, 1e9), running: undefined, limit: 1, growth: { step: 1, ceiling: 64 } }));
-  t.deepEqual(deep, { finishAt: 5.5, onTime: true, drainAt: 1_360 + 15 * 37, behindShortBatch: false });
+  t.deepEqual(deep, { finishAt: 5.5, onTime: true, drainAt: 1_360 + 15 * 37 });
 });
 
 test('with the queue\'s priority levels given, all at the default level, the plan is the earliest-deadline-first one', (t) => {
@@ -299,7 +292,7 @@ test('past 64 simulated batches the rest is counted in full batches at the limit
   // Limit 2, idle, 128 queued + this one last: 64 batches of 2 (6 ms each) reach row 128, this one; it is then
   // counted as a full batch of 2: 64 x 6 + 6 = 390 (simulated, it would have been a batch of 1 at 389.5).
   const far = planFinish(0, 1e9, state({ queued: times(128, 1e9), running: undefined, limit: 2 }));
-  t.deepEqual(far, { finishAt: 390, onTime: true, drainAt: 390, behindShortBatch: false });
+  t.deepEqual(far, { finishAt: 390, onTime: true, drainAt: 390 });
   // The same queue due at 389: every simulated batch is in time, and this one is on time exactly when 390 is.
   const due = (deadline: number, leaveMs = 0) => planFinish(0, deadline, state({ queued: times(128, 389), running: undefined, limit: 2, leaveMs }));
   t.true(due(390).onTime, 'ends exactly at its deadline');
@@ -309,7 +302,7 @@ test('past 64 simulated batches the rest is counted in full batches at the limit
   // This one first in a long queue: its own batch's end, not the queue's; the queue drains 200 batches later.
   // Limit 2: its batch (with one other) ends at 6; 64 batches hold 128 rows (384 ms), 73 are left: 37 more batches.
   const first = planFinish(0, 100, state({ queued: times(200, 1e9), running: undefined, limit: 2 }));
-  t.deepEqual(first, { finishAt: 6, onTime: true, drainAt: 64 * 6 + 37 * 6, behindShortBatch: false });
+  t.deepEqual(first, { finishAt: 6, onTime: true, drainAt: 64 * 6 + 37 * 6 });
 });
 
 test('idleMs and largestRowsWithin at the edges: whole batches, and not even one row', (t) => {
@@ -397,7 +390,7 @@ test.failing('priorities: a query is not admitted into a planned batch that ends
 
 test('planFinish with nothing measured: no batch ends before now, so a deadline already past (less the time to leave) is not on time', (t) => {
   const fresh: AdmissionState['latency'] = { samples: 0, estimate: () => 0, rowsWithin: () => Number.POSITIVE_INFINITY };
-  t.deepEqual(planFinish(0, 1, state({ running: undefined, latency: fresh, leaveMs: 2 })), { finishAt: 0, onTime: false, drainAt: 0, behindShortBatch: false });
+  t.deepEqual(planFinish(0, 1, state({ running: undefined, latency: fresh, leaveMs: 2 })), { finishAt: 0, onTime: false, drainAt: 0 });
   t.true(planFinish(0, 3, state({ running: undefined, latency: fresh, leaveMs: 2 })).onTime);
   // An urgent query first; a default-level one queued behind it is already past due: less urgent, it does not count.
   const behind = state({ running: undefined, latency: fresh, leaveMs: 2, limit: 1, queued: [-5], levels: [Number.POSITIVE_INFINITY] });
