@@ -86,10 +86,7 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
   #runningStartedAt = 0;
   /** The finish time admission predicted for each query it admitted (for the prediction-error metric). */
   readonly #promised = new WeakMap<ReplicaQuery, number>();
-  /**
-   * Recent finish errors (actual minus predicted, ms) of batches, each against the latest plan that held it (the
-   * promise to its last admitted query): about the last second or two under load.
-   */
+  /** Recent finish errors (actual minus predicted, ms) of admitted queries. */
   readonly #finishErrors = new LatencyWindow(256);
   /** Queries of the running batch not cancelled since it started. */
   #runningLive = 0;
@@ -347,12 +344,6 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
       }
     }
     this.#latency.seed(runs);
-    // AIMD starts at the largest warm-up batch that fits its budget (by the seeded fit), not at 1: growing by 2
-    // a batch from 1, a fresh replica drained a burst of 256 in batches of 1, 3, 5, ... and admission, playing
-    // that forward, refused most of it. Never beyond the sizes measured. The fit, not the fit plus its residual
-    // quantile: on a busy machine a few warm-up round trips of a 0.05 ms model took 5-20 ms, the quantile then
-    // exceeded the budget and the warm start did nothing (AIMD itself reads the model's compute time).
-    if (this.#latency.samples > 0) this.#aimd.warmStart(Math.min(rows, this.#latency.rowsWithin(this.#settings.host.latencyBudgetMs())));
     return outputSize;
   }
 
@@ -574,19 +565,12 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
     if (batch.length <= this.#aimd.limit) this.#aimd.observe(batch.length, outcome.computeMs + outcome.stalledMs, this.#settings.host.latencyBudgetMs());
     const [model = '', version = ''] = this.#settings.spec.key.split('@');
     const finishErrorsMs: number[] = [];
-    let latestPlan = Number.NEGATIVE_INFINITY;
     for (const query of batch) {
       const promised = this.#promised.get(query);
       if (promised === undefined) continue;
       finishErrorsMs.push(now - promised);
-      if (promised > latestPlan) latestPlan = promised;
+      this.#finishErrors.observe(now - promised);
     }
-    // Admission's margin learns from the batch's error against the latest plan that held it: the promise to the
-    // query admitted last into it. A query admitted earlier was promised the batch as it stood then; the rows
-    // admitted after it lengthened the batch on purpose (each admission checked the batch's tightest deadline),
-    // and counting that growth as uncertainty made the margin ~3 ms with no noise at all, under 3x load.
-    // Once per query, so the quantile is of queries (what the defaults share counts), not of batches.
-    if (latestPlan > Number.NEGATIVE_INFINITY) for (let i = 0; i < finishErrorsMs.length; i++) this.#finishErrors.observe(now - latestPlan);
     this.#settings.onBatch?.({ model, version, replica: this.name, size: batch.length, batchMs, computeMs: outcome.computeMs, limit: this.#aimd.limit, finishErrorsMs });
     const output = new Float32Array(outcome.output);
     const k = outcome.outputSize;

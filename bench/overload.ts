@@ -9,9 +9,7 @@
  *
  * For each: capacity by stepping the rate (the highest rate whose p99 meets the SLO), then 3x capacity for
  * `--seconds`, then 0.3x for as long. Reports `goodputOverCapacity` (model answers within the SLO per second at
- * 3x, over capacity), `defaultShareOfAdmitted`, the admitted queries' p99 (from the scheduled send, from the
- * actual send, and inside the server: from the query handler's call into Clipper to its answer), the batches and
- * finish errors at 3x, the theoretical capacity of a model whose batch time is known (`line`), the
+ * 3x, over capacity), `defaultShareOfAdmitted`, the admitted queries' p99, the
  * recovery (seconds into the 0.3x phase until every 250 ms interval meets the SLO with no failure) and the
  * server's resident memory.
  */
@@ -23,8 +21,6 @@ import { runGeneratorProcess } from '../src/load/fork-generator.js';
 import type { HttpTargetOptions } from '../src/load/http-target.js';
 import type { RateResult, TimelinePoint } from '../src/load/load-run.js';
 import { resolveLoadSettings } from '../src/load/load-runner.js';
-import { LatencyRecorder } from '../src/load/latency-recorder.js';
-import type { Answer, BatchEvent } from '../src/api.js';
 import { modelsDir, projectRoot } from '../src/paths.js';
 import { httpSweep } from './lib/http-load.js';
 
@@ -49,8 +45,6 @@ interface Scenario {
   replicas: number;
   /** Rates stepped to find the capacity. */
   steps: number[];
-  /** The model's batch time as built (ms = fixed + perRow * rows), when known: gives a theoretical capacity. */
-  line?: { fixedMs: number; perRowMs: number };
 }
 
 const scenarios: Scenario[] = [
@@ -60,8 +54,7 @@ const scenarios: Scenario[] = [
     repository: path.join(projectRoot, 'test', 'fixtures', 'models'),
     modelPath: 'timed/1/model.mjs',
     replicas: 1,
-    steps: [400, 600, 700, 750, 800, 850, 900, 950, 1000, 1050, 1100, 1150, 1200, 1300],
-    line: { fixedMs: 4, perRowMs: 0.5 },
+    steps: [400, 600, 700, 800, 900, 1000, 1100, 1200, 1300, 1400],
   },
   {
     label: 'mlp',
@@ -99,75 +92,8 @@ function describe(r: RateResult, capacity: number) {
     defaultShareOfAdmitted: admitted === 0 ? null : round(r.defaults / admitted, 4),
     admittedP50Ms: r.admittedLatency?.p50 ?? null,
     admittedP99Ms: r.admittedLatency?.p99 ?? null,
-    admittedP99FromSendMs: r.admittedFromSendLatency?.p99 ?? null,
-    maxLateMs: round(r.maxLateMs, 1),
     late: r.late,
   };
-}
-
-type Phase = 'sweep' | 'overload' | 'normal';
-
-/**
- * What the server saw, per phase: the latency of each admitted query (a model's answer or the default) from the
- * query handler's call into Clipper until its answer (router, replica queue, batch, back: not the HTTP parsing
- * nor the generator's own lateness), and the batches run.
- */
-class ServerProbe {
-  phase: Phase = 'sweep';
-  readonly admitted: Record<Phase, LatencyRecorder> = { sweep: new LatencyRecorder(), overload: new LatencyRecorder(), normal: new LatencyRecorder() };
-  readonly batches: Record<Phase, BatchEvent[]> = { sweep: [], overload: [], normal: [] };
-
-  attach(clipper: Clipper): () => void {
-    const predict = clipper.predict.bind(clipper);
-    (clipper as { predict: Clipper['predict'] }).predict = async (...args: Parameters<Clipper['predict']>): Promise<Answer> => {
-      const phase = this.phase;
-      const started = performance.now();
-      const answer = await predict(...args);
-      this.admitted[phase].record(performance.now() - started);
-      return answer;
-    };
-    return clipper.onBatch((b) => this.batches[this.phase].push(b));
-  }
-
-  summary(phase: Phase) {
-    const s = this.admitted[phase].summary();
-    const batches = this.batches[phase];
-    const errors = batches.flatMap((b) => b.finishErrorsMs ?? []).sort((a, b) => a - b);
-    const q = (p: number): number | null => (errors.length === 0 ? null : round(errors[Math.min(errors.length - 1, Math.ceil(p * errors.length) - 1)] as number, 2));
-    return {
-      admittedServerP50Ms: finite(s.p50),
-      admittedServerP99Ms: finite(s.p99),
-      batches: batches.length,
-      meanBatchRows: batches.length === 0 ? null : round(batches.reduce((a, b) => a + b.size, 0) / batches.length, 2),
-      meanBatchMs: batches.length === 0 ? null : round(batches.reduce((a, b) => a + b.batchMs, 0) / batches.length, 2),
-      batchLine: fitLine(batches),
-      finishErrorMs: { p50: q(0.5), p95: q(0.95), p99: q(0.99) },
-    };
-  }
-}
-
-const finite = (x: number): number | null => (Number.isFinite(x) ? round(x, 2) : null);
-
-/** Least squares of batch time over rows: the batch cost as the replica measured it (round trip included). */
-function fitLine(batches: readonly BatchEvent[]): { fixedMs: number; perRowMs: number } | null {
-  if (batches.length < 10) return null;
-  const n = batches.length;
-  const mx = batches.reduce((a, b) => a + b.size, 0) / n;
-  const my = batches.reduce((a, b) => a + b.batchMs, 0) / n;
-  const sxx = batches.reduce((a, b) => a + (b.size - mx) ** 2, 0);
-  if (sxx === 0) return null;
-  const slope = batches.reduce((a, b) => a + (b.size - mx) * (b.batchMs - my), 0) / sxx;
-  return { fixedMs: round(my - slope * mx, 2), perRowMs: round(slope, 3) };
-}
-
-/**
- * The most queries/s one replica can answer within `deadlineMs` when each batch takes `fixedMs + perRowMs * rows`
- * and runs back to back: a query arriving as a batch starts waits for it, then runs in the next, so both fit in
- * the deadline when each takes half of it; a batch of T ms then holds (T - fixed) / perRow rows.
- */
-function theoreticalCapacity(line: { fixedMs: number; perRowMs: number }, deadlineMs: number): number {
-  const t = deadlineMs / 2;
-  return Math.max(0, Math.round(((t - line.fixedMs) / line.perRowMs / t) * 1000));
 }
 
 async function run(scenario: Scenario) {
@@ -175,9 +101,6 @@ async function run(scenario: Scenario) {
   await clipper.registerApp({ name: 'bench', inputType: 'float32', inputShape: [784], defaultOutput: -1, latencySloMs: SLO_MS, cacheMaxBytes: 0 });
   await clipper.deployModel({ name: scenario.model, version: '1', path: scenario.modelPath, replicas: scenario.replicas });
   await clipper.linkModel('bench', scenario.model);
-  const marginMs = clipper.getApps().find((a) => a.name === 'bench')?.deadlineMarginMs ?? 0;
-  const probe = new ServerProbe();
-  const detach = probe.attach(clipper);
   const server = await serve({ ...resolveServeSettings(['--port', '0', '--admin-port', '0', '--log-level', 'silent']), bundled: false }, { clipper });
   const http: HttpTargetOptions = { url: server.queryUrl, protocol: 'predict', app: 'bench', model: scenario.model };
   try {
@@ -190,38 +113,23 @@ async function run(scenario: Scenario) {
     const samples: number[] = [];
     const sampler = setInterval(() => samples.push(process.memoryUsage().rss), 1000);
     const load = resolveLoadSettings({ rates: [overloadRate, normalRate], durationS: seconds, warmupS: 0, sloMs: SLO_MS, stopAfterMisses: 0, retries: 0, sampleIntervalMs: SAMPLE_MS });
-    probe.phase = 'overload';
-    // The generator reports a rate once all its answers are back, just before the next rate starts.
-    const { outcome } = await runGeneratorProcess({ http, inputs: { repeatShare: 0, seed: 7 }, load }, { onRate: () => (probe.phase = 'normal') });
+    const { outcome } = await runGeneratorProcess({ http, inputs: { repeatShare: 0, seed: 7 }, load });
     clearInterval(sampler);
     const [overload, normal] = outcome.rates as [RateResult, RateResult];
     const status = clipper.getModels().find((m) => m.name === scenario.model)?.versions[0]?.replicas ?? [];
-    const server3x = probe.summary('overload');
     return {
       model: scenario.model,
       replicas: scenario.replicas,
       sloMs: SLO_MS,
-      replicaDeadlineMs: SLO_MS - marginMs,
       capacity,
-      ...(scenario.line === undefined
-        ? {}
-        : {
-            theoreticalCapacity: {
-              line: scenario.line,
-              atSlo: theoreticalCapacity(scenario.line, SLO_MS) * scenario.replicas,
-              atReplicaDeadline: theoreticalCapacity(scenario.line, SLO_MS - marginMs) * scenario.replicas,
-              ...(server3x.batchLine === null ? {} : { measuredLine: server3x.batchLine, atReplicaDeadlineMeasuredLine: theoreticalCapacity(server3x.batchLine, SLO_MS - marginMs) * scenario.replicas }),
-            },
-          }),
-      steps: sweep.rates.map((r) => ({ offered: r.offered, achieved: Math.round(r.achieved), p99Ms: r.latency.p99, meetsSlo: r.meetsSlo, defaults: r.defaults, refused: r.refused })),
-      overload: { ...describe(overload, capacity), server: server3x },
-      normal: { ...describe(normal, capacity), p99Ms: normal.latency.p99, meetsSlo: normal.meetsSlo, server: probe.summary('normal') },
+      steps: sweep.rates.map((r) => ({ offered: r.offered, achieved: Math.round(r.achieved), p99Ms: r.latency.p99, meetsSlo: r.meetsSlo })),
+      overload: describe(overload, capacity),
+      normal: { ...describe(normal, capacity), p99Ms: normal.latency.p99, meetsSlo: normal.meetsSlo },
       recoverySeconds: recoverySeconds(outcome.timeline, overloadRate, normalRate),
       replicaCounters: status.map((r) => ({ name: r.name, ...r.counters })),
       rssMb: { before: mb(before), duringMax: mb(Math.max(before, ...samples)), after: mb(process.memoryUsage().rss) },
     };
   } finally {
-    detach();
     await server.close();
   }
 }
@@ -237,11 +145,7 @@ async function main(): Promise<void> {
     log(`  3x (${o.offered}/s for ${seconds} s): sent ${o.sent}, admitted ${o.admitted}, refused ${o.refused}, errors ${o.errors}, defaults ${o.defaults}`);
     log(
       `  model answers within the SLO ${o.goodputPerS}/s = ${o.goodputOverCapacity} of capacity; defaults ${((o.defaultShareOfAdmitted ?? 0) * 100).toFixed(1)}% of admitted; ` +
-        `admitted p99 ${o.admittedP99Ms ?? '-'} ms from the scheduled send, ${o.admittedP99FromSendMs ?? '-'} ms from the actual send, ${o.server.admittedServerP99Ms ?? '-'} ms in the server`,
-    );
-    log(
-      `  batches of ${o.server.meanBatchRows} rows, ${o.server.meanBatchMs} ms; finish error p50/p95/p99 ${o.server.finishErrorMs.p50}/${o.server.finishErrorMs.p95}/${o.server.finishErrorMs.p99} ms` +
-        (r.theoreticalCapacity === undefined ? '' : `; theoretical capacity ${r.theoreticalCapacity.atSlo}/s at ${SLO_MS} ms, ${r.theoreticalCapacity.atReplicaDeadline}/s at the replica's ${r.replicaDeadlineMs} ms`),
+        `admitted p99 ${o.admittedP99Ms ?? '-'} ms`,
     );
     log(`  0.3x: p99 ${r.normal.p99Ms ?? 'miss'} ms, ${r.normal.meetsSlo ? 'within' : 'NOT within'} the SLO; back to normal after ${r.recoverySeconds ?? 'never'} s`);
   }

@@ -60,9 +60,7 @@ const SIMULATED_BATCHES = 64;
  * tightest deadline, each batch at the latency model's fit. It admits only if every batch from the query's own
  * onward finishes by its tightest deadline less the time an answer needs to leave (`leaveMs`) and less the
  * plan's uncertainty (`marginMs`, a high quantile of its recent residuals: how much later than planned queries
- * finished): the query makes it, and it displaces no query admitted before it. Nor does it start a batch behind
- * one that the queued queries' deadlines cut short (see {@link planFinish}): that is how a replica under overload
- * locks into batches of one. A refusal comes at once, with a Retry-After for when the queue will have drained.
+ * finished): the query makes it, and it displaces no query admitted before it. A refusal comes at once, with a Retry-After for when the queue will have drained.
  *
  * An idle replica with an empty queue always takes a query, so a stale, pessimistic estimate can never refuse
  * everything (the batch queue runs a lone query as a probe, which refreshes the estimate); so does a replica
@@ -87,8 +85,7 @@ export function decideAdmission(now: number, deadline: number, state: AdmissionS
     retryAfterSeconds: Math.max(1, Math.ceil((plan.drainAt - now) / 1000)),
     explanation:
       `would answer in ~${(plan.finishAt - now).toFixed(1)} ms (${queued} queued, ${state.running?.rows ?? 0} running, ` +
-      `batches of ${state.limit} take ~${batch.toFixed(1)} ms); the deadline is in ${(deadline - now).toFixed(1)} ms` +
-      (plan.behindShortBatch ? '; it would start a batch behind one the queued deadlines cut short' : ''),
+      `batches of ${state.limit} take ~${batch.toFixed(1)} ms); the deadline is in ${(deadline - now).toFixed(1)} ms`,
   };
 }
 
@@ -100,8 +97,6 @@ export interface FinishPlan {
   onTime: boolean;
   /** When the last batch, this query's included, would finish. */
   drainAt: number;
-  /** Refused (not on time) because its batch would queue behind one cut short by its deadline. */
-  behindShortBatch: boolean;
 }
 
 /**
@@ -111,15 +106,6 @@ export interface FinishPlan {
  * rows up to `unitLimit`, as the replica forms it) cut to what fits its tightest (first) deadline less the
  * margins, and a query that cannot make its deadline even alone is dropped unrun (it takes no time: the queue
  * expires it), which is a miss when it is one of these or one behind them.
- *
- * Not on time either: a query whose batch would come after a batch (wholly ahead of it) that its tightest
- * deadline cut short of the queries waiting for it. Such a batch behind holds the few queries the one ahead had
- * no room for and pays the whole fixed cost again; under overload (one SLO, so deadlines in arrival order) its
- * head is then old when it runs, its own batch is cut short in turn, and the replica settles into batches of one
- * (simulated at 3x: 4.5 ms batches of 1 where 8 ms batches of 8 fit). Refusing instead keeps one batch queued
- * ahead of the running one, and the next forms from queries that arrive while that one runs. The cost: a query
- * with a later deadline (another application's longer SLO) that would have made it behind such a batch is
- * refused too, until the batch ahead runs.
  */
 export function planFinish(now: number, deadline: number, state: AdmissionState, rows = 1, unitLimit = 1, level = Number.POSITIVE_INFINITY): FinishPlan {
   const { queued, latency, levels } = state;
@@ -134,25 +120,11 @@ export function planFinish(now: number, deadline: number, state: AdmissionState,
   let t = state.running === undefined ? now : Math.max(now, state.running.startedAt + latency.estimate(state.running.rows));
   let finishAt = Number.NaN;
   let onTime = true;
-  let behindShortBatch = false;
-  /** A batch wholly ahead of this query's was cut short of the queue by its tightest deadline. */
-  let cutShortAhead = false;
   let i = 0;
   for (let batches = 0; i < total && batches < SIMULATED_BATCHES; batches++) {
     const tightest = at(i);
     const cap = i >= own && i <= last ? Math.max(limit, unitLimit) : limit;
-    const fits = latency.rowsWithin(tightest - leaveMs - t);
-    const size = Math.min(cap, total - i, fits);
-    if (size >= 1 && i + size <= own && fits < Math.min(cap, total - i)) cutShortAhead = true;
-    else if (size >= 1 && cutShortAhead && i <= last && last < i + size) {
-      // This query would start (or join) a batch behind one that its deadline cut short: a batch of the few
-      // queries the one ahead had no room for, paying the whole fixed cost again. Under overload that is how
-      // a replica locks into batches of one (each query admitted in time for a batch of its own behind the
-      // queue's old head, and that batch's head then old in turn): refused, so the queue holds one batch ahead
-      // of what runs and the next batch forms from queries that arrive while the one ahead runs.
-      onTime = false;
-      behindShortBatch = true;
-    }
+    const size = Math.min(cap, total - i, latency.rowsWithin(tightest - leaveMs - t));
     if (size < 1) {
       // Doomed whatever runs: the queue drops it before it takes a slot.
       if (i >= own && (i <= last || levelAt(i) <= level)) onTime = false;
@@ -176,7 +148,7 @@ export function planFinish(now: number, deadline: number, state: AdmissionState,
     }
     t += Math.ceil((total - i) / limit) * full;
   }
-  return { finishAt, onTime, drainAt: t, behindShortBatch };
+  return { finishAt, onTime, drainAt: t };
 }
 
 export type UnitAdmissionSettings = Pick<ResolvedBatchingOptions, 'maxQueueSize' | 'maxBatchSize'>;
@@ -258,8 +230,7 @@ export function decideUnitAdmission(now: number, deadline: number, rows: number,
     retryAfterSeconds: Math.max(1, Math.ceil((plan.drainAt - now) / 1000)),
     explanation:
       `would answer ${rows} rows in ~${(plan.finishAt - now).toFixed(1)} ms (${queued} queued, ${state.running?.rows ?? 0} running); ` +
-      `the deadline is in ${(deadline - now).toFixed(1)} ms` +
-      (plan.behindShortBatch ? '; they would start a batch behind one the queued deadlines cut short' : ''),
+      `the deadline is in ${(deadline - now).toFixed(1)} ms`,
   };
 }
 

@@ -21,7 +21,6 @@ export class AimdController {
   #limit: number;
   #increases = 0;
   #decreases = 0;
-  #fedBack = false;
 
   constructor(settings: AimdSettings) {
     this.#settings = settings;
@@ -42,21 +41,9 @@ export class AimdController {
     return this.#decreases;
   }
 
-  /**
-   * Starts the limit at `rows` (within [1, maxBatchSize]) when that is above the initial limit and no batch has
-   * been fed back yet: the replica measured, at warm-up, that batches of `rows` fit the budget. Growing from 1 by
-   * 2 a batch instead, a fresh replica drained a burst in batches of 1, 3, 5, ... and refused most of it. Only
-   * in `aimd` mode; returns the limit.
-   */
-  warmStart(rows: number): number {
-    if (this.#settings.mode === 'aimd' && !this.#fedBack && rows > this.#limit) this.#limit = Math.max(1, Math.min(this.#settings.maxBatchSize, Math.floor(rows)));
-    return this.#limit;
-  }
-
   /** Feeds back one finished batch: its size and how long it took against the budget. */
   observe(batchSize: number, latencyMs: number, budgetMs: number): void {
     if (this.#settings.mode !== 'aimd') return;
-    this.#fedBack = true;
     if (latencyMs > budgetMs) {
       this.#limit = Math.max(1, Math.floor(this.#settings.backoffFactor * this.#limit));
       this.#decreases++;

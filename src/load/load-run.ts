@@ -37,8 +37,6 @@ export interface RateResult {
    * scheduled send: under overload, what the queries let in saw. Absent in runs recorded before it existed.
    */
   admittedLatency?: RateLatency;
-  /** The same queries timed from their actual send: without the generator's own lateness. Absent in older runs. */
-  admittedFromSendLatency?: RateLatency;
   /** Model answers within the SLO, over all sent. */
   sloAttainment: number;
   /** Rows per batch on the server over this rate, when it says (clipper-ts /metrics or the API). */

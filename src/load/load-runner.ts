@@ -146,8 +146,6 @@ class Tally {
   readonly latency = new LatencyRecorder();
   /** Answers only (model or default): what admitted queries saw. */
   readonly admitted = new LatencyRecorder();
-  /** The same answers timed from their actual send (the gap to `admitted` is the generator's lateness). */
-  readonly admittedFromSend = new LatencyRecorder();
   ok = 0;
   withinSlo = 0;
   defaults = 0;
@@ -161,7 +159,7 @@ class Tally {
   cacheLookups = 0;
   readonly errorKinds: Record<string, number> = {};
 
-  add(outcome: QueryOutcome | undefined, latencyMs: number, sloMs: number, sentLatencyMs = latencyMs): void {
+  add(outcome: QueryOutcome | undefined, latencyMs: number, sloMs: number): void {
     this.answers++;
     if (outcome === undefined || outcome.status === 'error') {
       this.errors++;
@@ -170,10 +168,7 @@ class Tally {
       this.latency.recordMiss();
       return;
     }
-    if (outcome.status === 'ok' || outcome.status === 'default') {
-      this.admitted.record(latencyMs);
-      this.admittedFromSend.record(sentLatencyMs);
-    }
+    if (outcome.status === 'ok' || outcome.status === 'default') this.admitted.record(latencyMs);
     if (outcome.status === 'ok') {
       this.ok++;
       this.latency.record(latencyMs);
@@ -290,8 +285,8 @@ async function measureRate(
       },
       onOutcome: (o) => {
         const outcome = o.error === undefined ? o.result : { status: 'error' as const, detail: (o.error as Error)?.message ?? String(o.error) };
-        total.add(outcome, o.latencyMs, settings.sloMs, o.sentLatencyMs);
-        interval.add(outcome, o.latencyMs, settings.sloMs, o.sentLatencyMs);
+        total.add(outcome, o.latencyMs, settings.sloMs);
+        interval.add(outcome, o.latencyMs, settings.sloMs);
       },
     });
   } finally {
@@ -318,7 +313,6 @@ async function measureRate(
     maxLateMs: report.maxLateMs,
     latency: rateLatency(summary),
     admittedLatency: rateLatency(total.admitted.summary()),
-    admittedFromSendLatency: rateLatency(total.admittedFromSend.summary()),
     sloAttainment: report.sent > 0 ? total.withinSlo / report.sent : 0,
     meanBatch: meanBatch(delta, total),
     cacheHitRatio: cacheHitRatio(delta, total),

@@ -9,8 +9,6 @@ export interface SendOutcome<R> {
   scheduledAt: number;
   /** Latency from the scheduled send time: the time a user waited, even if the generator sent late. */
   latencyMs: number;
-  /** Latency from the actual send: what the server and the network took, without the generator's own lateness. */
-  sentLatencyMs: number;
   result?: R;
   error?: unknown;
 }
@@ -115,11 +113,11 @@ export async function runOpenLoop<R>(options: OpenLoopOptions<R>): Promise<OpenL
     sent++;
     send(i).then(
       (result) => {
-        onOutcome({ index: i, scheduledAt, latencyMs: clock.now() - scheduledAt, sentLatencyMs: clock.now() - sentAt, result });
+        onOutcome({ index: i, scheduledAt, latencyMs: clock.now() - scheduledAt, result });
         answered();
       },
       (error: unknown) => {
-        onOutcome({ index: i, scheduledAt, latencyMs: clock.now() - scheduledAt, sentLatencyMs: clock.now() - sentAt, error });
+        onOutcome({ index: i, scheduledAt, latencyMs: clock.now() - scheduledAt, error });
         answered();
       },
     );

@@ -29,12 +29,9 @@ test('admission plays the queue forward: admits what fits, refuses what would be
     ['joins 6 queued: a batch of 7 would end at 18.5', { queued: times(6, 18) }, 18, false, 23.5],
     // An answer needs time to leave: with 0.5 ms for it, the batch of 6 ending at 18 is too late; 5 end at 17.5.
     ['the leave margin: the batch must end 0.5 ms early', { queued: times(5, 18), leaveMs: 0.5 }, 18, false, 23],
-    // Six with deadline 18 fill a batch at the limit of 6; the new one (due later) runs next, 18 + 5.5.
-    ['a later deadline goes in the next batch, and makes it', { queued: times(6, 18), limit: 6 }, 30, true, 23.5],
-    ['a later deadline goes in the next batch, and misses', { queued: times(6, 18), limit: 6 }, 23, false, 23.5],
-    // The same six, but cut to 6 by their deadline (the limit would take 7): the new one would start a batch
-    // behind one its deadlines cut short. Refused though it would make it (see the next test).
-    ['behind a batch the deadline cut short: refused, though it would make it', { queued: times(6, 18) }, 30, false, 23.5],
+    // Six with deadline 18 fill the batch that fits 18; the new one (due later) runs next, 18 + 5.5.
+    ['a later deadline goes in the next batch, and makes it', { queued: times(6, 18) }, 30, true, 23.5],
+    ['a later deadline goes in the next batch, and misses', { queued: times(6, 18) }, 23, false, 23.5],
     // Earliest deadline first: the new one leads a batch cut to its deadline; those queued run after, in time.
     ['an earlier deadline jumps the queue', { queued: times(6, 30) }, 16, true, 16],
     ['alone in its batch it ends at 15.5', { queued: times(6, 30) }, 15.9, true, 15.5],
@@ -51,29 +48,6 @@ test('admission plays the queue forward: admits what fits, refuses what would be
     t.is(decision.finishAt, finishAt, `${what}: finish`);
     if (!decision.admit) t.is(decision.reason, 'too-late', what);
   }
-});
-
-test('no batch behind one the queued deadlines cut short: the state a replica at 3x locks into is refused, not entered', (t) => {
-  // The running batch ends at 10; three queued queries are due at 16.2: a batch of 2 ends at 16, so their
-  // deadline cuts the next batch to 2 and leaves the third behind (the plan drops it: it cannot make 16.2). A
-  // query due at 30 would then lead a batch of its own behind, ending at 16 + 5.5, well in time.
-  const old = state({ queued: times(3, 16.2) });
-  const plan = planFinish(0, 30, old);
-  t.false(plan.onTime, 'a batch of 2 cut short by its deadline ahead: this one would start a batch behind it');
-  t.true(plan.behindShortBatch);
-  t.is(plan.finishAt, 21.5, 'though that batch would end at 21.5, in time');
-  const refused = decideAdmission(0, 30, old, settings);
-  t.false(refused.admit);
-  t.regex(refused.admit ? '' : refused.explanation, /would start a batch behind one the queued deadlines cut short/);
-  // The same queue cut by the limit (2), not by a deadline: the batch behind is AIMD's, and it is admitted.
-  t.true(decideAdmission(0, 30, state({ queued: times(3, 16.2), limit: 2 }), settings).admit);
-  // Queries that fill the batch ahead exactly (it is cut short only by this one) are the last it takes; this
-  // one, due at 30, is refused too: it would be the first of a batch behind.
-  t.false(decideAdmission(0, 30, state({ queued: times(2, 16.2) }), settings).admit);
-  // Ahead of the cut batch (an earlier deadline) it is the cut batch's business, not a batch behind: admitted.
-  t.true(decideAdmission(0, 16.1, state({ queued: times(1, 16.2) }), settings).admit);
-  // A client batch behind a cut-short batch: refused the same way.
-  t.false(decideUnitAdmission(0, 60, 4, old, { maxQueueSize: 1024, maxBatchSize: 256 }).admit);
 });
 
 test('an idle, empty replica takes a query even when its estimate says it is late; so does one with no measurement', (t) => {
@@ -196,7 +170,7 @@ test('priorities: an urgent query jumps the queue and may make less urgent ones 
   t.true(urgent.admit);
   t.is(urgent.finishAt, 17.5, 'a batch cut to its deadline: 5 rows, ending at 17.5');
   // Six queued at level 1: a default-level query joins behind them, and a batch of 7 would miss their deadline: refused.
-  const urgentQueue = state({ queued: times(6, 18), levels: times(6, 1), limit: 6 });
+  const urgentQueue = state({ queued: times(6, 18), levels: times(6, 1) });
   const behind = decideAdmission(0, 23, urgentQueue, settings);
   t.false(behind.admit, 'behind the urgent six (ends 18), its own batch ends at 23.5: late');
   t.true(decideAdmission(0, 24, urgentQueue, settings).admit, 'with room behind them it is admitted');

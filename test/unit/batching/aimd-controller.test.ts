@@ -154,20 +154,3 @@ test('with fluctuating load (partial batches) the limit only moves on full batch
     t.is(c.limit, limitAfter, `after batch of ${size} in ${ms} ms`);
   }
 });
-
-test('warmStart: a fresh controller starts at the warm-up size, within [initial, maxBatchSize]; never once a batch was fed back, never in fixed or none mode', (t) => {
-  t.is(aimd().warmStart(8), 8);
-  t.is(aimd({ initialBatchSize: 16 }).warmStart(8), 16, 'a larger initial limit is kept');
-  t.is(aimd({ maxBatchSize: 4 }).warmStart(8), 4);
-  t.is(aimd().warmStart(7.9), 7, 'whole rows');
-  t.is(aimd({ mode: 'fixed', maxBatchSize: 64 }).warmStart(8), 64);
-  t.is(aimd({ mode: 'none' }).warmStart(8), 1);
-  const used = aimd();
-  used.observe(1, 2, BUDGET);
-  t.is(used.limit, 3);
-  t.is(used.warmStart(8), 3, 'a restarted replica keeps the limit its batches taught it');
-  const warmed = aimd();
-  warmed.warmStart(8);
-  warmed.observe(8, 2, BUDGET);
-  t.is(warmed.limit, 10, 'then grows as usual');
-});

@@ -54,7 +54,6 @@ test('sends stay on schedule while no answer has come back: sends never wait for
   const byIndex = outcomes.sort((a, b) => a.index - b.index);
   t.is(byIndex[0]?.latencyMs, 490 + 250);
   t.is(byIndex[49]?.latencyMs, 250);
-  t.is(byIndex[0]?.sentLatencyMs, 490 + 250, 'sent on schedule: from the send is from the schedule');
 });
 
 test('a stalled generator counts late sends and still times queries from their scheduled send', async (t) => {
@@ -81,7 +80,6 @@ test('a stalled generator counts late sends and still times queries from their s
   const sixth = outcomes.find((o) => o.index === 5);
   t.is(sixth?.scheduledAt, 1005);
   t.true((sixth?.latencyMs ?? 0) >= 29, 'the stall shows in the latency of queries due during it');
-  t.is(sixth?.sentLatencyMs, 0, 'but not in its latency from the actual send: the lateness was the generator\'s');
 });
 
 test('poisson arrivals keep the offered rate on average and are reproducible with a seed', async (t) => {
