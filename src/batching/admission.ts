@@ -120,11 +120,23 @@ export function planFinish(now: number, deadline: number, state: AdmissionState,
   let t = state.running === undefined ? now : Math.max(now, state.running.startedAt + latency.estimate(state.running.rows));
   let finishAt = Number.NaN;
   let onTime = true;
+  // With more than one priority level in the plan, a batch led by a more urgent query may hold less urgent ones
+  // due earlier than its head: the queue cuts such a batch at the earliest deadline among its queries.
+  const mixed = levels !== undefined && levels.some((l) => l !== level);
   let i = 0;
   for (let batches = 0; i < total && batches < SIMULATED_BATCHES; batches++) {
-    const tightest = at(i);
+    let tightest = at(i);
     const cap = i >= own && i <= last ? Math.max(limit, unitLimit) : limit;
-    const size = Math.min(cap, total - i, latency.rowsWithin(tightest - leaveMs - t));
+    let size = Math.min(cap, total - i, latency.rowsWithin(tightest - leaveMs - t));
+    if (mixed && size > 1) {
+      let k = 1;
+      for (; k < size; k++) {
+        const earliest = Math.min(tightest, at(i + k));
+        if (latency.rowsWithin(earliest - leaveMs - t) < k + 1) break;
+        tightest = earliest;
+      }
+      size = k;
+    }
     if (size < 1) {
       // Doomed whatever runs: the queue drops it before it takes a slot.
       if (i >= own && (i <= last || levelAt(i) <= level)) onTime = false;
