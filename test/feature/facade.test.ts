@@ -55,14 +55,10 @@ test('describeModel reports a version\'s metadata and state through the facade; 
     scaledToZero: false,
     linkedSloMs: 5000,
     latencyBudgetMs: 2500,
-    batching: { mode: 'aimd', maxBatchSize: 256, maxQueueSize: 1024 },
+    batching: { mode: 'aimd', maxBatchSize: 256, maxQueueSize: 1024, limits: [1, 1] },
     hedges: { sent: 0, won: 0, denied: 0 },
     coldStartsMs: [],
   });
-  // AIMD starts each fresh replica at the largest warm-up batch (at most the 8 rows warmed up) that fits the budget
-  // in force while it loaded (10 ms before the link: how many fit depends on the warm-up round trips measured).
-  t.is(info.batching.limits.length, 2);
-  t.true(info.batching.limits.every((limit) => Number.isInteger(limit) && limit >= 1 && limit <= 8), `limits ${info.batching.limits}`);
   t.deepEqual(info.replicas.map((r) => r.name), ['zero@1#0', 'zero@1#1']);
   t.deepEqual(clipper.getModel('zero').versions, [info]);
   t.deepEqual(clipper.getModel('zero').linkedApps, ['app']);
