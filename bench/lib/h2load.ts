@@ -28,7 +28,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { formatMs, formatRate } from '../../src/load/format.js';
 import { LatencyRecorder } from '../../src/load/latency-recorder.js';
-import { bestRate, finiteOrNull, LOAD_RUN_FORMAT, machineInfo, type LoadRun, type RateLatency, type RateResult } from '../../src/load/load-run.js';
+import { bestRate, finiteOrNull, rateLatency, LOAD_RUN_FORMAT, machineInfo, type LoadRun, type RateLatency, type RateResult } from '../../src/load/load-run.js';
 
 /** Where h2load is, and its version line; undefined when it is not on PATH. */
 export function findH2load(): { path: string; version: string } | undefined {
@@ -354,16 +354,6 @@ export function parseTimes(text: string): number | undefined {
   return total;
 }
 
-function rateLatency(summary: ReturnType<LatencyRecorder['summary']>): RateLatency {
-  return {
-    p50: finiteOrNull(summary.p50),
-    p90: finiteOrNull(summary.p90),
-    p99: finiteOrNull(summary.p99),
-    p999: finiteOrNull(summary.p999),
-    max: finiteOrNull(summary.max),
-    mean: finiteOrNull(summary.mean),
-  };
-}
 
 /**
  * A sweep with h2load: a warm-up at the first rate, then each rate once (and again when it misses, as the Node

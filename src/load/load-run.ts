@@ -106,6 +106,18 @@ export function finiteOrNull(ms: number): number | null {
   return Number.isFinite(ms) ? ms : null;
 }
 
+/** A latency recorder's summary as stored: each percentile in ms, or null where nothing was recorded. */
+export function rateLatency(summary: Record<keyof RateLatency, number>): RateLatency {
+  return {
+    p50: finiteOrNull(summary.p50),
+    p90: finiteOrNull(summary.p90),
+    p99: finiteOrNull(summary.p99),
+    p999: finiteOrNull(summary.p999),
+    max: finiteOrNull(summary.max),
+    mean: finiteOrNull(summary.mean),
+  };
+}
+
 /** The best rate: highest achieved among those that met the SLO with a valid generator. */
 export function bestRate(rates: readonly RateResult[]): LoadRun['best'] {
   let best: RateResult | undefined;

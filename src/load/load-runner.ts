@@ -1,6 +1,6 @@
 import type { ArrivalProcess } from './arrivals.js';
 import { LatencyRecorder } from './latency-recorder.js';
-import { bestRate, finiteOrNull, type LoadRun, type RateLatency, type RateResult, type TimelinePoint } from './load-run.js';
+import { bestRate, finiteOrNull, rateLatency, type LoadRun, type RateLatency, type RateResult, type TimelinePoint } from './load-run.js';
 import type { LoadTarget, QueryOutcome, ServerCounters } from './load-target.js';
 import { counterDelta } from './metrics-scrape.js';
 import { realLoadClock, runOpenLoop, type LoadClock } from './open-loop.js';
@@ -193,16 +193,6 @@ class Tally {
   }
 }
 
-function rateLatency(summary: ReturnType<LatencyRecorder['summary']>): RateLatency {
-  return {
-    p50: finiteOrNull(summary.p50),
-    p90: finiteOrNull(summary.p90),
-    p99: finiteOrNull(summary.p99),
-    p999: finiteOrNull(summary.p999),
-    max: finiteOrNull(summary.max),
-    mean: finiteOrNull(summary.mean),
-  };
-}
 
 function meanBatch(counters: ServerCounters | undefined, tally: Tally): number | null {
   if (counters !== undefined && counters.batches > 0) return counters.batchRows / counters.batches;
