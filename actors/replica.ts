@@ -2,6 +2,7 @@ import type { ResourceLimits } from 'node:worker_threads';
 import { Actor, type FailureSink } from '../src/kernel/actor.js';
 import { decideAdmission, decideUnitAdmission, type AdmissionDecision, type AdmissionState } from '../src/batching/admission.js';
 import { AimdController } from '../src/batching/aimd-controller.js';
+import { ArrivalRate } from '../src/batching/arrival-rate.js';
 import { BatchLatencyModel } from '../src/batching/batch-latency-model.js';
 import { BatchQueue, urgency } from '../src/batching/batch-queue.js';
 import { LatencyWindow } from '../src/routing/latency-window.js';
@@ -58,6 +59,10 @@ export interface ReplicaSettings {
  * loop is busy, which is when it matters).
  */
 const ANSWER_LEAVE_MS = 0.5;
+/** The quantile of recent finish errors that admission keeps as its margin. */
+const FINISH_MARGIN_QUANTILE = 0.99;
+/** The arrival rate's time constant: about ten batches of a model near the 20 ms SLO's budget. */
+const ARRIVAL_TAU_MS = 100;
 
 /**
  * A model replica actor. It owns one {@link ModelWorker} (by default a worker thread holding an onnxruntime
@@ -88,6 +93,8 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
   readonly #promised = new WeakMap<ReplicaQuery, number>();
   /** Recent finish errors (actual minus predicted, ms) of admitted queries. */
   readonly #finishErrors = new LatencyWindow(256);
+  /** Queries (and a client batch's rows) arriving at this replica, admitted or not: admission's arrival rate. */
+  readonly #arrivals = new ArrivalRate(ARRIVAL_TAU_MS);
   /** Queries of the running batch not cancelled since it started. */
   #runningLive = 0;
   #wake: TimerHandle | undefined;
@@ -355,7 +362,7 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
    * quantile (two batches: the running one and its own).
    */
   #finishMarginMs(): number {
-    return this.#finishErrors.count < 20 ? 2 * this.#latency.slackMs : Math.max(0, this.#finishErrors.p95);
+    return this.#finishErrors.count < 20 ? 2 * this.#latency.slackMs : Math.max(0, this.#finishErrors.quantile(FINISH_MARGIN_QUANTILE));
   }
 
   #admissionState(): AdmissionState {
@@ -372,6 +379,7 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
       latency: this.#latency,
       leaveMs: ANSWER_LEAVE_MS,
       marginMs: this.#finishMarginMs(),
+      arrivalsPerMs: this.#arrivals.perMs(this.#settings.clock.now()),
     };
   }
 
@@ -384,6 +392,7 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
     const live = unit.queries.filter((q) => q.cancelled !== true);
     if (live.length === 0) return;
     const rows = live.length;
+    this.#arrivals.arrive(this.#settings.clock.now(), rows);
     const decision = decideUnitAdmission(this.#settings.clock.now(), unit.deadline, rows, this.#admissionState(), this.#settings.batching, urgency(live[0] as ReplicaQuery));
     if (!decision.admit) {
       this.counters.refused += rows;
@@ -408,6 +417,7 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
 
   #admit(query: ReplicaQuery): void {
     if (query.cancelled === true) return;
+    this.#arrivals.arrive(this.#settings.clock.now());
     const decision = this.#decide(query.deadline, urgency(query));
     if (!decision.admit) {
       this.counters.refused++;

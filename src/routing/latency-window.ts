@@ -50,8 +50,13 @@ export class LatencyWindow {
 
   /** The 95th percentile of the window (the sample at rank floor(0.95 n)), NaN before any sample. */
   get p95(): number {
+    return this.quantile(0.95);
+  }
+
+  /** The `q` quantile of the window (the sample at rank floor(q n), q in [0, 1]), NaN before any sample. */
+  quantile(q: number): number {
     if (this.#count === 0) return Number.NaN;
-    return this.#sorted[Math.min(this.#count - 1, Math.floor(0.95 * this.#count))] as number;
+    return this.#sorted[Math.min(this.#count - 1, Math.floor(q * this.#count))] as number;
   }
 }
 

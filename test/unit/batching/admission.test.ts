@@ -371,3 +371,37 @@ test('planFinish with nothing measured: no batch ends before now, so a deadline 
   const behind = state({ running: undefined, latency: fresh, leaveMs: 2, limit: 1, queued: [-5], levels: [Number.POSITIVE_INFINITY] });
   t.true(planFinish(0, 100, behind, 1, 1, 1).onTime);
 });
+
+test('saturated: a query that would lead a batch its deadline cuts short is refused while more arrive before it starts', (t) => {
+  // The running batch (10 rows from 0) ends at 10. A query arriving at 0.5, due at 20.5, would lead the next
+  // batch, cut by its deadline to 11 rows (10 + 5 + 0.5 x 11 = 20.5), while at 2.4 queries/ms ~22 arrive by 10.
+  const saturated = (now: number, arrivalsPerMs: number | undefined, limit = 12) => {
+    const s = state({ limit, ...(arrivalsPerMs === undefined ? {} : { arrivalsPerMs }) });
+    return decideAdmission(now, now + 20, s, settings);
+  };
+  const early = saturated(0.5, 2.4);
+  t.false(early.admit, 'it would cut the batch to 11 of the 12 that arrive in time for it');
+  if (!early.admit) {
+    t.is(early.reason, 'too-late');
+    t.regex(early.explanation, /cuts to 11 rows, while ~12 queries with later deadlines arrive/);
+  }
+  t.true(saturated(1.5, 2.4).admit, 'a later arrival lets the batch run full (12 rows end at 21 <= 21.5): admitted');
+  t.true(saturated(0.5, 1).admit, 'at 1 query/ms only 9 arrive before the batch starts: 11 rows are room enough');
+  t.true(saturated(0.5, undefined).admit, 'no arrival rate: nothing is refused for it');
+  t.true(saturated(0.5, 2.4, 64).admit === false, 'the cap is the limit: 64 allows 22 expected, still more than 11');
+  // A query that joins a batch someone else leads is not its head: the rule does not apply.
+  const joiner = decideAdmission(2, 22, state({ queued: [20.5], limit: 12, arrivalsPerMs: 2.4 }), settings);
+  t.true(joiner.admit);
+  // Idle: no batch to wait for, nothing arrives before its own starts.
+  t.true(decideAdmission(0.5, 20.5, state({ running: undefined, arrivalsPerMs: 100 }), settings).admit);
+});
+
+test('the promised finish counts the queries expected to join the batch before it starts', (t) => {
+  // One queued (due 20.5) leads the batch that starts at 10; this one joins it at 2. At 1 query/ms, 8 more
+  // arrive by 10: the batch is expected to run 10 rows (its deadline would allow 11), 10 + 5 + 0.5 x 10 = 20.
+  const s = (arrivalsPerMs?: number) => state({ queued: [20.5], ...(arrivalsPerMs === undefined ? {} : { arrivalsPerMs }) });
+  t.is(decideAdmission(2, 22, s(1), settings).finishAt, 20);
+  t.is(decideAdmission(2, 22, s(), settings).finishAt, 16, 'without an arrival rate: the batch as it stands, 2 rows');
+  t.is(decideAdmission(2, 22, s(10), settings).finishAt, 20.5, 'no more than its tightest deadline allows: 11 rows');
+  t.is(decideAdmission(2, 22, state({ queued: [20.5], limit: 4, arrivalsPerMs: 10 }), settings).finishAt, 17, 'nor more than the limit: 4 rows');
+});
