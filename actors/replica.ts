@@ -61,6 +61,13 @@ export interface ReplicaSettings {
 const ANSWER_LEAVE_MS = 0.5;
 /** The quantile of recent finish errors that admission keeps as its margin. */
 const FINISH_MARGIN_QUANTILE = 0.99;
+/**
+ * How long a finish error counts toward the margin. A stall (a collection, the machine taking the core) makes
+ * every query in flight late at once; counted until 256 newer ones displaced it, it kept the margin past the
+ * deadline, so the replica admitted only the lone probe of an idle queue, ~100 queries/s, and took seconds to
+ * learn otherwise (measured over HTTP at 3x load after warm-up, and in the soak after a GC pause).
+ */
+const FINISH_HORIZON_MS = 500;
 /** The arrival rate's time constant: about ten batches of a model near the 20 ms SLO's budget. */
 const ARRIVAL_TAU_MS = 100;
 
@@ -92,7 +99,7 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
   /** The finish time admission predicted for each query it admitted (for the prediction-error metric). */
   readonly #promised = new WeakMap<ReplicaQuery, number>();
   /** Recent finish errors (actual minus predicted, ms) of admitted queries. */
-  readonly #finishErrors = new LatencyWindow(256);
+  readonly #finishErrors = new LatencyWindow(256, FINISH_HORIZON_MS);
   /** Queries (and a client batch's rows) arriving at this replica, admitted or not: admission's arrival rate. */
   readonly #arrivals = new ArrivalRate(ARRIVAL_TAU_MS);
   /** Queries of the running batch not cancelled since it started. */
@@ -355,13 +362,14 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
   }
 
   /**
-   * Admission's margin: the 95th percentile of how much later than planned recent admitted queries finished
-   * (never below 0), so about 19 in 20 admitted queries make their deadline. The plan is built from the
+   * Admission's margin: the 95th percentile of how much later than planned the admitted queries of the last
+   * 500 ms finished (never below 0), so about 19 in 20 admitted queries make their deadline. The plan is built from the
    * latency model's fit; how its errors add up over a query's path (the running batch, its own, the hops between)
    * is measured here on the whole path, not assumed per batch. Until 20 are known: twice the per-batch residual
    * quantile (two batches: the running one and its own).
    */
   #finishMarginMs(): number {
+    this.#finishErrors.expire(this.#settings.clock.now());
     return this.#finishErrors.count < 20 ? 2 * this.#latency.slackMs : Math.max(0, this.#finishErrors.quantile(FINISH_MARGIN_QUANTILE));
   }
 
@@ -579,7 +587,7 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
       const promised = this.#promised.get(query);
       if (promised === undefined) continue;
       finishErrorsMs.push(now - promised);
-      this.#finishErrors.observe(now - promised);
+      this.#finishErrors.observe(now - promised, now);
     }
     this.#settings.onBatch?.({ model, version, replica: this.name, size: batch.length, batchMs, computeMs: outcome.computeMs, limit: this.#aimd.limit, finishErrorsMs });
     const output = new Float32Array(outcome.output);

@@ -19,33 +19,61 @@ export class LatencyWindow {
   readonly #ring: Float64Array;
   /** The same samples, ascending; entries [0, count) are live. */
   readonly #sorted: Float64Array;
+  /** When each sample in the ring was observed; only with a finite horizon. */
+  readonly #times: Float64Array | undefined;
+  readonly #horizonMs: number;
   #count = 0;
   #next = 0;
 
-  constructor(size = 512) {
+  /**
+   * `size` samples at most; with a finite `horizonMs`, also none observed more than that long before the time
+   * given to {@link expire} (so one burst of outliers leaves the window after `horizonMs`, however few samples
+   * come after it).
+   */
+  constructor(size = 512, horizonMs = Number.POSITIVE_INFINITY) {
     if (!Number.isInteger(size) || size < 1) throw new RangeError(`LatencyWindow size must be a positive integer; got ${size}`);
+    if (!(horizonMs > 0)) throw new RangeError(`LatencyWindow horizonMs must be positive; got ${horizonMs}`);
     this.#ring = new Float64Array(size);
     this.#sorted = new Float64Array(size);
+    this.#horizonMs = horizonMs;
+    this.#times = Number.isFinite(horizonMs) ? new Float64Array(size) : undefined;
   }
 
   get count(): number {
     return this.#count;
   }
 
-  observe(ms: number): void {
+  /** Adds a sample observed at `now` (ms; only read with a finite horizon), the oldest leaving when full. */
+  observe(ms: number, now = 0): void {
+    if (this.#count === this.#ring.length) this.#dropOldest();
     const sorted = this.#sorted;
-    if (this.#count === this.#ring.length) {
-      // Full: the oldest sample leaves the sorted copy before the new one enters.
-      const at = lowerBound(sorted, this.#count, this.#ring[this.#next] as number);
-      sorted.copyWithin(at, at + 1, this.#count);
-      this.#count--;
-    }
     const at = upperBound(sorted, this.#count, ms);
     sorted.copyWithin(at + 1, at, this.#count);
     sorted[at] = ms;
     this.#count++;
     this.#ring[this.#next] = ms;
+    if (this.#times !== undefined) this.#times[this.#next] = now;
     this.#next = (this.#next + 1) % this.#ring.length;
+  }
+
+  /** Drops the samples observed before `now - horizonMs` (none without a horizon). */
+  expire(now: number): void {
+    const times = this.#times;
+    if (times === undefined) return;
+    const cutoff = now - this.#horizonMs;
+    while (this.#count > 0 && (times[this.#oldest()] as number) < cutoff) this.#dropOldest();
+  }
+
+  #oldest(): number {
+    return (this.#next - this.#count + this.#ring.length) % this.#ring.length;
+  }
+
+  /** The oldest sample leaves the sorted copy. */
+  #dropOldest(): void {
+    const sorted = this.#sorted;
+    const at = lowerBound(sorted, this.#count, this.#ring[this.#oldest()] as number);
+    sorted.copyWithin(at, at + 1, this.#count);
+    this.#count--;
   }
 
   /** The 95th percentile of the window (the sample at rank floor(0.95 n)), NaN before any sample. */

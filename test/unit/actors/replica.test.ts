@@ -530,3 +530,38 @@ test('cancel of an aborted query: dropped unrun if queued and counted; a running
   t.deepEqual(rowsOf(worker().lastRun), [4], 'the cancelled rows never ran');
   t.true(probes.slice(0, 2).every((p) => p.settlements === 0));
 });
+
+test("a stall's late finishes stop counting toward admission's margin 500 ms after it, however few queries came since", async (t) => {
+  const { clock, replica, worker, submit } = setup({ batching: { mode: 'fixed', maxBatchSize: 1 }, batchTimeoutMs: 10_000 });
+  await replica.start();
+  const finish = async (ms: number): Promise<void> => {
+    clock.advance(ms);
+    worker().lastRun.answer();
+    await settle();
+  };
+  // 25 lone batches of 10 ms: each finishes when promised.
+  for (let i = 0; i < 25; i++) {
+    submit(i);
+    await finish(10);
+  }
+  // A stall: 21 queries queue behind a batch that takes 100 ms, so every one of them finishes ~90 ms late.
+  for (let i = 0; i < 21; i++) submit(100 + i);
+  await finish(100);
+  for (let i = 1; i < 21; i++) await finish(10);
+  /** Whether a query due in 25 ms is admitted behind a running 10 ms batch (it would finish at 20). */
+  const admitsTight = async (): Promise<boolean> => {
+    submit(200);
+    const tight = submit(201, clock.now() + 25);
+    await finish(10);
+    if (tight.error === undefined) await finish(10);
+    return tight.error === undefined;
+  };
+  t.false(await admitsTight(), 'just after the stall, its 90 ms errors are the margin');
+  // Half a second later, and 20 queries on time since: the stall has left the margin.
+  clock.advance(500);
+  for (let i = 0; i < 20; i++) {
+    submit(300 + i);
+    await finish(10);
+  }
+  t.true(await admitsTight(), 'the margin is what the last 500 ms measured');
+});

@@ -55,3 +55,55 @@ test('a window size that is not a positive integer is refused', (t) => {
   t.throws(() => new LatencyWindow(0), { instanceOf: RangeError, message: /positive integer; got 0/ });
   t.throws(() => new LatencyWindow(2.5), { instanceOf: RangeError });
 });
+
+test('with a horizon, samples older than it leave the window however few come after them', (t) => {
+  const w = new LatencyWindow(256, 500);
+  // A stall: ten queries late by 40 ms at t = 0, then a quiet spell with a fast one every 100 ms.
+  for (let i = 0; i < 10; i++) w.observe(40, 0);
+  for (let at = 100; at <= 1_000; at += 100) w.observe(1, at);
+  w.expire(400);
+  t.is(w.count, 20, 'at 400 nothing is older than 500 ms yet');
+  t.is(w.quantile(0.99), 40);
+  w.expire(501);
+  t.is(w.count, 10, 'at 501 the stall (at 0) has left; the ten at 100-1,000 stay');
+  t.is(w.quantile(0.99), 1);
+  t.is(w.quantile(0), 1);
+  w.expire(1_200);
+  t.is(w.count, 4, 'at 1,200: those at 700 (exactly 500 ms old stays), 800, 900 and 1,000');
+  w.expire(10_000);
+  t.is(w.count, 0);
+  t.true(Number.isNaN(w.p95), 'empty again');
+  w.observe(7, 10_000);
+  t.is(w.p95, 7, 'and it fills again after emptying');
+});
+
+test('with a horizon, expiry and a full ring together still match a full sort of what is in the window', (t) => {
+  const random = mulberry32(11);
+  const size = 32;
+  const horizon = 50;
+  const w = new LatencyWindow(size, horizon);
+  const seen: [at: number, ms: number][] = [];
+  let at = 0;
+  for (let i = 0; i < 2_000; i++) {
+    at += Math.floor(random() * 4);
+    const ms = Math.floor(random() * 20) / 2;
+    w.observe(ms, at);
+    seen.push([at, ms]);
+    w.expire(at);
+    const live = seen.slice(-size).filter(([when]) => when >= at - horizon).map(([, v]) => v);
+    if (w.count !== live.length) return t.fail(`sample ${i}: count ${w.count} vs ${live.length}`);
+    const sorted = live.sort((a, b) => a - b);
+    const expected = sorted[Math.min(sorted.length - 1, Math.floor(0.95 * sorted.length))] as number;
+    if (w.p95 !== expected) return t.fail(`sample ${i}: p95 ${w.p95} vs ${expected}`);
+  }
+  t.pass();
+});
+
+test('a horizon that is not positive is refused; without one, expire keeps everything', (t) => {
+  t.throws(() => new LatencyWindow(8, 0), { instanceOf: RangeError, message: /horizonMs must be positive; got 0/ });
+  t.throws(() => new LatencyWindow(8, Number.NaN), { instanceOf: RangeError });
+  const w = new LatencyWindow(8);
+  w.observe(3, 0);
+  w.expire(1e12);
+  t.is(w.count, 1);
+});
