@@ -13,6 +13,11 @@ export interface Clock {
   /** Milliseconds, monotonic, fractional. */
   now(): number;
   setTimeout(callback: () => void, ms: number): TimerHandle;
+  /**
+   * Runs `callback` once the I/O that is already waiting has been handled (Node's `setImmediate`: after the
+   * event loop's poll phase). A clock without it (ManualClock) runs the callback at once.
+   */
+  afterIo?(callback: () => void): void;
 }
 
 /** The real clock: `performance.now()` and Node's timers. */
@@ -21,6 +26,9 @@ export const systemClock: Clock = {
   setTimeout(callback, ms) {
     const timer = setTimeout(callback, Math.max(0, ms));
     return { cancel: () => clearTimeout(timer) };
+  },
+  afterIo(callback) {
+    setImmediate(callback);
   },
 };
 

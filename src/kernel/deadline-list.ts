@@ -83,7 +83,24 @@ export class DeadlineList<T extends DeadlineEntry> {
   #arm(dueAt: number): void {
     this.#timer?.cancel();
     this.#armedFor = dueAt;
-    this.#timer = this.#clock.setTimeout(() => this.#fire(dueAt), dueAt - this.#clock.now());
+    this.#timer = this.#clock.setTimeout(() => {
+      this.#timer = undefined;
+      this.#armedFor = Number.POSITIVE_INFINITY;
+      this.#afterIo(dueAt);
+    }, dueAt - this.#clock.now());
+  }
+
+  /**
+   * The timer fired: the entries due are handed over once the I/O already waiting has been handled. After a
+   * stall of the main thread (a collection, the machine taking the core) timers run before the messages that
+   * arrived meanwhile, so a model's answer that came back in time but sat in the worker's port lost to its own
+   * query's deadline, and the query was answered by default. Now it is answered by the model (late, as the
+   * default would have been: the stall made it so).
+   */
+  #afterIo(armedFor: number): void {
+    const clock = this.#clock;
+    if (clock.afterIo === undefined) this.#fire(armedFor);
+    else clock.afterIo(() => this.#fire(armedFor));
   }
 
   #disarm(): void {
@@ -93,8 +110,6 @@ export class DeadlineList<T extends DeadlineEntry> {
   }
 
   #fire(armedFor: number): void {
-    this.#timer = undefined;
-    this.#armedFor = Number.POSITIVE_INFINITY;
     const by = Math.max(this.#clock.now(), armedFor);
     let due: T[] | undefined;
     while (this.#head !== undefined && this.#head.dueAt <= by) {
@@ -103,7 +118,7 @@ export class DeadlineList<T extends DeadlineEntry> {
       (due ??= []).push(entry);
     }
     // Re-armed before the callbacks run: they may add or remove entries themselves.
-    if (this.#head !== undefined) this.#arm(this.#head.dueAt);
+    if (this.#head !== undefined && this.#head.dueAt < this.#armedFor) this.#arm(this.#head.dueAt);
     if (due === undefined) return;
     for (const entry of due) this.#onDue(entry);
   }

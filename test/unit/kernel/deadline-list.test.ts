@@ -1,5 +1,6 @@
 import test from 'ava';
-import { ManualClock, type Clock, type TimerHandle } from '../../../src/kernel/clock.js';
+import { MessageChannel } from 'node:worker_threads';
+import { ManualClock, systemClock, type Clock, type TimerHandle } from '../../../src/kernel/clock.js';
 import { DeadlineList, type DeadlineEntry } from '../../../src/kernel/deadline-list.js';
 
 class Entry implements DeadlineEntry {
@@ -122,4 +123,41 @@ test('callbacks may add and remove entries: the list stays consistent and re-arm
   clock.advance(25);
   t.deepEqual(fired, ['a', 'b', 'c', 'd']);
   t.is(clock.pendingTimers, 0);
+});
+
+/**
+ * After a stall of the main thread, Node runs due timers before the messages that arrived meanwhile. The list
+ * hands over its due entries only after that waiting I/O (`Clock.afterIo`): an answer that came back in time
+ * but sat in a port during the stall is taken before its deadline is declared missed.
+ */
+async function answerOrDeadlineAfterStall(clock: Clock): Promise<string[]> {
+  const events: string[] = [];
+  const { port1, port2 } = new MessageChannel();
+  await new Promise<void>((resolve) => {
+    // From a check-phase callback, so that the next loop turn runs timers first, then the port's message.
+    setImmediate(() => {
+      const list = new DeadlineList<Entry>(clock, (e) => {
+        events.push(`deadline ${e.name}`);
+        setTimeout(resolve, 20);
+      });
+      const query = new Entry('q', clock.now() + 5);
+      list.add(query);
+      port2.on('message', () => {
+        events.push('answer');
+        list.remove(query);
+        setTimeout(resolve, 20);
+      });
+      port1.postMessage('done');
+      const until = performance.now() + 30;
+      while (performance.now() < until); // the stall: the answer arrives, the deadline passes
+    });
+  });
+  port1.close();
+  return events;
+}
+
+test('after a stall, an answer that arrived in time is handled before the deadline fires (real clock)', async (t) => {
+  t.deepEqual(await answerOrDeadlineAfterStall(systemClock), ['answer'], 'the answer wins; the deadline finds nothing due');
+  const { afterIo: _, ...timersOnly } = systemClock;
+  t.deepEqual(await answerOrDeadlineAfterStall(timersOnly), ['deadline q', 'answer'], 'without afterIo, the timer runs first');
 });
