@@ -175,8 +175,9 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
    */
   hasRoom(deadline: number, rows = 1): boolean {
     if (!this.ready) return false;
-    if (rows === 1) return this.#decide(deadline).admit;
-    return decideUnitAdmission(this.#settings.clock.now(), deadline, rows, this.#admissionState(), this.#settings.batching).admit;
+    const now = this.#settings.clock.now();
+    if (rows === 1) return this.#decide(now, deadline).admit;
+    return decideUnitAdmission(now, deadline, rows, this.#admissionState(now), this.#settings.batching).admit;
   }
 
   /** Enqueues a query; it settles through its own resolve/reject. */
@@ -372,12 +373,12 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
    * is measured here on the whole path, not assumed per batch. Until 20 batches are known: twice the per-batch residual
    * quantile (two batches: the running one and its own).
    */
-  #finishMarginMs(): number {
-    this.#finishErrors.expire(this.#settings.clock.now());
+  #finishMarginMs(now: number): number {
+    this.#finishErrors.expire(now);
     return this.#finishErrors.count < 20 ? 2 * this.#latency.slackMs : Math.max(0, this.#finishErrors.quantile(FINISH_MARGIN_QUANTILE));
   }
 
-  #admissionState(): AdmissionState {
+  #admissionState(now: number): AdmissionState {
     const running = this.#running;
     const batching = this.#settings.batching;
     return {
@@ -390,13 +391,13 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
         : {}),
       latency: this.#latency,
       leaveMs: ANSWER_LEAVE_MS,
-      marginMs: this.#finishMarginMs(),
-      arrivalsPerMs: this.#arrivals.perMs(this.#settings.clock.now()),
+      marginMs: this.#finishMarginMs(now),
+      arrivalsPerMs: this.#arrivals.perMs(now),
     };
   }
 
-  #decide(deadline: number, level = Number.POSITIVE_INFINITY): AdmissionDecision {
-    return decideAdmission(this.#settings.clock.now(), deadline, this.#admissionState(), this.#settings.batching, level);
+  #decide(now: number, deadline: number, level = Number.POSITIVE_INFINITY): AdmissionDecision {
+    return decideAdmission(now, deadline, this.#admissionState(now), this.#settings.batching, level);
   }
 
   /** One decision for a client batch's rows; admitted, they queue without being admitted one by one. */
@@ -404,8 +405,9 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
     const live = unit.queries.filter((q) => q.cancelled !== true);
     if (live.length === 0) return;
     const rows = live.length;
-    this.#arrivals.arrive(this.#settings.clock.now(), rows);
-    const decision = decideUnitAdmission(this.#settings.clock.now(), unit.deadline, rows, this.#admissionState(), this.#settings.batching, urgency(live[0] as ReplicaQuery));
+    const now = this.#settings.clock.now();
+    this.#arrivals.arrive(now, rows);
+    const decision = decideUnitAdmission(now, unit.deadline, rows, this.#admissionState(now), this.#settings.batching, urgency(live[0] as ReplicaQuery));
     if (!decision.admit) {
       this.counters.refused += rows;
       if (decision.reason === 'queue-full') this.counters.refusedQueueFull += rows;
@@ -429,8 +431,9 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
 
   #admit(query: ReplicaQuery): void {
     if (query.cancelled === true) return;
-    this.#arrivals.arrive(this.#settings.clock.now());
-    const decision = this.#decide(query.deadline, urgency(query));
+    const now = this.#settings.clock.now();
+    this.#arrivals.arrive(now);
+    const decision = this.#decide(now, query.deadline, urgency(query));
     if (!decision.admit) {
       this.counters.refused++;
       if (decision.reason === 'queue-full') this.counters.refusedQueueFull++;

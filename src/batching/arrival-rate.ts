@@ -27,7 +27,8 @@ export class ArrivalRate {
 
   /** Arrivals per millisecond as of `now`. */
   perMs(now: number): number {
-    if (this.#rate === 0) return 0;
-    return this.#rate * Math.exp(-Math.max(0, now - this.#at) / this.#tauMs);
+    // Read at the last arrival's time (admission reads right after counting): no decay to compute.
+    if (this.#rate === 0 || now <= this.#at) return this.#rate;
+    return this.#rate * Math.exp((this.#at - now) / this.#tauMs);
   }
 }
