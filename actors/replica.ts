@@ -104,6 +104,13 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
   readonly #promised = new WeakMap<ReplicaQuery, number>();
   /** Recent finish errors (actual minus predicted, ms) of admitted queries. */
   readonly #finishErrors = new LatencyWindow(256, FINISH_HORIZON_MS);
+  // Admission's state, refreshed in place per decision (see #admissionState): one object of each shape.
+  readonly #queuedDeadlines: number[] = [];
+  readonly #queuedLevels: number[] = [];
+  readonly #runningView = { rows: 0, startedAt: 0 };
+  readonly #growthView = { step: 0, ceiling: 0 };
+  readonly #aimdState: AdmissionState = { queued: [], levels: [], running: undefined, limit: 1, growth: this.#growthView, latency: this.#latency, leaveMs: ANSWER_LEAVE_MS, marginMs: 0, arrivalsPerMs: 0 };
+  readonly #plainState: AdmissionState = { queued: [], levels: [], running: undefined, limit: 1, latency: this.#latency, leaveMs: ANSWER_LEAVE_MS, marginMs: 0, arrivalsPerMs: 0 };
   /** Queries (and a client batch's rows) arriving at this replica, admitted or not: admission's arrival rate. */
   readonly #arrivals = new ArrivalRate(ARRIVAL_TAU_MS);
   /** Queries of the running batch not cancelled since it started. */
@@ -378,22 +385,31 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
     return this.#finishErrors.count < 20 ? 2 * this.#latency.slackMs : Math.max(0, this.#finishErrors.quantile(FINISH_MARGIN_QUANTILE));
   }
 
+  /**
+   * What admission knows now. One state object per replica, refreshed in place (the queue's deadlines and
+   * levels written into kept arrays): admission runs on every query and is synchronous, so nothing holds the
+   * state past the decision, and rebuilding it allocated about 2 KB a query on a deep queue (issue 10).
+   */
   #admissionState(now: number): AdmissionState {
     const running = this.#running;
     const batching = this.#settings.batching;
-    return {
-      queued: this.#queue.deadlines(),
-      levels: this.#queue.levels(),
-      running: running === undefined ? undefined : { rows: running.length, startedAt: this.#runningStartedAt },
-      limit: this.#aimd.limit,
-      ...(batching.mode === 'aimd'
-        ? { growth: { step: batching.additiveStep, ceiling: Math.min(batching.maxBatchSize, this.#latency.rowsWithinHigh(this.#settings.host.latencyBudgetMs())) } }
-        : {}),
-      latency: this.#latency,
-      leaveMs: ANSWER_LEAVE_MS,
-      marginMs: this.#finishMarginMs(now),
-      arrivalsPerMs: this.#arrivals.perMs(now),
-    };
+    const state = batching.mode === 'aimd' ? this.#aimdState : this.#plainState;
+    state.queued = this.#queue.deadlinesInto(this.#queuedDeadlines);
+    state.levels = this.#queue.levelsInto(this.#queuedLevels);
+    if (running === undefined) state.running = undefined;
+    else {
+      this.#runningView.rows = running.length;
+      this.#runningView.startedAt = this.#runningStartedAt;
+      state.running = this.#runningView;
+    }
+    state.limit = this.#aimd.limit;
+    if (batching.mode === 'aimd') {
+      this.#growthView.step = batching.additiveStep;
+      this.#growthView.ceiling = Math.min(batching.maxBatchSize, this.#latency.rowsWithinHigh(this.#settings.host.latencyBudgetMs()));
+    }
+    state.marginMs = this.#finishMarginMs(now);
+    state.arrivalsPerMs = this.#arrivals.perMs(now);
+    return state;
   }
 
   #decide(now: number, deadline: number, level = Number.POSITIVE_INFINITY): AdmissionDecision {

@@ -102,21 +102,36 @@ export class BatchQueue<T extends Deadlined> {
 
   /** The priority levels ({@link urgency}) of the items waiting, in the order of {@link deadlines}. */
   levels(): number[] {
-    const out: number[] = [];
-    for (let i = this.#head; i < this.#items.length; i++) {
-      const item = this.#items[i] as T;
-      if (!this.#isCancelled(item)) out.push(urgency(item));
-    }
-    return out;
+    return this.levelsInto([]);
   }
 
   /** The deadlines of the items waiting, in the order batches take them (earliest first within a priority level). */
   deadlines(): number[] {
-    const out: number[] = [];
+    return this.deadlinesInto([]);
+  }
+
+  /**
+   * {@link deadlines}, written into `out` (its old contents replaced, its length set): admission asks for them
+   * on every query, and a caller that keeps one array allocates nothing once it has grown to the queue's size.
+   */
+  deadlinesInto(out: number[]): number[] {
+    let n = 0;
     for (let i = this.#head; i < this.#items.length; i++) {
       const item = this.#items[i] as T;
-      if (!this.#isCancelled(item)) out.push(item.deadline);
+      if (!this.#isCancelled(item)) out[n++] = item.deadline;
     }
+    out.length = n;
+    return out;
+  }
+
+  /** {@link levels}, written into `out` as {@link deadlinesInto} does. */
+  levelsInto(out: number[]): number[] {
+    let n = 0;
+    for (let i = this.#head; i < this.#items.length; i++) {
+      const item = this.#items[i] as T;
+      if (!this.#isCancelled(item)) out[n++] = urgency(item);
+    }
+    out.length = n;
     return out;
   }
 

@@ -402,3 +402,25 @@ test('behind a more urgent head, a query that can no longer make its deadline is
     t.is(q.size, 0, `${what}: nothing left behind`);
   }
 });
+
+test('deadlinesInto and levelsInto rewrite the array they are given: same contents as deadlines() and levels(), its old length gone', (t) => {
+  const queue = new BatchQueue<{ enqueuedAt: number; deadline: number; priority?: number; cancelled?: boolean }>();
+  const items = [
+    { enqueuedAt: 0, deadline: 30 },
+    { enqueuedAt: 0, deadline: 10, priority: 2 },
+    { enqueuedAt: 0, deadline: 20 },
+  ];
+  for (const item of items) queue.push(item);
+  queue.cancel(items[2] as (typeof items)[number]);
+  const deadlines = [7, 7, 7, 7, 7];
+  const levels = [7, 7, 7, 7, 7];
+  t.is(queue.deadlinesInto(deadlines), deadlines, 'the same array back');
+  t.deepEqual(deadlines, [10, 30]);
+  t.deepEqual(deadlines, queue.deadlines());
+  t.is(queue.levelsInto(levels), levels);
+  t.deepEqual(levels, [2, Number.POSITIVE_INFINITY]);
+  t.deepEqual(levels, queue.levels());
+  queue.take(0, { limit: 8, maxDelayMs: 0, latency: { estimate: () => 1, rowsWithin: () => 8 } });
+  t.deepEqual(queue.deadlinesInto(deadlines), [], 'emptied');
+  t.is(deadlines.length, 0);
+});
