@@ -72,6 +72,13 @@ const FINISH_MARGIN_QUANTILE = 0.95;
  * learn otherwise (measured over HTTP at 3x load after warm-up, and in the soak after a GC pause).
  */
 const FINISH_HORIZON_MS = 500;
+/**
+ * Batches measured (within the horizon) before their finish errors are the margin; until then, twice the
+ * latency model's residual quantile. One sample per batch: at 20, a fresh replica's whole first burst (256
+ * queries in batches growing from 1) was admitted against the warm-ups' residuals, which one slow warm-up on a
+ * busy machine can make tens of milliseconds.
+ */
+const FINISH_MIN_BATCHES = 5;
 /** The arrival rate's time constant: about ten batches of a model near the 20 ms SLO's budget. */
 const ARRIVAL_TAU_MS = 100;
 
@@ -109,8 +116,10 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
   readonly #queuedLevels: number[] = [];
   readonly #runningView = { rows: 0, startedAt: 0 };
   readonly #growthView = { step: 0, ceiling: 0 };
-  readonly #aimdState: AdmissionState = { queued: [], levels: [], running: undefined, limit: 1, growth: this.#growthView, latency: this.#latency, leaveMs: ANSWER_LEAVE_MS, marginMs: 0, arrivalsPerMs: 0 };
-  readonly #plainState: AdmissionState = { queued: [], levels: [], running: undefined, limit: 1, latency: this.#latency, leaveMs: ANSWER_LEAVE_MS, marginMs: 0, arrivalsPerMs: 0 };
+  readonly #aimdState: AdmissionState = { queued: [], levels: [], running: undefined, limit: 1, growth: this.#growthView, latency: this.#latency, leaveMs: ANSWER_LEAVE_MS, marginMs: 0, arrivalsPerMs: 0, saturated: false };
+  readonly #plainState: AdmissionState = { queued: [], levels: [], running: undefined, limit: 1, latency: this.#latency, leaveMs: ANSWER_LEAVE_MS, marginMs: 0, arrivalsPerMs: 0, saturated: false };
+  /** When this replica last refused a query because its plan did not fit (not for leading a batch short): saturation. */
+  #lateRefusalAt = Number.NEGATIVE_INFINITY;
   /** Queries (and a client batch's rows) arriving at this replica, admitted or not: admission's arrival rate. */
   readonly #arrivals = new ArrivalRate(ARRIVAL_TAU_MS);
   /** Queries of the running batch not cancelled since it started. */
@@ -377,12 +386,12 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
    * Admission's margin: the 95th percentile, over the batches of the last 500 ms, of how much later than planned
    * the batch's worst admitted query finished (never below 0). The plan is built from the
    * latency model's fit; how its errors add up over a query's path (the running batch, its own, the hops between)
-   * is measured here on the whole path, not assumed per batch. Until 20 batches are known: twice the per-batch residual
+   * is measured here on the whole path, not assumed per batch. Until 5 batches are known: twice the per-batch residual
    * quantile (two batches: the running one and its own).
    */
   #finishMarginMs(now: number): number {
     this.#finishErrors.expire(now);
-    return this.#finishErrors.count < 20 ? 2 * this.#latency.slackMs : Math.max(0, this.#finishErrors.quantile(FINISH_MARGIN_QUANTILE));
+    return this.#finishErrors.count < FINISH_MIN_BATCHES ? 2 * this.#latency.slackMs : Math.max(0, this.#finishErrors.quantile(FINISH_MARGIN_QUANTILE));
   }
 
   /**
@@ -409,6 +418,7 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
     }
     state.marginMs = this.#finishMarginMs(now);
     state.arrivalsPerMs = this.#arrivals.perMs(now);
+    state.saturated = now - this.#lateRefusalAt <= ARRIVAL_TAU_MS;
     return state;
   }
 
@@ -427,6 +437,7 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
     if (!decision.admit) {
       this.counters.refused += rows;
       if (decision.reason === 'queue-full') this.counters.refusedQueueFull += rows;
+      if (decision.reason === 'too-late') this.#lateRefusalAt = now;
       if (decision.reason === 'never-fits') {
         this.counters.refusedTooLarge += rows;
         unit.refuse(new BatchTooLargeError(`replica ${this.name} ${decision.explanation}`, { largestRows: decision.largestRows }));
@@ -453,6 +464,7 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
     if (!decision.admit) {
       this.counters.refused++;
       if (decision.reason === 'queue-full') this.counters.refusedQueueFull++;
+      if (decision.reason === 'too-late' && decision.leadsShort !== true) this.#lateRefusalAt = now;
       query.reject(withoutStack(() => new OverloadedError(`replica ${this.name} ${decision.explanation}`, decision.retryAfterSeconds)));
       return;
     }

@@ -36,6 +36,13 @@ export interface AdmissionState {
    * query is refused for leading a batch it would cut short (see {@link planFinish}).
    */
   arrivalsPerMs?: number;
+  /**
+   * The replica refused a query as too late (the plan did not fit) lately. Only then is a query refused for
+   * leading a batch it would cut short: a burst that arrives at once raises the arrival rate as much as a
+   * sustained overload does, but nothing follows it, and refusing its early queries for later ones that never
+   * come refused 59 of a burst of 256 that all fitted.
+   */
+  saturated?: boolean;
 }
 
 export type AdmissionSettings = Pick<ResolvedBatchingOptions, 'maxQueueSize'>;
@@ -50,7 +57,15 @@ export type AdmissionDecision =
    * Refused. `explanation` completes "replica X ..."; `retryAfterSeconds` (for the 503's Retry-After) is when
    * the work already promised will have drained.
    */
-  | { admit: false; reason: RefusalReason; finishAt: number; retryAfterSeconds: number; explanation: string };
+  | {
+      admit: false;
+      reason: RefusalReason;
+      finishAt: number;
+      retryAfterSeconds: number;
+      explanation: string;
+      /** Refused for leading a batch its deadline would cut short while the replica is saturated (not for missing). */
+      leadsShort?: true;
+    };
 
 /** Batches simulated one by one before the rest is counted at the limit (bounds the work per query). */
 const SIMULATED_BATCHES = 64;
@@ -91,6 +106,7 @@ export function decideAdmission(now: number, deadline: number, state: AdmissionS
       reason: 'too-late',
       finishAt: plan.finishAt,
       retryAfterSeconds,
+      leadsShort: true,
       explanation:
         `is saturated: this query would lead a batch its deadline (in ${(deadline - now).toFixed(1)} ms) cuts to ${rows} rows, ` +
         `while ~${expected} queries with later deadlines arrive before that batch starts`,
@@ -132,9 +148,9 @@ export interface FinishPlan {
  *
  * Under saturation the first query of a batch sets its size: the batch is cut to what that query's deadline
  * allows, and every query that arrives while it waits and does not fit is refused. Clipper's promise is the most
- * throughput within the SLO, so a lone query (`rows` 1, one priority level) that would lead a batch not yet
- * started is not on time when its deadline cuts that batch to fewer rows than the queries expected to arrive
- * before it starts (`arrivalsPerMs` times the wait, up to the batch's limit): refused now, it leaves the batch to a
+ * throughput within the SLO, so while the replica is `saturated`, a lone query (`rows` 1, one priority level) that
+ * would lead a batch not yet started is not on time when its deadline cuts that batch to fewer rows than the
+ * queries expected to arrive before it starts (`arrivalsPerMs` times the wait, up to the batch's limit): refused now, it leaves the batch to a
  * later arrival whose deadline lets it run full (measured with a 4 ms + 0.5 ms/row model at 3x its capacity:
  * batches of 6 rows became batches of 10-12, and model answers rose from ~800/s to ~1,100/s). At light load
  * fewer queries arrive in the wait than the batch can hold, and nothing changes.
@@ -161,7 +177,7 @@ export function planFinish(now: number, deadline: number, state: AdmissionState,
     let tightest = at(i);
     const cap = i >= own && i <= last ? Math.max(limit, unitLimit) : limit;
     let size = Math.min(cap, total - i, latency.rowsWithin(tightest - leaveMs - t));
-    if (i === own && rows === 1 && !mixed && state.arrivalsPerMs !== undefined && t > now) {
+    if (i === own && rows === 1 && !mixed && state.saturated === true && state.arrivalsPerMs !== undefined && t > now) {
       const cut = Math.min(cap, latency.rowsWithin(tightest - leaveMs - t));
       const expected = Math.min(cap, Math.floor(state.arrivalsPerMs * (t - now)));
       if (cut >= 1 && cut < expected) {

@@ -376,24 +376,27 @@ test('saturated: a query that would lead a batch its deadline cuts short is refu
   // The running batch (10 rows from 0) ends at 10. A query arriving at 0.5, due at 20.5, would lead the next
   // batch, cut by its deadline to 11 rows (10 + 5 + 0.5 x 11 = 20.5), while at 2.4 queries/ms ~22 arrive by 10.
   const saturated = (now: number, arrivalsPerMs: number | undefined, limit = 12) => {
-    const s = state({ limit, ...(arrivalsPerMs === undefined ? {} : { arrivalsPerMs }) });
+    const s = state({ limit, saturated: true, ...(arrivalsPerMs === undefined ? {} : { arrivalsPerMs }) });
     return decideAdmission(now, now + 20, s, settings);
   };
   const early = saturated(0.5, 2.4);
   t.false(early.admit, 'it would cut the batch to 11 of the 12 that arrive in time for it');
   if (!early.admit) {
     t.is(early.reason, 'too-late');
+    t.true(early.leadsShort, 'marked as refused for leading short, not for missing');
     t.regex(early.explanation, /cuts to 11 rows, while ~12 queries with later deadlines arrive/);
   }
   t.true(saturated(1.5, 2.4).admit, 'a later arrival lets the batch run full (12 rows end at 21 <= 21.5): admitted');
   t.true(saturated(0.5, 1).admit, 'at 1 query/ms only 9 arrive before the batch starts: 11 rows are room enough');
   t.true(saturated(0.5, undefined).admit, 'no arrival rate: nothing is refused for it');
+  t.true(decideAdmission(0.5, 20.5, state({ limit: 12, arrivalsPerMs: 2.4 }), settings).admit, 'not saturated (no query refused as late lately): a burst, nothing follows it');
+  t.true(decideAdmission(0.5, 20.5, state({ limit: 12, arrivalsPerMs: 2.4, saturated: false }), settings).admit);
   t.true(saturated(0.5, 2.4, 64).admit === false, 'the cap is the limit: 64 allows 22 expected, still more than 11');
   // A query that joins a batch someone else leads is not its head: the rule does not apply.
-  const joiner = decideAdmission(2, 22, state({ queued: [20.5], limit: 12, arrivalsPerMs: 2.4 }), settings);
+  const joiner = decideAdmission(2, 22, state({ queued: [20.5], limit: 12, arrivalsPerMs: 2.4, saturated: true }), settings);
   t.true(joiner.admit);
   // Idle: no batch to wait for, nothing arrives before its own starts.
-  t.true(decideAdmission(0.5, 20.5, state({ running: undefined, arrivalsPerMs: 100 }), settings).admit);
+  t.true(decideAdmission(0.5, 20.5, state({ running: undefined, arrivalsPerMs: 100, saturated: true }), settings).admit);
 });
 
 test('the promised finish counts the queries expected to join the batch before it starts', (t) => {
