@@ -370,8 +370,11 @@ test('digests that differ in any one hex digit are different entries; so are oth
   for (let at = 0; at < 32; at++) {
     for (const digit of '0123456789abcdef') if (digit !== BASE_DIGEST[at]) keys.push(digestKey(withDigit(at, digit)));
   }
-  // Not digests (hashed): 32 characters that are not all hex digits, and 33 hex digits.
-  keys.push(digestKey('x'.repeat(32)), digestKey('y'.repeat(32)), digestKey(`${'0'.repeat(31)}g`), digestKey(`${BASE_DIGEST}0`), digestKey(`${BASE_DIGEST}1`));
+  // Not digests (hashed): 32 characters that are not all hex digits, and 33 hex digits. A non-digit read as
+  // a digit would meet one of the digests after them (g or G as 16, ':' as 3, x as 65).
+  const zeros = (tail: string) => digestKey(`${'0'.repeat(32 - tail.length)}${tail}`);
+  keys.push(digestKey('x'.repeat(32)), digestKey('y'.repeat(32)), digestKey(`${BASE_DIGEST}0`), digestKey(`${BASE_DIGEST}1`));
+  keys.push(...['g', 'G', ':', 'x', '10', '3', '41'].map(zeros));
   for (const [i, key] of keys.entries()) await cache.getOrEvaluate(key, async () => prediction('m', '1', new Float32Array([i])));
   t.is(cache.size.entries, keys.length);
   const wrong = keys.filter((key, i) => cache.peek(key)?.scores[0] !== i);
@@ -397,23 +400,39 @@ test('one input under two models: neither answers for the other, even where one\
   t.deepEqual([f, a, b].map((k) => cache.peek(k)?.scores[0]), [0, 1, 2]);
 });
 
+/**
+ * Keys placed by hand in an index of 8 slots: 320 bytes hold four one-record chunks of 10 scores and such an
+ * index. For the first model@version stored (m@1), a digest's home slot is its first word's low 3 bits XOR 1
+ * (the index's home function); `n` tells keys of one home apart. The index is rebuilt, most recent entry
+ * first, when the third key's chunk is added; the third and fourth keys are then placed in order.
+ */
+const homeKey = (home: number, n: number) => digestKey(`0000000${(home ^ 1).toString(16)}${'0'.repeat(23)}${n}`);
+const eightSlots = (value: number) => async () => prediction('m', '1', new Float32Array(10).fill(value));
+
 test('an eviction inside a run of entries that wraps past the index\'s end keeps the run reachable', async (t) => {
-  // 320 bytes hold four one-record chunks of 10 scores and an index of 8 slots. The digests are chosen for
-  // the index's home function (for the first model@version, the first word's low 3 bits XOR 1): x1, x2 and x3
-  // share home 7, f's is 3. x2 and x1 sit at 7 and 0 (the index is rebuilt, most recent first, when x3's
-  // chunk is added) and x3 at 1.
-  const key = (first: string, last: string) => digestKey(`${first}${'0'.repeat(23)}${last}`);
-  const [x1, x2, x3, f, y] = [key('00000006', '1'), key('00000006', '2'), key('00000006', '3'), key('00000002', '0'), key('00000002', '1')];
+  // x1, x2, x3 share home 7: x2 and x1 sit at 7 and 0 (the rebuild), x3 at 1; f at 3.
+  const [x1, x2, x3, f, y] = [homeKey(7, 1), homeKey(7, 2), homeKey(7, 3), homeKey(3, 0), homeKey(3, 1)];
   const cache = new PredictionCache(320);
-  const evaluate = (value: number) => async () => prediction('m', '1', new Float32Array(10).fill(value));
-  for (const [i, k] of [x1, x2, x3, f].entries()) await cache.getOrEvaluate(k, evaluate(i));
+  for (const [i, k] of [x1, x2, x3, f].entries()) await cache.getOrEvaluate(k, eightSlots(i));
   t.is(cache.evictions, 0);
-  t.is((await cache.getOrEvaluate(x1, evaluate(-1))).outcome, 'hit', 'x2 is now the least recently used');
+  t.is((await cache.getOrEvaluate(x1, eightSlots(-1))).outcome, 'hit', 'x2 is now the least recently used');
   // y evicts x2 from slot 7: x1 and x3 (home 7) must move back to 7 and 0, or their probes would stop short.
-  await cache.getOrEvaluate(y, evaluate(4));
+  await cache.getOrEvaluate(y, eightSlots(4));
   t.is(cache.evictions, 1);
   t.is(cache.peek(x2), undefined);
   t.deepEqual([x1, x3, f, y].map((k) => cache.peek(k)?.scores[0]), [0, 2, 3, 4]);
+});
+
+test('an eviction just before a run that wraps past the index\'s end leaves the run where its probes find it', async (t) => {
+  // e1 (home 6) at 6 and e2 (home 7) at 7 (the rebuild), e3 (home 7) wrapped to 0; f at 3.
+  const [e1, e2, e3, f, y] = [homeKey(6, 1), homeKey(7, 1), homeKey(7, 2), homeKey(3, 0), homeKey(3, 1)];
+  const cache = new PredictionCache(320);
+  for (const [i, k] of [e1, e2, e3, f].entries()) await cache.getOrEvaluate(k, eightSlots(i));
+  // y evicts e1 from slot 6: e2 and e3, whose probes start at 7, must stay at 7 and 0.
+  await cache.getOrEvaluate(y, eightSlots(4));
+  t.is(cache.evictions, 1);
+  t.is(cache.peek(e1), undefined);
+  t.deepEqual([e2, e3, f, y].map((k) => cache.peek(k)?.scores[0]), [1, 2, 3, 4]);
 });
 
 test('the first entry allocates one chunk, a sixteenth of the bound and at most 4 MiB or 2^17 records, and its index', async (t) => {
@@ -467,7 +486,8 @@ test('a small cache under a long random workload is exactly an LRU of its capaci
   const keyOf = (i: number) => predictionKey(modelOf(i), '1', new Float32Array([i]));
   const evaluate = (i: number) => async () => prediction(modelOf(i), '1', scoresOf(i));
   let capacity = 0;
-  while (cache.evictions === 0) await cache.getOrEvaluate(keyOf(capacity), evaluate(capacity++));
+  // Bounded, so that a cache that never evicts fails here rather than looping until the mutation run's timeout.
+  while (cache.evictions === 0 && capacity <= 10_000) await cache.getOrEvaluate(keyOf(capacity), evaluate(capacity++));
   capacity--;
   t.true(capacity > 40, `capacity ${capacity}`);
   t.is(cache.evictions, 1);
@@ -493,12 +513,12 @@ test('a small cache under a long random workload is exactly an LRU of its capaci
   t.deepEqual([...reference.keys()].filter((i) => cache.peek(keyOf(i))?.scores[1] !== -i), []);
 });
 
-/** How many answers of `width` scores a fresh cache of `maxBytes` holds: those stored before the first eviction. */
+/** How many answers of `width` scores a fresh cache of `maxBytes` holds: those stored before the first eviction (NaN if none by 10,000). */
 async function capacityAlone(maxBytes: number, width: number): Promise<number> {
   const cache = new PredictionCache(maxBytes);
   let stored = 0;
-  while (cache.evictions === 0) await cache.getOrEvaluate(predictionKey('m', '1', new Float32Array([stored++])), async () => prediction('m', '1', new Float32Array(width)));
-  return stored - 1;
+  while (cache.evictions === 0 && stored <= 10_000) await cache.getOrEvaluate(predictionKey('m', '1', new Float32Array([stored++])), async () => prediction('m', '1', new Float32Array(width)));
+  return cache.evictions === 0 ? Number.NaN : stored - 1;
 }
 
 test('widths that come and go: every entry held answers its own scores, and the widest gets all the bytes back', async (t) => {
