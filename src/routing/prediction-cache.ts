@@ -289,7 +289,8 @@ export class PredictionCache {
     const partition = this.#parse(key, true) as Partition;
     if (this.#index.length > 0) {
       const v = this.#index[this.#slot(partition.id)] as number;
-      if (v !== 0) return; // Stored meanwhile (an evaluation that raced a clear): keep the first answer.
+      // Stored meanwhile under another spelling of the same digest (upper-case hex): keep the first answer.
+      if (v !== 0) return;
     }
     const id = this.#allocate(width);
     if (id < 0) return;
@@ -332,8 +333,11 @@ export class PredictionCache {
           }
         }
       }
+      // The index is sized for the chunks it serves, so it shrinks too once chunks of other widths were given
+      // back: otherwise an index grown for many small records would keep their bytes from a wider answer,
+      // which would then evict everything and still not fit.
       const newLength = indexLength(this.#capacity + capacity);
-      const fits = this.#chunkBytes + bytes + Math.max(newLength, this.#index.length) * 4 <= this.maxBytes;
+      const fits = this.#chunkBytes + bytes + newLength * 4 <= this.maxBytes;
       const slot = this.#chunks.indexOf(undefined);
       const at = slot < 0 ? this.#chunks.length : slot;
       if (fits && at < MAX_CHUNKS) {
@@ -343,7 +347,7 @@ export class PredictionCache {
         this.#byWidth.set(width, [...(chunks ?? []), chunk]);
         this.#capacity += capacity;
         this.#chunkBytes += bytes;
-        if (newLength > this.#index.length) this.#rebuildIndex(newLength);
+        if (newLength !== this.#index.length) this.#rebuildIndex(newLength);
         continue;
       }
       if (this.#tail < 0) {
