@@ -109,15 +109,14 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
   #runningStartedAt = 0;
   /** The finish time admission predicted for each query it admitted (for the prediction-error metric). */
   readonly #promised = new WeakMap<ReplicaQuery, number>();
-  /** Recent finish errors (actual minus predicted, ms) of admitted queries. */
+  /** Recent finish errors (actual minus predicted, ms): each batch's worst admitted query, the last 500 ms of them. */
   readonly #finishErrors = new LatencyWindow(256, FINISH_HORIZON_MS);
-  // Admission's state, refreshed in place per decision (see #admissionState): one object of each shape.
+  // Admission's state, refreshed in place per decision (see #admissionState).
   readonly #queuedDeadlines: number[] = [];
   readonly #queuedLevels: number[] = [];
   readonly #runningView = { rows: 0, startedAt: 0 };
   readonly #growthView = { step: 0, ceiling: 0 };
-  readonly #aimdState: AdmissionState = { queued: [], levels: [], running: undefined, limit: 1, growth: this.#growthView, latency: this.#latency, leaveMs: ANSWER_LEAVE_MS, marginMs: 0, arrivalsPerMs: 0, saturated: false };
-  readonly #plainState: AdmissionState = { queued: [], levels: [], running: undefined, limit: 1, latency: this.#latency, leaveMs: ANSWER_LEAVE_MS, marginMs: 0, arrivalsPerMs: 0, saturated: false };
+  readonly #state: AdmissionState = { queued: [], levels: [], running: undefined, limit: 1, growth: undefined, latency: this.#latency, leaveMs: ANSWER_LEAVE_MS, marginMs: 0, arrivalsPerMs: 0, saturated: false };
   /** When this replica last refused a query because its plan did not fit (not for leading a batch short): saturation. */
   #lateRefusalAt = Number.NEGATIVE_INFINITY;
   /** Queries (and a client batch's rows) arriving at this replica, admitted or not: admission's arrival rate. */
@@ -402,7 +401,7 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
   #admissionState(now: number): AdmissionState {
     const running = this.#running;
     const batching = this.#settings.batching;
-    const state = batching.mode === 'aimd' ? this.#aimdState : this.#plainState;
+    const state = this.#state;
     state.queued = this.#queue.deadlinesInto(this.#queuedDeadlines);
     state.levels = this.#queue.levelsInto(this.#queuedLevels);
     if (running === undefined) state.running = undefined;
@@ -415,7 +414,8 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
     if (batching.mode === 'aimd') {
       this.#growthView.step = batching.additiveStep;
       this.#growthView.ceiling = Math.min(batching.maxBatchSize, this.#latency.rowsWithinHigh(this.#settings.host.latencyBudgetMs()));
-    }
+      state.growth = this.#growthView;
+    } else state.growth = undefined;
     state.marginMs = this.#finishMarginMs(now);
     state.arrivalsPerMs = this.#arrivals.perMs(now);
     state.saturated = now - this.#lateRefusalAt <= ARRIVAL_TAU_MS;

@@ -19,10 +19,10 @@ export interface DeadlineEntry {
  * entry changes and is due earlier than the timer, or when the timer fires. A removed entry is unlinked at
  * once, so nothing answered stays reachable from here.
  *
- * When the timer fires, every entry due by then (by the clock, or by the due time the timer was armed for,
- * whichever is later: a Node timer can fire up to a millisecond before `performance.now()` says it is due,
- * as a timer per query did) is removed and handed to `onDue`, in due order, after the timer is re-armed for
- * what remains. The list is empty of timers when it is empty of entries.
+ * When the timer fires, and once the I/O already waiting has been handled (`Clock.afterIo`), every entry due
+ * by then (by the clock, or by the due time the timer was armed for, whichever is later: a Node timer can fire
+ * up to a millisecond before `performance.now()` says it is due, as a timer per query did) is removed and
+ * handed to `onDue`, in due order, after the timer is re-armed for what remains. The list is empty of timers when it is empty of entries.
  */
 export class DeadlineList<T extends DeadlineEntry> {
   readonly #clock: Clock;
