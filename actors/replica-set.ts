@@ -12,7 +12,7 @@ import type { ModelSpec } from './worker/protocol.js';
 import type { MultiplexPool } from '../src/routing/multiplex-pool.js';
 import { Replica } from './replica.js';
 import type { BatchEvent, ReplicaStatus } from '../src/api.js';
-import type { AnswerSink, QueryTrace, ReplicaAnswer, ReplicaHandle, ReplicaHost, ReplicaQuery, ReplicaUnit } from './contracts.js';
+import type { AnswerSink, CancelSignal, QueryTrace, ReplicaAnswer, ReplicaHandle, ReplicaHost, ReplicaQuery, ReplicaUnit } from './contracts.js';
 
 /** How a copy's replica reaches its set: methods of the set, made once per set (no closure per query). */
 interface CopyHooks<R> {
@@ -275,7 +275,7 @@ export class ReplicaSet<R extends ReplicaHandle = Replica> implements ReplicaHos
    * has not answered within the hedge delay, also on a second replica (within the hedge budget); the first
    * answer wins and the other copy is cancelled. The decisions are the {@link CopyTracker}'s; this applies them.
    */
-  predict(input: Float32Array | Int32Array, deadline: number, signal?: AbortSignal, priority?: number, trace?: QueryTrace): Promise<ReplicaAnswer> {
+  predict(input: Float32Array | Int32Array, deadline: number, signal?: CancelSignal, priority?: number, trace?: QueryTrace): Promise<ReplicaAnswer> {
     return new Promise<ReplicaAnswer>((resolve, reject) => this.send(input, deadline, { resolve, reject }, signal, priority, trace));
   }
 
@@ -284,7 +284,7 @@ export class ReplicaSet<R extends ReplicaHandle = Replica> implements ReplicaHos
    * per query one {@link SetCall} and one {@link SetCopy} per copy, no closure, no promise, no timer (hedges
    * wait in one {@link DeadlineList}).
    */
-  send(input: Float32Array | Int32Array, deadline: number, sink: AnswerSink, signal?: AbortSignal, priority?: number, trace?: QueryTrace): void {
+  send(input: Float32Array | Int32Array, deadline: number, sink: AnswerSink, signal?: CancelSignal, priority?: number, trace?: QueryTrace): void {
     const now = this.#clock.now();
     this.#lastQueryAt = now;
     this.#pool?.touch(this);
@@ -398,7 +398,7 @@ export class ReplicaSet<R extends ReplicaHandle = Replica> implements ReplicaHos
    * unit, and the rows still queued are dropped. Not hedged. `signal`: the caller went away, the rows still
    * queued are dropped unrun (counted by the replica) and the promise rejects with CancelledError.
    */
-  predictMany(inputs: readonly (Float32Array | Int32Array)[], deadline: number, signal?: AbortSignal, priority?: number, trace?: QueryTrace): Promise<ReplicaAnswer[]> {
+  predictMany(inputs: readonly (Float32Array | Int32Array)[], deadline: number, signal?: CancelSignal, priority?: number, trace?: QueryTrace): Promise<ReplicaAnswer[]> {
     if (inputs.length === 1) return this.predict(inputs[0] as Float32Array | Int32Array, deadline, signal, priority, trace).then((a) => [a]);
     this.#lastQueryAt = this.#clock.now();
     this.#pool?.touch(this);
@@ -490,7 +490,7 @@ export class ReplicaSet<R extends ReplicaHandle = Replica> implements ReplicaHos
   }
 
   /** Calls `then` once if `signal` aborts (at once if it has). */
-  #onAbort(signal: AbortSignal | undefined, then: () => void): void {
+  #onAbort(signal: CancelSignal | undefined, then: () => void): void {
     if (signal === undefined) return;
     if (signal.aborted) then();
     else signal.addEventListener('abort', then, { once: true });
@@ -561,7 +561,7 @@ export class ReplicaSet<R extends ReplicaHandle = Replica> implements ReplicaHos
   }
 
   /** A query for a model scaled to zero: wake it, then run the query, or answer by default if that is too slow. */
-  async #coldPredict(input: Float32Array | Int32Array, deadline: number, signal: AbortSignal | undefined, trace: QueryTrace | undefined): Promise<ReplicaAnswer> {
+  async #coldPredict(input: Float32Array | Int32Array, deadline: number, signal: CancelSignal | undefined, trace: QueryTrace | undefined): Promise<ReplicaAnswer> {
     const waking = this.#wake();
     const expected = this.#coldStarts.at(-1);
     if (this.options.scaleToZero?.coldStart === 'default' && (expected === undefined || this.#clock.now() + expected > deadline)) {

@@ -160,6 +160,16 @@ export interface AppInfo {
 }
 
 /**
+ * What a protocol adapter needs to answer infer for one model version ({@link Clipper.modelSignature}): a
+ * slice of {@link ModelVersionInfo} that does not read the replicas, cheap enough for every request. The input
+ * shape is the model's own array: do not change it.
+ */
+export type ModelSignatureInfo = Pick<ModelVersionInfo, 'model' | 'version' | 'platform' | 'linkedSloMs'> & {
+  input: { name: string | undefined; dtype: InputType; shape: readonly number[] };
+  output: { name: string | undefined; size: number };
+};
+
+/**
  * One deployed version of a model: what it takes and gives (for the Open Inference Protocol's metadata),
  * whether it serves, and its replicas, batching and hedging as they are now.
  */

@@ -1,12 +1,13 @@
 import { Metadata, status, type handleUnaryCall, type ServerUnaryCall, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Span, type TextMapGetter, type Tracer } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { DeadlineExceededError, InvalidInputError, type Clipper, type ModelVersionInfo } from '../index.js';
+import { DeadlineExceededError, InvalidInputError, type Clipper, type ModelSignatureInfo } from '../index.js';
+import { Cancellation } from '../kernel/cancellation.js';
 import { toGrpcFailure } from './grpc-status.js';
 import { parameterValue, replyRaw, requestRows, responseTensor, type ModelInferRequest, type TensorSignature } from './tensor-codec.js';
 
 /** What the service needs of the system: the public facade's serving and metadata calls (a fake in unit tests). */
-export type InferenceBackend = Pick<Clipper, 'ready' | 'describeModel' | 'getModel' | 'infer'>;
+export type InferenceBackend = Pick<Clipper, 'ready' | 'describeModel' | 'modelSignature' | 'getModel' | 'infer'>;
 
 export interface InferenceServiceOptions {
   clipper: InferenceBackend;
@@ -45,7 +46,7 @@ function startCallSpan(tracer: Tracer, call: ServerUnaryCall<unknown, unknown>, 
 /** Longest `timeout` parameter accepted, µs (ten minutes, as the HTTP adapter's bound). */
 const MAX_TIMEOUT_MICROSECONDS = 600_000_000;
 
-const signatureOf = (info: ModelVersionInfo): TensorSignature => ({
+const signatureOf = (info: Pick<ModelSignatureInfo, 'input' | 'output'>): TensorSignature => ({
   inputName: info.input.name ?? 'input',
   featureShape: info.input.shape,
   outputName: info.output.name ?? 'output',
@@ -61,7 +62,7 @@ const versionOf = (version: string | undefined): string | undefined => (version 
  * parameter said. With neither, the query gets what the HTTP OIP adapter gives it: the tightest SLO of the
  * applications its model serves (so admission control applies), else the server's default infer timeout.
  */
-export function inferTimeoutMs(request: ModelInferRequest, callDeadline: Date | number, info: ModelVersionInfo, defaultMs: number, now: number): number {
+export function inferTimeoutMs(request: ModelInferRequest, callDeadline: Date | number, info: Pick<ModelSignatureInfo, 'linkedSloMs'>, defaultMs: number, now: number): number {
   const bounds: number[] = [];
   const deadline = callDeadline instanceof Date ? callDeadline.getTime() : callDeadline;
   if (Number.isFinite(deadline)) bounds.push(deadline - now);
@@ -120,7 +121,7 @@ export function inferenceService(options: InferenceServiceOptions): UntypedServi
   async function modelInfer(call: ServerUnaryCall<ModelInferRequest, unknown>, span: Span | undefined) {
     const request = call.request;
     const model = request.model_name;
-    const info = clipper.describeModel(model, versionOf(request.model_version));
+    const info = clipper.modelSignature(model, versionOf(request.model_version));
     const signature = signatureOf(info);
     const { rows, raw } = requestRows(request, model, signature);
     const rawReply = replyRaw(request, signature, raw);
@@ -128,9 +129,9 @@ export function inferenceService(options: InferenceServiceOptions): UntypedServi
     if (timeoutMs <= 0) throw new DeadlineExceededError(`the call's deadline passed before model ${model} could take it`);
     const priority = inferPriority(request);
     // A cancelled call (client gone, deadline passed) drops its rows still queued, unrun.
-    const cancel = new AbortController();
+    const cancel = new Cancellation();
     call.once('cancelled', () => cancel.abort());
-    const outputs = await clipper.infer(model, rows, { version: info.version, timeoutMs, signal: cancel.signal, ...(priority === undefined ? {} : { priority }), ...(span === undefined ? {} : { trace: trace.setSpan(ROOT_CONTEXT, span) }) });
+    const outputs = await clipper.infer(model, rows, { version: info.version, timeoutMs, signal: cancel, ...(priority === undefined ? {} : { priority }), ...(span === undefined ? {} : { trace: trace.setSpan(ROOT_CONTEXT, span) }) });
     return { model_name: model, model_version: info.version, id: request.id, ...responseTensor(signature, outputs, rawReply) };
   }
   const handlers = {

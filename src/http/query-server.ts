@@ -2,11 +2,12 @@ import { performance } from 'node:perf_hooks';
 import underPressure from '@fastify/under-pressure';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions, type HookHandlerDoneFunction } from 'fastify';
 import type { Tracer } from '@opentelemetry/api';
-import { CancelledError, ClipperError, OverloadedError, type Answer, type Clipper, type ModelVersionInfo } from '../index.js';
+import { CancelledError, ClipperError, OverloadedError, type Answer, type Clipper, type ModelSignatureInfo } from '../index.js';
 import type { ServerMetrics } from './metrics.js';
 import { requestRows, responseTensor, type ModelSignature, type OipInferRequest } from './oip.js';
 import { binaryInputs, binaryResponse, HEADER_LENGTH, splitBinaryBody, wantsBinaryOutput } from './oip-binary.js';
 import { installErrorHandling } from './http-errors.js';
+import { Cancellation } from '../kernel/cancellation.js';
 import { queuesBehind } from './lag-guard.js';
 import { requestTraceContext, traceRequests } from './tracing.js';
 
@@ -47,16 +48,16 @@ function clipperAnswer(answer: Answer): Record<string, unknown> {
 }
 
 /**
- * An AbortSignal that aborts when the client disconnects before its reply is sent (the response closes
- * unfinished): the queries of the request still queued are then dropped unrun.
+ * A request's cancel signal: it aborts when the client disconnects before its reply is sent (the response
+ * closes unfinished), and the request's queries still queued are then dropped unrun.
  */
-function abortOnDisconnect(reply: FastifyReply): AbortSignal {
-  const controller = new AbortController();
+function cancelOnDisconnect(reply: FastifyReply): Cancellation {
+  const cancellation = new Cancellation();
   const response = reply.raw;
   response.once('close', () => {
-    if (!response.writableFinished) controller.abort();
+    if (!response.writableFinished) cancellation.abort();
   });
-  return controller.signal;
+  return cancellation;
 }
 
 /**
@@ -172,7 +173,7 @@ export function createQueryServer(options: QueryServerOptions): FastifyInstance 
     return { ready };
   });
 
-  const signatureOf = (info: ModelVersionInfo): ModelSignature => ({
+  const signatureOf = (info: Pick<ModelSignatureInfo, 'input' | 'output'>): ModelSignature => ({
     inputName: info.input.name ?? 'input',
     featureShape: info.input.shape,
     outputName: info.output.name ?? 'output',
@@ -257,7 +258,7 @@ export function createQueryServer(options: QueryServerOptions): FastifyInstance 
   };
   const infer = async (request: FastifyRequest<{ Params: { model: string; version?: string }; Body: OipInferRequest }>, reply: FastifyReply) => {
     const started = performance.now();
-    const info = clipper.describeModel(request.params.model, request.params.version);
+    const info = clipper.modelSignature(request.params.model, request.params.version);
     const signature = signatureOf(info);
     const version = info.version;
     const binary = binaryBodies.get(request);
@@ -268,7 +269,7 @@ export function createQueryServer(options: QueryServerOptions): FastifyInstance 
     // (so admission control applies to OIP traffic too), or under the server's default timeout if it serves none.
     const timeoutMs = typeof timeout === 'number' ? timeout / 1000 : (info.linkedSloMs ?? options.inferTimeoutMs);
     let outputs: Float32Array[];
-    const signal = abortOnDisconnect(reply);
+    const signal = cancelOnDisconnect(reply);
     try {
       const trace = requestTraceContext(request);
       const priority = request.body.parameters?.priority;

@@ -1,7 +1,7 @@
 import { Metadata, status, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
 import { EventEmitter } from 'node:events';
 import test from 'ava';
-import { DeadlineExceededError, OverloadedError, UnknownModelError, type ModelVersionInfo } from '../../../src/index.js';
+import { DeadlineExceededError, OverloadedError, UnknownModelError, type CancelSignal, type ModelVersionInfo } from '../../../src/index.js';
 import { inferenceService, inferPriority, inferTimeoutMs, type InferenceBackend } from '../../../src/grpc/inference-service.js';
 import type { ModelInferRequest } from '../../../src/grpc/tensor-codec.js';
 
@@ -28,20 +28,22 @@ interface Fake {
   backend: InferenceBackend;
   inferCalls: { model: string; rows: number[][]; options: { version?: string; timeoutMs?: number } }[];
   /** The abort signal each infer call was given. */
-  signals: (AbortSignal | undefined)[];
+  signals: (CancelSignal | undefined)[];
 }
 
 function fake(overrides: { describe?: Partial<ModelVersionInfo>; infer?: () => Promise<Float32Array[]> } = {}): Fake {
   const inferCalls: Fake['inferCalls'] = [];
   const signals: Fake['signals'] = [];
+  const describe = (model: string): ModelVersionInfo => {
+    if (model !== 'm') throw new UnknownModelError(`no model named ${JSON.stringify(model)}`);
+    return info(overrides.describe);
+  };
   const backend = {
     ready: true,
-    describeModel(model: string) {
-      if (model !== 'm') throw new UnknownModelError(`no model named ${JSON.stringify(model)}`);
-      return info(overrides.describe);
-    },
+    describeModel: describe,
+    modelSignature: describe,
     getModel: () => ({ name: 'm', currentVersion: '3', versions: [info({ version: '2' }), info()], linkedApps: [] }),
-    async infer(model: string, rows: readonly unknown[], options: { version?: string; timeoutMs?: number; signal?: AbortSignal } = {}) {
+    async infer(model: string, rows: readonly unknown[], options: { version?: string; timeoutMs?: number; signal?: CancelSignal } = {}) {
       const { signal, ...rest } = options;
       signals.push(signal);
       inferCalls.push({ model, rows: (rows as ArrayLike<number>[]).map((r) => Array.from(r)), options: rest });

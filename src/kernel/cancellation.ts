@@ -1,0 +1,24 @@
+import type { CancelSignal } from '../../actors/contracts.js';
+
+/**
+ * A {@link CancelSignal} its owner aborts, for the protocol adapters: one per request, so it is a plain object
+ * (an AbortController cost ~10 µs of main thread per HTTP request, 4.7% of it under load). Listeners run once,
+ * in the order added; one added after the abort runs at once.
+ */
+export class Cancellation implements CancelSignal {
+  aborted = false;
+  #listeners: (() => void)[] | undefined;
+
+  addEventListener(_type: 'abort', listener: () => void): void {
+    if (this.aborted) listener();
+    else (this.#listeners ??= []).push(listener);
+  }
+
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    const listeners = this.#listeners;
+    this.#listeners = undefined;
+    for (const listener of listeners ?? []) listener();
+  }
+}
