@@ -3,6 +3,7 @@
  * what a replica needs of its set (the host), what a set needs of a replica (the handle), and what a router
  * needs of a model version. Types only, so each side can be tested against a fake of the other.
  */
+import type { CancelSignal } from '../src/kernel/cancellation.js';
 import type { SpanContext, Tracer } from '@opentelemetry/api';
 import type { ReplicaCounters } from '../src/api.js';
 
@@ -113,15 +114,7 @@ export interface AnswerSink {
   reject(error: unknown): void;
 }
 
-/**
- * What cancels a query: its caller went away. An `AbortSignal` is one; so is anything with `aborted` and an
- * `abort` listener (the HTTP server's per-request signal is a plain object: an AbortController costs ~10 µs
- * of main thread per request, measured under load on this VM).
- */
-export interface CancelSignal {
-  readonly aborted: boolean;
-  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
-}
+export type { CancelSignal };
 
 /** What a router and the feedback actor need of one model version. */
 export interface ModelVersion {

@@ -32,4 +32,4 @@ export type { SupervisionEvent } from './kernel/supervisor.js';
 export { digit, digitBatch, IMAGE_SIZE, loadMnist, type Digits } from './data/mnist-data.js';
 export { modelsDir, projectRoot } from './paths.js';
 export { elementCount } from './config/shape.js';
-export type { CancelSignal } from '../actors/contracts.js';
+export { Cancellation, type CancelSignal } from './kernel/cancellation.js';

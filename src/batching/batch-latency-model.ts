@@ -1,3 +1,4 @@
+import { LatencyWindow } from '../routing/latency-window.js';
 /** Residuals kept for the uncertainty quantile: about the last second of batches under load. */
 const RESIDUAL_WINDOW = 64;
 /** The quantile of recent residuals that admission and batch formation add to each batch's estimate. */
@@ -19,8 +20,7 @@ const RESIDUAL_QUANTILE = 0.95;
  */
 export class BatchLatencyModel {
   readonly #alpha: number;
-  readonly #residuals: number[] = [];
-  #nextResidual = 0;
+  readonly #residuals = new LatencyWindow(RESIDUAL_WINDOW);
   #slackMs = 0;
   #samples = 0;
   /** Samples that came from warm-ups ({@link seed}). */
@@ -126,13 +126,12 @@ export class BatchLatencyModel {
   }
 
   #residual(ms: number): void {
-    if (this.#residuals.length < RESIDUAL_WINDOW) this.#residuals.push(ms);
-    else this.#residuals[this.#nextResidual] = ms;
-    this.#nextResidual = (this.#nextResidual + 1) % RESIDUAL_WINDOW;
-    // Sorted once per batch here, not per estimate (admission asks per query).
-    const sorted = [...this.#residuals].sort((a, b) => a - b);
-    const index = Math.min(sorted.length - 1, Math.ceil(RESIDUAL_QUANTILE * sorted.length) - 1);
-    this.#slackMs = Math.max(0, sorted[index] as number);
+    // Kept sorted as it goes (LatencyWindow), not copied and sorted per batch: at light load a batch is a
+    // query, and the sort was the replica's costliest step per query.
+    const residuals = this.#residuals;
+    residuals.observe(ms);
+    const n = residuals.count;
+    this.#slackMs = Math.max(0, residuals.nth(Math.min(n - 1, Math.ceil(RESIDUAL_QUANTILE * n) - 1)));
   }
 
   /** A high estimate of a batch of `rows`: the fitted time plus {@link slackMs} (0 before any batch). */

@@ -1,8 +1,7 @@
 import { Metadata, status, type handleUnaryCall, type ServerUnaryCall, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Span, type TextMapGetter, type Tracer } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { DeadlineExceededError, InvalidInputError, type Clipper, type ModelSignatureInfo } from '../index.js';
-import { Cancellation } from '../kernel/cancellation.js';
+import { Cancellation, DeadlineExceededError, InvalidInputError, type Clipper, type ModelSignatureInfo } from '../index.js';
 import { toGrpcFailure } from './grpc-status.js';
 import { parameterValue, replyRaw, requestRows, responseTensor, type ModelInferRequest, type TensorSignature } from './tensor-codec.js';
 

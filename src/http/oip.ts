@@ -85,6 +85,8 @@ export function requestRows(request: OipInferRequest, model: string, signature: 
     if (typeof v !== 'number') throw new InvalidInputError(`input ${tensor.name}: data[${i}] is ${v === null ? 'null' : typeof v}; ${tensor.datatype} data must be numbers`);
     if (integer && !Number.isInteger(v)) throw new InvalidInputError(`input ${tensor.name}: data[${i}] is ${v}; ${tensor.datatype} data must be integers`);
   }
+  // One row is the data itself (no copy); the query path copies each row into its own typed row anyway.
+  if (flat.length === perRow) return [flat as number[]];
   const rows: number[][] = [];
   for (let start = 0; start < flat.length; start += perRow) rows.push(flat.slice(start, start + perRow) as number[]);
   return rows;

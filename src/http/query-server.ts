@@ -2,12 +2,11 @@ import { performance } from 'node:perf_hooks';
 import underPressure from '@fastify/under-pressure';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions, type HookHandlerDoneFunction } from 'fastify';
 import type { Tracer } from '@opentelemetry/api';
-import { CancelledError, ClipperError, OverloadedError, type Answer, type Clipper, type ModelSignatureInfo } from '../index.js';
+import { Cancellation, CancelledError, ClipperError, OverloadedError, type Answer, type Clipper, type ModelSignatureInfo } from '../index.js';
 import type { ServerMetrics } from './metrics.js';
 import { requestRows, responseTensor, type ModelSignature, type OipInferRequest } from './oip.js';
 import { binaryInputs, binaryResponse, HEADER_LENGTH, splitBinaryBody, wantsBinaryOutput } from './oip-binary.js';
 import { installErrorHandling } from './http-errors.js';
-import { Cancellation } from '../kernel/cancellation.js';
 import { queuesBehind } from './lag-guard.js';
 import { requestTraceContext, traceRequests } from './tracing.js';
 

@@ -1,4 +1,11 @@
-import type { CancelSignal } from '../../actors/contracts.js';
+/**
+ * What cancels a query: its caller went away. An `AbortSignal` is one; so is anything with `aborted` and an
+ * `abort` listener (see {@link Cancellation}).
+ */
+export interface CancelSignal {
+  readonly aborted: boolean;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+}
 
 /**
  * A {@link CancelSignal} its owner aborts, for the protocol adapters: one per request, so it is a plain object

@@ -81,6 +81,11 @@ export class LatencyWindow {
     return this.quantile(0.95);
   }
 
+  /** The sample of rank `i` (0 the smallest), NaN outside [0, count). */
+  nth(i: number): number {
+    return i >= 0 && i < this.#count ? (this.#sorted[i] as number) : Number.NaN;
+  }
+
   /** The `q` quantile of the window (the sample at rank floor(q n), q in [0, 1]), NaN before any sample. */
   quantile(q: number): number {
     if (this.#count === 0) return Number.NaN;

@@ -107,3 +107,12 @@ test('a horizon that is not positive is refused; without one, expire keeps every
   w.expire(1e12);
   t.is(w.count, 1);
 });
+
+test('nth reads the window in ascending order, NaN outside it', (t) => {
+  const w = new LatencyWindow(3);
+  t.true(Number.isNaN(w.nth(0)));
+  for (const ms of [5, 1, 3, 4]) w.observe(ms);
+  t.deepEqual([w.nth(0), w.nth(1), w.nth(2)], [1, 3, 4], 'the 5 left when the 4 came');
+  t.true(Number.isNaN(w.nth(3)));
+  t.true(Number.isNaN(w.nth(-1)));
+});
