@@ -25,7 +25,7 @@ import type { HttpTargetOptions } from '../src/load/http-target.js';
 import type { RateResult } from '../src/load/load-run.js';
 import { resolveLoadSettings } from '../src/load/load-runner.js';
 import { modelsDir, projectRoot } from '../src/paths.js';
-import { capacityOf, capacityRuleDefaults, nextRate, stepVerdict, type CapacityStep } from './lib/capacity-search.js';
+import { capacityOf, capacityRuleDefaults, nextRate, stepVerdict, type CapacityTry } from './lib/capacity-search.js';
 import { readRecovery } from './lib/recovery.js';
 
 const args = process.argv.slice(2);
@@ -102,12 +102,20 @@ function describe(r: RateResult, capacity: number) {
  * Steps the rate as `nextRate` says, each step in a generator process of its own (1 s of warm-up at that rate,
  * then up to `triesPerStep` tries of 2 s), stopping a step's generator once its verdict is in.
  */
-async function searchCapacity(scenario: Scenario, http: HttpTargetOptions): Promise<CapacityStep[]> {
+/** A try as the JSON reports it: what decided it, and what the misses were. */
+interface MeasuredTry extends CapacityTry {
+  refused: number;
+  defaults: number;
+  errors: number;
+  lateSends: number;
+}
+
+async function searchCapacity(scenario: Scenario, http: HttpTargetOptions): Promise<{ offered: number; tries: MeasuredTry[] }[]> {
   const rule = capacityRuleDefaults;
-  const steps: CapacityStep[] = [];
+  const steps: { offered: number; tries: MeasuredTry[] }[] = [];
   log(`${scenario.label}: capacity (highest step whose p99 <= ${SLO_MS} ms in ${Math.floor(rule.triesPerStep / 2) + 1} of up to ${rule.triesPerStep} tries of ${STEP_S} s)`);
   for (let rate = nextRate(scenario.steps, steps, rule); rate !== undefined; rate = nextRate(scenario.steps, steps, rule)) {
-    const step: CapacityStep = { offered: rate, tries: [] };
+    const step: { offered: number; tries: MeasuredTry[] } = { offered: rate, tries: [] };
     steps.push(step);
     const stop = new AbortController();
     const load = resolveLoadSettings({ rates: Array(rule.triesPerStep).fill(rate), durationS: STEP_S, warmupS: 1, sloMs: SLO_MS, stopAfterMisses: 0, retries: 0 });
@@ -118,10 +126,11 @@ async function searchCapacity(scenario: Scenario, http: HttpTargetOptions): Prom
         onRate: (r) => {
           // A try the generator began before it heard the verdict is cut short: not counted.
           if (stepVerdict(step.tries, rule) !== 'open') return;
-          step.tries.push({ achieved: Math.round(r.achieved), p99Ms: r.latency.p99, passed: r.meetsSlo && r.valid });
+          const passed = r.meetsSlo && r.valid;
+          step.tries.push({ achieved: Math.round(r.achieved), p99Ms: r.latency.p99, passed, refused: r.refused, defaults: r.defaults, errors: r.errors, lateSends: r.late });
           log(
             `  offered ${String(rate).padStart(6)}/s  achieved ${String(Math.round(r.achieved)).padStart(6)}/s  p99 ${(r.latency.p99 === null ? 'miss' : r.latency.p99.toFixed(1)).padStart(6)} ms  ` +
-              `refused ${r.refused}  defaults ${r.defaults}  late sends ${r.late}  ${r.meetsSlo && r.valid ? 'ok' : r.valid ? 'missed' : 'generator behind'}`,
+              `refused ${r.refused}  defaults ${r.defaults}  late sends ${r.late}  ${passed ? 'ok' : r.valid ? 'missed' : 'generator behind'}`,
           );
           if (stepVerdict(step.tries, rule) !== 'open') stop.abort();
         },
