@@ -7,22 +7,26 @@
  *   test/fixtures/models/timed), one replica, so the generator on these 2 cores is not the limit;
  * - `mlp`: the bundled mnist-mlp on onnxruntime, two replicas.
  *
- * For each: capacity by stepping the rate (the highest rate whose p99 meets the SLO), then 3x capacity for
- * `--seconds`, then 0.3x for as long. Reports `goodputOverCapacity` (model answers within the SLO per second at
- * 3x, over capacity), `defaultShareOfAdmitted`, the admitted queries' p99, the
- * recovery (seconds into the 0.3x phase until every 250 ms interval meets the SLO with no failure) and the
- * server's resident memory.
+ * For each: capacity by stepping the rate (`bench/lib/capacity-search.ts`: the highest step whose p99 meets the
+ * SLO in 2 of up to 3 tries of 2 s; the sweep goes past a failed step and stops after three in a row), then 3x
+ * capacity for `--seconds`, then 0.3x for as long. Reports `goodputOverCapacity` (model answers within the SLO
+ * per second at 3x, over capacity), `defaultShareOfAdmitted`, the admitted queries' p99, the recovery
+ * (`bench/lib/recovery.ts`: seconds after the 3x phase until the first second of clean 250 ms intervals, and
+ * every bad interval after it, with the server's refusals and defaults over it), every try of every step, the
+ * server's resident memory and the load average.
  */
+import os from 'node:os';
 import path from 'node:path';
-import { Clipper } from '../src/index.js';
+import { Clipper, type AppCounters } from '../src/index.js';
 import { serve } from '../src/http/serve.js';
 import { resolveServeSettings } from '../src/http/settings.js';
 import { runGeneratorProcess } from '../src/load/fork-generator.js';
 import type { HttpTargetOptions } from '../src/load/http-target.js';
-import type { RateResult, TimelinePoint } from '../src/load/load-run.js';
+import type { RateResult } from '../src/load/load-run.js';
 import { resolveLoadSettings } from '../src/load/load-runner.js';
 import { modelsDir, projectRoot } from '../src/paths.js';
-import { httpSweep } from './lib/http-load.js';
+import { capacityOf, capacityRuleDefaults, nextRate, stepVerdict, type CapacityTry } from './lib/capacity-search.js';
+import { readRecovery } from './lib/recovery.js';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
@@ -34,6 +38,12 @@ const log = (line: string): void => {
 };
 const SLO_MS = 20;
 const SAMPLE_MS = 250;
+/** Seconds per try of a capacity step. */
+const STEP_S = 2;
+/** Clean timeline intervals in a row that count as back to normal: 1 s. */
+const CLEAN_INTERVALS = 4;
+const COUNTER_SAMPLE_MS = 100;
+const loadAverage = (): number[] => os.loadavg().map((l) => round(l, 2));
 const mb = (bytes: number): number => Math.round(bytes / 1024 / 1024);
 const round = (x: number, digits = 3): number => Math.round(x * 10 ** digits) / 10 ** digits;
 
@@ -66,17 +76,6 @@ const scenarios: Scenario[] = [
   },
 ];
 
-/** When the phase at `offered` is back to normal: seconds from its start until every interval after meets the SLO with no failure. */
-function recoverySeconds(timeline: readonly TimelinePoint[], overloadRate: number, normalRate: number): number | null {
-  const lastOverload = timeline.filter((p) => p.offered === overloadRate).at(-1);
-  const normal = timeline.filter((p) => p.offered === normalRate);
-  if (lastOverload === undefined || normal.length === 0) return null;
-  const bad = normal.filter((p) => p.errors > 0 || p.p99 === null || p.p99 > SLO_MS).at(-1);
-  if (bad === undefined) return 0;
-  if (bad === normal.at(-1)) return null;
-  return round(bad.t - lastOverload.t, 2);
-}
-
 function describe(r: RateResult, capacity: number) {
   const admitted = r.ok + r.defaults;
   return {
@@ -93,7 +92,68 @@ function describe(r: RateResult, capacity: number) {
     admittedP50Ms: r.admittedLatency?.p50 ?? null,
     admittedP99Ms: r.admittedLatency?.p99 ?? null,
     late: r.late,
+    /** False when the generator fell behind its schedule (more than 1% of sends late): then no result. */
+    generatorKeptUp: r.valid,
+    generatorCpu: r.generatorCpu === undefined ? null : round(r.generatorCpu, 2),
   };
+}
+
+/**
+ * Steps the rate as `nextRate` says, each step in a generator process of its own (1 s of warm-up at that rate,
+ * then up to `triesPerStep` tries of 2 s), stopping a step's generator once its verdict is in.
+ */
+/** A try as the JSON reports it: what decided it, and what the misses were. */
+interface MeasuredTry extends CapacityTry {
+  refused: number;
+  defaults: number;
+  errors: number;
+  lateSends: number;
+}
+
+async function searchCapacity(scenario: Scenario, http: HttpTargetOptions): Promise<{ offered: number; tries: MeasuredTry[] }[]> {
+  const rule = capacityRuleDefaults;
+  const steps: { offered: number; tries: MeasuredTry[] }[] = [];
+  log(`${scenario.label}: capacity (highest step whose p99 <= ${SLO_MS} ms in ${Math.floor(rule.triesPerStep / 2) + 1} of up to ${rule.triesPerStep} tries of ${STEP_S} s)`);
+  for (let rate = nextRate(scenario.steps, steps, rule); rate !== undefined; rate = nextRate(scenario.steps, steps, rule)) {
+    const step: { offered: number; tries: MeasuredTry[] } = { offered: rate, tries: [] };
+    steps.push(step);
+    const stop = new AbortController();
+    const load = resolveLoadSettings({ rates: Array(rule.triesPerStep).fill(rate), durationS: STEP_S, warmupS: 1, sloMs: SLO_MS, stopAfterMisses: 0, retries: 0 });
+    await runGeneratorProcess(
+      { http, inputs: { repeatShare: 0, seed: 1 }, load },
+      {
+        signal: stop.signal,
+        onRate: (r) => {
+          // A try the generator began before it heard the verdict is cut short: not counted.
+          if (stepVerdict(step.tries, rule) !== 'open') return;
+          const passed = r.meetsSlo && r.valid;
+          step.tries.push({ achieved: Math.round(r.achieved), p99Ms: r.latency.p99, passed, refused: r.refused, defaults: r.defaults, errors: r.errors, lateSends: r.late });
+          log(
+            `  offered ${String(rate).padStart(6)}/s  achieved ${String(Math.round(r.achieved)).padStart(6)}/s  p99 ${(r.latency.p99 === null ? 'miss' : r.latency.p99.toFixed(1)).padStart(6)} ms  ` +
+              `refused ${r.refused}  defaults ${r.defaults}  late sends ${r.late}  ${passed ? 'ok' : r.valid ? 'missed' : 'generator behind'}`,
+          );
+          if (stepVerdict(step.tries, rule) !== 'open') stop.abort();
+        },
+      },
+    );
+    log(`  ${rate}/s ${stepVerdict(step.tries, rule)}`);
+  }
+  return steps;
+}
+
+/** The application's counters, sampled in this process (the server's side) with the wall-clock time. */
+interface CounterSample {
+  at: number;
+  counters: AppCounters;
+}
+
+/** What the server counted between two wall-clock times: from the last sample at or before `from` to the first at or after `to`. */
+function serverCountsBetween(samples: readonly CounterSample[], from: number, to: number) {
+  const first = samples.filter((s) => s.at <= from).at(-1) ?? samples[0];
+  const last = samples.find((s) => s.at >= to) ?? samples.at(-1);
+  if (first === undefined || last === undefined) return null;
+  const d = (k: keyof AppCounters): number => last.counters[k] - first.counters[k];
+  return { refused: d('refused'), lateDefaults: d('lateDefaults'), otherDefaults: d('defaults') - d('lateDefaults'), windowS: round((last.at - first.at) / 1000, 2) };
 }
 
 async function run(scenario: Scenario) {
@@ -104,30 +164,69 @@ async function run(scenario: Scenario) {
   const server = await serve({ ...resolveServeSettings(['--port', '0', '--admin-port', '0', '--log-level', 'silent']), bundled: false }, { clipper });
   const http: HttpTargetOptions = { url: server.queryUrl, protocol: 'predict', app: 'bench', model: scenario.model };
   try {
-    const sweep = await httpSweep(`${scenario.label}: capacity (highest rate with p99 <= ${SLO_MS} ms)`, http, { sloMs: SLO_MS, durationS: 2, warmupS: 1, rates: scenario.steps }, log);
-    const capacity = Math.round(sweep.best?.achieved ?? scenario.steps[0] ?? 1000);
+    const loadAtStart = loadAverage();
+    const steps = await searchCapacity(scenario, http);
+    const found = capacityOf(steps);
+    const capacity = Math.round(found?.achieved ?? scenario.steps[0] ?? 1000);
     const overloadRate = Math.round(3 * capacity);
     const normalRate = Math.round(0.3 * capacity);
-    log(`${scenario.label}: capacity ${capacity}/s; ${overloadRate}/s (3x) for ${seconds} s, then ${normalRate}/s (0.3x) ...`);
+    log(`${scenario.label}: capacity ${capacity}/s${found === null ? ' (no step passed: the lowest step stands in)' : ''}; ${overloadRate}/s (3x) for ${seconds} s, then ${normalRate}/s (0.3x) ...`);
     const before = process.memoryUsage().rss;
     const samples: number[] = [];
     const sampler = setInterval(() => samples.push(process.memoryUsage().rss), 1000);
+    const counters: CounterSample[] = [];
+    const sampleCounters = (): void => void counters.push({ at: Date.now(), counters: clipper.getApp('bench').counters });
+    sampleCounters();
+    const counterSampler = setInterval(sampleCounters, COUNTER_SAMPLE_MS);
+    // The generator's timeline counts from the start of its first measured phase, in its own process: that start
+    // in wall-clock time, from the progress it reports (the earliest arrival less the time it says has passed).
+    let origin = Number.POSITIVE_INFINITY;
     const load = resolveLoadSettings({ rates: [overloadRate, normalRate], durationS: seconds, warmupS: 0, sloMs: SLO_MS, stopAfterMisses: 0, retries: 0, sampleIntervalMs: SAMPLE_MS });
-    const { outcome } = await runGeneratorProcess({ http, inputs: { repeatShare: 0, seed: 7 }, load });
+    const { outcome } = await runGeneratorProcess(
+      { http, inputs: { repeatShare: 0, seed: 7 }, load },
+      {
+        onProgress: (p) => {
+          if (p.phase === 'measure' && p.step === 1) origin = Math.min(origin, Date.now() - p.elapsedS * 1000);
+        },
+      },
+    );
     clearInterval(sampler);
+    clearInterval(counterSampler);
+    sampleCounters();
     const [overload, normal] = outcome.rates as [RateResult, RateResult];
     const status = clipper.getModels().find((m) => m.name === scenario.model)?.versions[0]?.replicas ?? [];
+    const recovery = readRecovery(outcome.timeline, { overloadRate, normalRate, sloMs: SLO_MS, cleanIntervals: CLEAN_INTERVALS }) ?? null;
+    const overloadEnd = outcome.timeline.filter((p) => p.offered === overloadRate).at(-1)?.t;
     return {
       model: scenario.model,
       replicas: scenario.replicas,
       sloMs: SLO_MS,
       capacity,
-      steps: sweep.rates.map((r) => ({ offered: r.offered, achieved: Math.round(r.achieved), p99Ms: r.latency.p99, meetsSlo: r.meetsSlo })),
+      capacityRule: { ...capacityRuleDefaults, stepSeconds: STEP_S, passes: `p99 <= ${SLO_MS} ms with the generator on schedule in a majority of tries` },
+      steps: steps.map((s) => ({ offered: s.offered, verdict: stepVerdict(s.tries), tries: s.tries })),
       overload: describe(overload, capacity),
       normal: { ...describe(normal, capacity), p99Ms: normal.latency.p99, meetsSlo: normal.meetsSlo },
-      recoverySeconds: recoverySeconds(outcome.timeline, overloadRate, normalRate),
+      recoverySeconds: recovery?.seconds ?? null,
+      recovery:
+        recovery === null
+          ? null
+          : {
+              ...recovery,
+              cleanRunSeconds: (CLEAN_INTERVALS * SAMPLE_MS) / 1000,
+              laterBadIntervals: recovery.laterBadIntervals.map((b) => ({
+                ...b,
+                // The same stretch in the server's counters (sampled every 100 ms here; the generator's clock is
+                // placed from its progress reports, within a few ms).
+                server:
+                  overloadEnd === undefined || !Number.isFinite(origin)
+                    ? null
+                    : serverCountsBetween(counters, origin + (overloadEnd + b.fromS) * 1000, origin + (overloadEnd + b.toS) * 1000),
+              })),
+            },
       replicaCounters: status.map((r) => ({ name: r.name, ...r.counters })),
+      appCounters: clipper.getApp('bench').counters,
       rssMb: { before: mb(before), duringMax: mb(Math.max(before, ...samples)), after: mb(process.memoryUsage().rss) },
+      loadAverage: { atStart: loadAtStart, atEnd: loadAverage() },
     };
   } finally {
     await server.close();
@@ -148,6 +247,10 @@ async function main(): Promise<void> {
         `admitted p99 ${o.admittedP99Ms ?? '-'} ms`,
     );
     log(`  0.3x: p99 ${r.normal.p99Ms ?? 'miss'} ms, ${r.normal.meetsSlo ? 'within' : 'NOT within'} the SLO; back to normal after ${r.recoverySeconds ?? 'never'} s`);
+    for (const b of r.recovery?.laterBadIntervals ?? []) {
+      const server = b.server === null ? '' : ` (server: ${b.server.refused} refused, ${b.server.lateDefaults} late defaults, ${b.server.otherDefaults} other defaults)`;
+      log(`    later: ${b.fromS}-${b.toS} s, ${b.failures} failures, p99 ${b.p99Ms ?? 'miss'} ms${server}`);
+    }
   }
   if (json) console.log(JSON.stringify(results, null, 2));
 }
