@@ -29,12 +29,10 @@ import { writeFileSync } from 'node:fs';
 import { connect } from 'node:http2';
 import os from 'node:os';
 import path from 'node:path';
-import { loadSync } from '@grpc/proto-loader';
-import { Clipper, projectRoot } from '../src/index.js';
+import { Clipper } from '../src/index.js';
 import { serve } from '../src/http/serve.js';
 import { resolveServeSettings } from '../src/http/settings.js';
 import { formatMs, formatRate } from '../src/load/format.js';
-import { InputSource } from '../src/load/input-source.js';
 import type { LoadRun } from '../src/load/load-run.js';
 import { modelsDir } from '../src/paths.js';
 import { findH2load, h2loadSweep, type H2loadTarget, type ServerOutcomes } from './lib/h2load.js';
@@ -42,6 +40,7 @@ import { httpSweep } from './lib/http-load.js';
 import { measureJsonParse } from './lib/json-parse-bench.js';
 import { measureWakeupNoise } from './lib/noise.js';
 import { startServerProcess } from './lib/server-process.js';
+import { requestBodies } from './lib/request-bodies.js';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
@@ -84,30 +83,7 @@ function geometric(from: number, to: number, factor: number): number[] {
   return rates;
 }
 
-/** One digit's request bodies, for h2load (which sends one fixed body per run). */
-const bodies = (() => {
-  const inputs = InputSource.mnist({ tagRepeats: false });
-  const ref = { base: 0, tag: 0, repeat: false };
-  const row = inputs.floats(ref);
-  const rowBytes = Buffer.from(row.buffer, row.byteOffset, row.byteLength);
-  const oip = Buffer.from(`{"inputs":[{"name":"input","shape":[1,${inputs.width}],"datatype":"FP32","data":${inputs.json(ref)}}]}`);
-  const predict = Buffer.from(`{"input":${inputs.json(ref)}}`);
-  const header = Buffer.from(
-    JSON.stringify({ inputs: [{ name: 'input', shape: [1, inputs.width], datatype: 'FP32', parameters: { binary_data_size: rowBytes.length } }], parameters: { binary_data_output: true } }),
-  );
-  const binary = Buffer.concat([header, rowBytes]);
-  // gRPC: ModelInferRequest by the .proto's own serializer, in gRPC's length-prefixed message (flag 0, length).
-  const definition = loadSync(path.join(projectRoot, 'src', 'grpc', 'grpc_service.proto'), { keepCase: true, longs: Number, defaults: true });
-  const service = definition['inference.GRPCInferenceService'] as unknown as Record<string, { requestSerialize(value: object): Buffer }>;
-  const message = service.ModelInfer?.requestSerialize({
-    model_name: MODEL,
-    inputs: [{ name: 'input', datatype: 'FP32', shape: [1, inputs.width] }],
-    raw_input_contents: [rowBytes],
-  }) as Buffer;
-  const prefix = Buffer.alloc(5);
-  prefix.writeUInt32BE(message.length, 1);
-  return { oip, predict, binary, binaryHeaderLength: header.length, grpc: Buffer.concat([prefix, message]) };
-})();
+const bodies = requestBodies(MODEL);
 
 type Protocol = 'oip' | 'oip-binary' | 'grpc' | 'predict';
 
