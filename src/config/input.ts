@@ -120,7 +120,18 @@ export function toInputRow(app: ResolvedAppOptions, input: unknown): Float32Arra
     throw new InvalidInputError(`input has ${flat.length} values; application ${app.name} expects ${wanted(app, expected)}`);
   }
   const row = newRow(app.inputType, expected);
-  for (let i = 0; i < expected; i++) {
+  // Float32 from plain numbers (a JSON body): one test per value covers NaN, ±Infinity and the float32 range
+  // (each fails `Math.abs(v) <= FLT_MAX`); the first value that fails sends the row to the loop below, which
+  // names what was wrong.
+  let i = 0;
+  if (app.inputType === 'float32') {
+    for (; i < expected; i++) {
+      const v = flat[i];
+      if (typeof v !== 'number' || !(Math.abs(v) <= 3.4028234663852886e38)) break;
+      row[i] = v;
+    }
+  }
+  for (; i < expected; i++) {
     const v = flat[i];
     if (typeof v !== 'number') {
       throw new InvalidInputError(`input[${i}] is ${describe(v)}; application ${app.name} expects ${app.inputType} numbers`);
