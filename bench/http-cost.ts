@@ -9,7 +9,7 @@
  * The servers (bench/baselines/): bare node:http (JSON.parse and a small answer: the ceiling), fastify with
  * no model (the framework's floor: what any fastify server spends per request), the naive fastify +
  * onnxruntime server a user would write instead (one session.run per request), and clipper-ts (mnist-mlp,
- * one replica on this machine's two cores: the main thread needs the other; AIMD, cache off). Protocols:
+ * one replica per core the main thread does not need, AIMD, cache off). Protocols:
  * OIP infer with a JSON body, Clipper predict, OIP infer with a binary body (not the naive server's).
  *
  * Closed loop measures cost, not latency under a rate: bench:http is the SLO-bound measure (p99 <= 20 ms).
@@ -49,7 +49,7 @@ const servers: Server[] = [
   { name: 'bare node:http', module: 'bare-server', args: [], protocols: ['oip', 'predict', 'binary'] },
   { name: 'fastify, no model', module: 'fastify-server', args: [], protocols: ['oip', 'predict', 'binary'] },
   { name: 'naive fastify + onnxruntime', module: 'naive-server', args: ['mnist-mlp'], protocols: ['oip', 'predict'] },
-  { name: 'clipper-ts', module: 'clipper-server', args: ['1'], protocols: ['oip', 'predict', 'binary'] },
+  { name: 'clipper-ts', module: 'clipper-server', args: [], protocols: ['oip', 'predict', 'binary'] },
 ];
 
 const bodies = requestBodies('mnist-mlp');

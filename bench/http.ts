@@ -12,7 +12,7 @@
  *     node:http2 client), the distinct held-out MNIST digits, each query distinct. Its gRPC client costs
  *     84-115 µs of CPU per call and pauses for young GCs (bench/grpc-isolation/), so its gRPC numbers measure it.
  * The servers:
- *   - clipper-ts, started here by `serve()` on ephemeral ports: mnist-mlp, 2 replicas (one onnxruntime thread
+ *   - clipper-ts, started here by `serve()` on ephemeral ports: mnist-mlp, one replica per core the main thread does not need (`--replicas N`; one onnxruntime thread
  *     each), AIMD batching, an application with the cache off; queried by OIP infer with a JSON body, by OIP
  *     infer with the binary tensor data extension (binary output asked back), by the OIP gRPC service's
  *     ModelInfer (raw_input_contents) and by Clipper's predict;
@@ -52,7 +52,9 @@ const log = (line: string): void => {
 
 const SLO_MS = 20;
 const MODEL = 'mnist-mlp';
-const REPLICAS = 2;
+// The replicas get the cores the main thread does not need (one on a 2-core machine): a second replica there
+// competes with the main thread, which carries every query's HTTP and JSON, for a core. `--replicas N` overrides.
+const REPLICAS = args.includes('--replicas') ? Number(args[args.indexOf('--replicas') + 1]) : Math.max(1, os.availableParallelism() - 1);
 const load = { sloMs: SLO_MS, durationS: quick ? 1.5 : 3, warmupS: 1, rates: geometric(500, 120_000, quick ? 1.5 : 1.25) };
 
 /**
