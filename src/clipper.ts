@@ -10,7 +10,7 @@ import { DeadlineList, type DeadlineEntry } from './kernel/deadline-list.js';
 import { MultiplexPool } from './routing/multiplex-pool.js';
 import { Router } from '../actors/router.js';
 import type { ModelSpec } from '../actors/worker/protocol.js';
-import { systemClock, type Clock, type TimerHandle } from './kernel/clock.js';
+import { systemClock, type Clock } from './kernel/clock.js';
 import {
   AlreadyExistsError,
   DeadlineExceededError,
@@ -106,9 +106,9 @@ export class Clipper {
   readonly #tracer: Tracer | undefined;
   /** Where feedback goes instead of the local actors (relayFeedback); undefined: applied here. */
   #feedbackRelay: FeedbackRelay | undefined;
-  /** Per application: the draw a relayed feedback being applied carries, and the relayed feedback applied in turn. */
   /** Every infer call waiting for its answers, on one timer. */
   readonly #inferCalls: DeadlineList<InferCall>;
+  /** Per application: the draw a relayed feedback being applied carries, and the relayed feedback applied in turn. */
   readonly #relayed = new Map<string, { selection: RelayedFeedback['selection'] | null; tail: Promise<unknown> }>();
 
   private constructor(given: ClipperOptions) {
