@@ -28,7 +28,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { formatMs, formatRate } from '../../src/load/format.js';
 import { LatencyRecorder } from '../../src/load/latency-recorder.js';
-import { bestRate, finiteOrNull, rateLatency, LOAD_RUN_FORMAT, machineInfo, type LoadRun, type RateLatency, type RateResult } from '../../src/load/load-run.js';
+import { bestRate, rateLatency, LOAD_RUN_FORMAT, machineInfo, type LoadRun, type RateResult } from '../../src/load/load-run.js';
 
 /** Where h2load is, and its version line; undefined when it is not on PATH. */
 export function findH2load(): { path: string; version: string } | undefined {

@@ -1,6 +1,6 @@
 import type { ArrivalProcess } from './arrivals.js';
 import { LatencyRecorder } from './latency-recorder.js';
-import { bestRate, finiteOrNull, rateLatency, type LoadRun, type RateLatency, type RateResult, type TimelinePoint } from './load-run.js';
+import { bestRate, finiteOrNull, rateLatency, type LoadRun, type RateResult, type TimelinePoint } from './load-run.js';
 import type { LoadTarget, QueryOutcome, ServerCounters } from './load-target.js';
 import { counterDelta } from './metrics-scrape.js';
 import { realLoadClock, runOpenLoop, type LoadClock } from './open-loop.js';
