@@ -5,7 +5,7 @@ import { AimdController } from '../src/batching/aimd-controller.js';
 import { ArrivalRate } from '../src/batching/arrival-rate.js';
 import { BatchLatencyModel } from '../src/batching/batch-latency-model.js';
 import { BatchQueue, urgency } from '../src/batching/batch-queue.js';
-import { LatencyWindow } from '../src/routing/latency-window.js';
+import { FinishMargin } from '../src/batching/finish-margin.js';
 import type { Clock, TimerHandle } from '../src/kernel/clock.js';
 import { BatchTooLargeError, DeadlineExceededError, InvalidOptionError, ModelLoadError, OverloadedError, ReplicaFailedError, ShuttingDownError, withoutStack } from '../src/errors.js';
 import { replicaDefaults, type FaultOptions, type ResolvedBatchingOptions } from '../src/config/options.js';
@@ -59,26 +59,6 @@ export interface ReplicaSettings {
  * loop is busy, which is when it matters).
  */
 const ANSWER_LEAVE_MS = 0.5;
-/**
- * The quantile of recent batches' worst finish errors that admission keeps as its margin. Under overload a
- * batch holds ~10 queries, so this is about the 99.5th percentile of queries' errors: with the per-query 95th
- * percentile, 3.5% of admitted queries got the default answer at 3x load; with the per-query 99th, 1.1%.
- */
-const FINISH_MARGIN_QUANTILE = 0.95;
-/**
- * How long a finish error counts toward the margin. A stall (a collection, the machine taking the core) makes
- * every query in flight late at once; counted until 256 newer ones displaced it, it kept the margin past the
- * deadline, so the replica admitted only the lone probe of an idle queue, ~100 queries/s, and took seconds to
- * learn otherwise (measured over HTTP at 3x load after warm-up, and in the soak after a GC pause).
- */
-const FINISH_HORIZON_MS = 500;
-/**
- * Batches measured (within the horizon) before their finish errors are the margin; until then, twice the
- * latency model's residual quantile. One sample per batch: at 20, a fresh replica's whole first burst (256
- * queries in batches growing from 1) was admitted against the warm-ups' residuals, which one slow warm-up on a
- * busy machine can make tens of milliseconds.
- */
-const FINISH_MIN_BATCHES = 5;
 /** The arrival rate's time constant: about ten batches of a model near the 20 ms SLO's budget. */
 const ARRIVAL_TAU_MS = 100;
 
@@ -109,8 +89,8 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
   #runningStartedAt = 0;
   /** The finish time admission predicted for each query it admitted (for the prediction-error metric). */
   readonly #promised = new WeakMap<ReplicaQuery, number>();
-  /** Recent finish errors (actual minus predicted, ms): each batch's worst admitted query, the last 500 ms of them. */
-  readonly #finishErrors = new LatencyWindow(256, FINISH_HORIZON_MS);
+  /** Admission's margin, from recent finish errors (actual minus predicted, ms): each batch's worst admitted query. */
+  readonly #finishMargin = new FinishMargin();
   // Admission's state, refreshed in place per decision (see #admissionState).
   readonly #queuedDeadlines: number[] = [];
   readonly #queuedLevels: number[] = [];
@@ -382,15 +362,14 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
   }
 
   /**
-   * Admission's margin: the 95th percentile, over the batches of the last 500 ms, of how much later than planned
-   * the batch's worst admitted query finished (never below 0). The plan is built from the
-   * latency model's fit; how its errors add up over a query's path (the running batch, its own, the hops between)
-   * is measured here on the whole path, not assumed per batch. Until 5 batches are known: twice the per-batch residual
-   * quantile (two batches: the running one and its own).
+   * Admission's margin ({@link FinishMargin}): the 95th percentile, over the batches of the last 500 ms, of how
+   * much later than planned each batch's worst admitted query finished, a stall counted once. The plan is built
+   * from the latency model's fit; how its errors add up over a query's path (the running batch, its own, the
+   * hops between) is measured here on the whole path, not assumed per batch. Until 5 batches are known: twice
+   * the per-batch residual quantile (two batches: the running one and its own).
    */
   #finishMarginMs(now: number): number {
-    this.#finishErrors.expire(now);
-    return this.#finishErrors.count < FINISH_MIN_BATCHES ? 2 * this.#latency.slackMs : Math.max(0, this.#finishErrors.quantile(FINISH_MARGIN_QUANTILE));
+    return this.#finishMargin.marginMs(now, 2 * this.#latency.slackMs);
   }
 
   /**
@@ -627,7 +606,7 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
     }
     // One sample per batch, its worst: a stall makes every query in flight late at once, and counted once per
     // query one stall filled the top of the window by itself.
-    if (finishErrorsMs.length > 0) this.#finishErrors.observe(worstError, now);
+    if (finishErrorsMs.length > 0) this.#finishMargin.observe(worstError, now);
     this.#settings.onBatch?.({ model, version, replica: this.name, size: batch.length, batchMs, computeMs: outcome.computeMs, limit: this.#aimd.limit, finishErrorsMs });
     const output = new Float32Array(outcome.output);
     const k = outcome.outputSize;

@@ -108,8 +108,8 @@ test('one stalled batch moves the estimate only so far; a lasting slowdown still
   for (let i = 0; i < 10; i++) m.observe(10, 1);
   m.observe(10, 200); // the machine paused the worker for 200 ms
   t.true(m.estimate(10) < 2, `after one stall: ${m.estimate(10)} ms`);
-  // Each further slow batch raises the estimate by about 1.6x (0.8 + 0.2 * 4): a 3x slowdown shows within
-  // three batches, a 200x one within a dozen.
+  // The stall's residual is in the top tenth of this short history, so the next slow batch counts whole: a
+  // lasting slowdown raises the estimate from its second batch on.
   let previous = m.estimate(10);
   for (let i = 0; i < 11; i++) {
     m.observe(10, 200);
@@ -224,7 +224,7 @@ test('estimateHigh and rowsWithinHigh add the slack to the fitted line', (t) => 
   t.is(m.rowsWithinHigh(14.8), 10);
 });
 
-test('clipping starts after five batches: the sixth counts for at most 4x the estimate + 1 ms, the fifth in full', (t) => {
+test('clipping starts after five batches: the sixth counts for at most the estimate + max(1 ms, 2x the p90 residual), the fifth in full', (t) => {
   const after = (history: number) => {
     const m = new BatchLatencyModel();
     for (let i = 0; i < history; i++) m.observe(10, 1);
@@ -232,7 +232,27 @@ test('clipping starts after five batches: the sixth counts for at most 4x the es
     return m.estimate(10);
   };
   t.is(after(4), 1 + 0.2 * 199, 'four batches seen: the fifth counts as measured');
-  t.is(after(5), 1 + 0.2 * (5 - 1), 'five seen: the sixth counts as 4 x 1 + 1 = 5 ms');
+  t.is(after(5), 1 + 0.2 * 1, 'five seen, every residual 0: the sixth counts as 1 + 1 ms');
+});
+
+test('the stall cut follows the spread of recent residuals: noisy batches count as measured, a stall of many times that is cut', (t) => {
+  // 64 batches of 10 rows alternating 4 and 6 ms: the estimate hovers near 5, residuals about +-1 ms, the cut
+  // twice the p90 residual (~2 ms).
+  const noisy = () => {
+    const m = new BatchLatencyModel();
+    for (let i = 0; i < 64; i++) m.observe(10, i % 2 === 0 ? 4 : 6);
+    return m;
+  };
+  const m = noisy();
+  const before = m.estimate(10);
+  m.observe(10, before + 1.5);
+  t.is(m.estimate(10), before + 0.2 * 1.5, 'within the spread: counted whole');
+  const stalled = noisy();
+  stalled.observe(10, 45); // a 40 ms stall of the main thread or the worker
+  t.true(stalled.estimate(10) < before + 0.2 * 3, `one stall moves the estimate by at most a fifth of the cut: ${stalled.estimate(10)} ms`);
+  // A lasting slowdown (45 ms from now on) fills the top tenth of the residuals within a few batches, and is learnt.
+  for (let i = 0; i < 20; i++) stalled.observe(10, 45);
+  t.true(stalled.estimate(10) > 40, `after 21 slow batches: ${stalled.estimate(10)} ms`);
 });
 
 test('warm-ups do not count toward the history clipping needs, and only the first real batch resets the level', (t) => {
