@@ -14,7 +14,11 @@ import { simulateOverload } from '../../helpers/overload-sim.js';
  * a batch its deadline cuts short while more arrive), 1,076 / 897; without promises at the expected batch size,
  * 1,086 / 918 (the noise then reaches the margin: queries that joined a batch after one was promised made it
  * late); without both, 856 / 731 (batches of 6 and 5). Noise-free, either rule alone nearly reaches the bound;
- * with noise each is needed, and the second test fails when either is taken out.
+ * with noise each is needed, and the second test fails when either is taken out. Since 2026-11-30 evening
+ * (a run of late batches counts once in the margin; the latency model's cut follows its residuals) the noisy
+ * case is the mean over eight noise sequences: 1,012/s with both rules, 997 without the saturation rule, 940
+ * without expected-size promises, against a bound of 999 (92% of 1,086). Over 16 sequences the same code
+ * answers 961-1,065/s, so a bound on one sequence says more about the seed than the code.
  */
 const THEORETICAL = 1086;
 
@@ -37,11 +41,18 @@ test('at 3x, with batches exactly as long as the model says, the replica answers
   t.is(r.onTime + r.late + r.refused, r.offered, 'one outcome per query');
 });
 
-test('at 3x, with up to 1 ms of lateness a batch (timers, thread hops), it answers in time at 93% of the theoretical capacity, under 1% late', async (t) => {
-  const r = await simulateOverload({ ...base, extraMs: uniform(1) });
-  t.log(`${Math.round(r.onTimePerSecond)}/s in time, ${(r.lateShareOfAdmitted * 100).toFixed(2)}% of admitted late, mean batch ${r.meanBatch.toFixed(2)}`);
-  t.true(r.onTimePerSecond >= 0.93 * THEORETICAL, `${Math.round(r.onTimePerSecond)}/s in time, theoretical ${THEORETICAL}/s`);
-  t.true(r.lateShareOfAdmitted <= 0.01, `${r.late} of ${r.admitted} admitted were late`);
+test('at 3x, with up to 1 ms of lateness a batch (timers, thread hops), it answers in time at 92% of the theoretical capacity on average over eight noise sequences, under 1% late', async (t) => {
+  // One noise sequence decides little: over 16 seeds the same code answers 961-1,065/s in time (mean 1,013), so
+  // the bound is on the mean of eight, with a floor for each.
+  const runs = [];
+  for (let seed = 1; seed <= 8; seed++) runs.push(await simulateOverload({ ...base, extraMs: uniform(seed) }));
+  const onTime = runs.map((r) => r.onTimePerSecond);
+  const mean = onTime.reduce((a, b) => a + b, 0) / runs.length;
+  const lateShare = runs.reduce((a, r) => a + r.late, 0) / runs.reduce((a, r) => a + r.admitted, 0);
+  t.log(`in time per s: ${onTime.map(Math.round).join(', ')} (mean ${Math.round(mean)}); ${(lateShare * 100).toFixed(2)}% of admitted late; mean batch ${(runs.reduce((a, r) => a + r.meanBatch, 0) / runs.length).toFixed(2)}`);
+  t.true(mean >= 0.92 * THEORETICAL, `mean ${Math.round(mean)}/s in time, theoretical ${THEORETICAL}/s`);
+  t.true(Math.min(...onTime) >= 0.87 * THEORETICAL, `worst ${Math.round(Math.min(...onTime))}/s in time`);
+  t.true(lateShare <= 0.01, `${(lateShare * 100).toFixed(2)}% of admitted were late`);
 });
 
 test('a one-off burst is not mistaken for saturation: 256 queries at once that all fit are all admitted and answered in time', async (t) => {
