@@ -1,5 +1,5 @@
 /**
- * `npm run bench:batching [-- --json] [-- --quick]`: what batching buys, side by side in one run, for the
+ * `npm run bench:batching [-- --json] [-- --quick] [-- --replicas N]`: what batching buys, side by side in one run, for the
  * linear model, the MLP and the heavy model (mnist-cnn-tta, over 1 ms a row on one thread: compute, not framework
  * overhead, decides its throughput) (DESIGN: Clipper's AIMD vs no batching, 25.5x for a linear SVM):
  *   1. upper bound: onnxruntime called directly in this process, batched at the size AIMD settled on,
@@ -9,13 +9,14 @@
  *   3. served with batching off (batch size 1), same measure.
  * The prediction cache is off, so every query runs a model.
  */
+import os from 'node:os';
 import path from 'node:path';
 import { Clipper } from '../src/index.js';
 import { digit, loadMnist } from '../src/data/mnist-data.js';
 import type { BatchingMode } from '../src/index.js';
 import { modelsDir } from '../src/paths.js';
 import { measureWakeupNoise } from './lib/noise.js';
-import { fmt, sweepRates, type RateResult } from './lib/sweep.js';
+import { fmt, generatorCost, sweepRates, type RateResult } from './lib/sweep.js';
 import { upperBound } from './lib/upper-bound.js';
 
 const json = process.argv.includes('--json');
@@ -25,7 +26,12 @@ const log = (line: string): void => {
 };
 
 const SLO_MS = 20;
-const REPLICAS = 2;
+/**
+ * The replicas get the cores the main thread does not need (one on a 2-core machine): the main thread carries
+ * every query (and this process's generator), and a replica beside it on the same core takes its time.
+ * `--replicas N` overrides.
+ */
+const REPLICAS = process.argv.includes('--replicas') ? Number(process.argv[process.argv.indexOf('--replicas') + 1]) : Math.max(1, os.availableParallelism() - 1);
 /**
  * Per model: the sweep's first rate for AIMD and for no batching, and the largest batch. The heavy model serves
  * ~1/100 of the others' rows per second, so its sweeps start lower (each step is as long as the others'), and
@@ -42,6 +48,8 @@ interface ServedResult {
   best: RateResult | undefined;
   rates: RateResult[];
   settledBatchLimits: number[];
+  /** The generator alone at the best rate (a send that does nothing): its µs per query and share of the main thread. */
+  generator: { microsecondsPerQuery: number; shareOfMainThread: number } | undefined;
 }
 
 async function served({ name: model, aimdStart, noneStart, maxBatchSize }: (typeof models)[number], mode: BatchingMode): Promise<ServedResult> {
@@ -52,6 +60,8 @@ async function served({ name: model, aimdStart, noneStart, maxBatchSize }: (type
     await clipper.deployModel({ name: model, version: '1', path: path.join(modelsDir, model, '1', 'model.onnx'), replicas: REPLICAS, batching: { mode, maxBatchSize } });
     await clipper.linkModel('bench', model);
     log(`${model}, ${mode === 'none' ? 'no batching' : mode}:`);
+    // The inputs made once: the generator allocates nothing per query of its own (predict copies the input).
+    const inputs = Array.from({ length: test.count }, (_, i) => digit(test, i));
     const { rates, best } = await sweepRates({
       sloMs: SLO_MS,
       startRate: mode === 'none' ? noneStart : aimdStart,
@@ -59,13 +69,17 @@ async function served({ name: model, aimdStart, noneStart, maxBatchSize }: (type
       maxRate: 400_000,
       seconds: quick ? 1 : 2,
       send: (i) =>
-        clipper.predict('bench', digit(test, i % test.count)).then((a) => ({ isDefault: a.isDefault, batchSize: a.timings?.batchSize ?? 1 })),
+        clipper.predict('bench', inputs[i % inputs.length] as Float32Array).then((a) => ({ isDefault: a.isDefault, batchSize: a.timings?.batchSize ?? 1 })),
       inspect: () => clipper.describeModel(model).batching.limits,
       log,
     });
     // The size AIMD settled on: the replicas' limits right after the best rate that met the SLO.
     const settledBatchLimits = (best?.inspected as number[] | undefined) ?? clipper.describeModel(model).batching.limits;
-    return { best, rates, settledBatchLimits };
+    const generator = best === undefined ? undefined : await generatorCost(best.offered, quick ? 1 : 2);
+    if (generator !== undefined) {
+      log(`  the generator alone at ${best?.offered}/s: ${generator.microsecondsPerQuery.toFixed(2)} µs of main thread per query, ${(generator.shareOfMainThread * 100).toFixed(1)}% of it`);
+    }
+    return { best, rates, settledBatchLimits, generator };
   } finally {
     await clipper.stop();
   }
@@ -98,8 +112,8 @@ async function main(): Promise<void> {
     results[model] = {
       upperBound: { rowsPerSecond: Math.round(bound), batch: settled, threads: REPLICAS },
       upperBoundAtMeanBatch: { rowsPerSecond: Math.round(boundAtMean), batch: meanBatch, threads: REPLICAS },
-      aimd: { best: aimd.best, settledBatchLimits: aimd.settledBatchLimits, rates: aimd.rates },
-      noBatching: { best: none.best, rates: none.rates },
+      aimd: { best: aimd.best, settledBatchLimits: aimd.settledBatchLimits, generatorAtBest: aimd.generator, rates: aimd.rates },
+      noBatching: { best: none.best, generatorAtBest: none.generator, rates: none.rates },
     };
     table.push(
       `${model.padEnd(13)} ${String(Math.round(bound)).padStart(12)} (b=${settled})  ${String(aimdQps).padStart(10)}  ${fmt(aimd.best?.latency.p99 ?? Number.NaN).padStart(7)}  ` +

@@ -1,4 +1,5 @@
 import { LatencyRecorder, type LatencySummary } from '../../src/load/latency-recorder.js';
+import { performance } from 'node:perf_hooks';
 import { runOpenLoop } from '../../src/load/open-loop.js';
 
 /** One rate of a sweep. */
@@ -106,4 +107,22 @@ async function measureRate(rate: number, options: SweepOptions): Promise<RateRes
 
 export function fmt(ms: number): string {
   return Number.isFinite(ms) ? ms.toFixed(2) : 'miss';
+}
+
+/**
+ * What the generator itself costs the main thread it shares with the server: the same open loop at `rate` for
+ * `seconds`, with a send that does nothing (an answered promise) and the same outcome bookkeeping as a sweep.
+ * Returns the main thread's busy µs per query (event-loop utilisation x time / queries) and the share of the
+ * thread that is at this rate.
+ */
+export async function generatorCost(rate: number, seconds: number): Promise<{ microsecondsPerQuery: number; shareOfMainThread: number }> {
+  const answer = Promise.resolve({ isDefault: false, batchSize: 1 });
+  const latency = new LatencyRecorder();
+  const count = Math.max(200, Math.round(rate * seconds));
+  const elu = performance.eventLoopUtilization();
+  const started = performance.now();
+  await runOpenLoop({ rate, count, send: () => answer, onOutcome: (o) => latency.record(o.latencyMs) });
+  const elapsedMs = performance.now() - started;
+  const busy = performance.eventLoopUtilization(elu).utilization;
+  return { microsecondsPerQuery: (busy * elapsedMs * 1000) / count, shareOfMainThread: (busy * elapsedMs * 1000) / count / (1e6 / rate) };
 }
