@@ -75,7 +75,7 @@ export function defaultAnswer(defaultOutput: Answer['output'], explanation: stri
  * //   explanation: 'no answer from a within the 20 ms SLO', cached: false } }
  */
 export function decideAnswer(situation: AnswerSituation, rules: AnswerRules): AnswerDecision {
-  const { arrived, missing, failures, atDeadline, policy } = situation;
+  const { arrived, missing, failures, policy } = situation;
   if (arrived.length === 0) {
     // A full queue is admission control: refuse (503) rather than answer by default. Only when the refusal is
     // the whole story: with another model still out or failed otherwise, the default answer explains more.
