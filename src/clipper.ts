@@ -106,8 +106,8 @@ export class Clipper {
   readonly #tracer: Tracer | undefined;
   /** Where feedback goes instead of the local actors (relayFeedback); undefined: applied here. */
   #feedbackRelay: FeedbackRelay | undefined;
-  /** Every infer call waiting for its answers, on one timer. */
-  readonly #inferCalls: DeadlineList<InferCall>;
+  /** The infer calls waiting for their answers, a deadline list (one timer) per timeout. */
+  readonly #inferCalls = new Map<number, DeadlineList<InferCall>>();
   /** Per application: the draw a relayed feedback being applied carries, and the relayed feedback applied in turn. */
   readonly #relayed = new Map<string, { selection: RelayedFeedback['selection'] | null; tail: Promise<unknown> }>();
 
@@ -117,7 +117,6 @@ export class Clipper {
     this.clock = options.clock ?? systemClock;
     this.supervision = options.supervision;
     this.#tracer = options.tracer;
-    this.#inferCalls = new DeadlineList<InferCall>(this.clock, (call) => call.expire());
     if (options.multiplex !== undefined) this.#multiplex = new MultiplexPool(options.multiplex.maxActiveModels);
     this.#supervisor = new Supervisor('supervisor', this.supervision, {
       clock: this.clock,
@@ -183,6 +182,9 @@ export class Clipper {
     const shapeApp = { name: `model ${set.key}`, inputType: set.spec.inputDtype, inputShape: set.spec.featureShape } as ResolvedAppOptions;
     const typed = rows.map((row) => toInputRow(shapeApp, row));
     const timeoutMs = options.timeoutMs ?? inferDefaults.timeoutMs;
+    if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs <= 0) {
+      throw new InvalidInputError(`infer's timeoutMs is ${String(timeoutMs)}; it must be a finite number of milliseconds above 0`);
+    }
     const deadline = this.clock.now() + timeoutMs;
     if (this.#tracer === undefined) return this.#inferRows(set, typed, deadline, timeoutMs, options.signal, options.priority, undefined);
     const span = this.#tracer.startSpan('clipper.infer', { attributes: { 'clipper.model': set.model, 'clipper.version': set.version, 'clipper.rows': typed.length } }, options.trace ?? otelContext.active());
@@ -198,8 +200,9 @@ export class Clipper {
 
   /**
    * {@link infer}'s rows on `set`, answered by `deadline` at the latest: a lone row goes through the replica
-   * set's sink path (no promise per hop), several as one unit; the call waits in one deadline list for every
-   * infer call instead of a timer and a `Promise.race` each.
+   * set's sink path (no promise per hop), several as one unit; the call waits in a deadline list instead of a
+   * timer and a `Promise.race` each: one list per timeout, since calls with the same timeout come in due order
+   * (a list's insertion walks back past every entry due later), dropped when it empties.
    */
   #inferRows(
     set: ReplicaSet,
@@ -211,11 +214,30 @@ export class Clipper {
     trace: QueryTrace | undefined,
   ): Promise<Float32Array[]> {
     return new Promise<Float32Array[]>((resolve, reject) => {
-      const call = new InferCall(this.#inferCalls, set.key, timeoutMs, deadline, resolve, reject);
-      this.#inferCalls.add(call);
-      if (typed.length === 1) set.send(typed[0] as Float32Array | Int32Array, deadline, call, signal, priority, trace);
-      else set.predictMany(typed, deadline, signal, priority, trace).then((answers) => call.answered(answers), (error: unknown) => call.reject(error));
+      let list = this.#inferCalls.get(timeoutMs);
+      if (list === undefined) {
+        const created = new DeadlineList<InferCall>(this.clock, (call) => {
+          call.expire();
+          this.#dropIfEmpty(timeoutMs, created);
+        });
+        this.#inferCalls.set(timeoutMs, created);
+        list = created;
+      }
+      const listed = list;
+      const call = new InferCall(listed, () => this.#dropIfEmpty(timeoutMs, listed), set.key, timeoutMs, deadline, resolve, reject);
+      listed.add(call);
+      try {
+        if (typed.length === 1) set.send(typed[0] as Float32Array | Int32Array, deadline, call, signal, priority, trace);
+        else set.predictMany(typed, deadline, signal, priority, trace).then((answers) => call.answered(answers), (error: unknown) => call.reject(error));
+      } catch (error) {
+        call.reject(error);
+      }
     });
+  }
+
+  /** Forgets the infer calls' list for `timeoutMs` once it holds none (timeouts from gRPC deadlines vary per call). */
+  #dropIfEmpty(timeoutMs: number, list: DeadlineList<InferCall>): void {
+    if (list.size === 0 && this.#inferCalls.get(timeoutMs) === list) this.#inferCalls.delete(timeoutMs);
   }
 
   /** Stops and removes every version of a model, unlinking it from its applications (repository `unload`). */
@@ -721,6 +743,8 @@ class InferCall implements AnswerSink, DeadlineEntry {
 
   constructor(
     readonly list: DeadlineList<InferCall>,
+    /** Called after this call leaves its list (the list may now be empty). */
+    readonly left: () => void,
     readonly key: string,
     readonly timeoutMs: number,
     readonly dueAt: number,
@@ -736,6 +760,7 @@ class InferCall implements AnswerSink, DeadlineEntry {
     if (this.done) return;
     this.done = true;
     this.list.remove(this);
+    this.left();
     this.onAnswers(answers.map((a) => a.scores));
   }
 
@@ -743,6 +768,7 @@ class InferCall implements AnswerSink, DeadlineEntry {
     if (this.done) return;
     this.done = true;
     this.list.remove(this);
+    this.left();
     this.onError(error);
   }
 

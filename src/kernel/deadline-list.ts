@@ -45,6 +45,8 @@ export class DeadlineList<T extends DeadlineEntry> {
 
   /** Adds `entry`, due at `entry.dueAt` (an entry already listed is moved). */
   add(entry: T): void {
+    // A NaN due time would sit at the head unfired and hold back every entry behind it.
+    if (Number.isNaN(entry.dueAt)) throw new RangeError('a DeadlineList entry needs a due time; got NaN');
     if (entry.listed) this.remove(entry);
     // From the tail back: entries nearly always arrive in due order, so this loop rarely runs.
     let after = this.#tail;

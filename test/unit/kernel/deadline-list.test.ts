@@ -161,3 +161,10 @@ test('after a stall, an answer that arrived in time is handled before the deadli
   const { afterIo: _, ...timersOnly } = systemClock;
   t.deepEqual(await answerOrDeadlineAfterStall(timersOnly), ['deadline q', 'answer'], 'without afterIo, the timer runs first');
 });
+
+test('an entry without a due time (NaN) is refused: at the head it would hold back every entry behind it', (t) => {
+  const clock = new ManualClock();
+  const list = new DeadlineList<{ dueAt: number; prevDue: undefined; nextDue: undefined; listed: boolean }>(clock, () => {});
+  t.throws(() => list.add({ dueAt: Number.NaN, prevDue: undefined, nextDue: undefined, listed: false }), { instanceOf: RangeError, message: /NaN/ });
+  t.is(list.size, 0);
+});
