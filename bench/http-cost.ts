@@ -1,5 +1,5 @@
 /**
- * `npm run bench:http-cost [-- --json] [-- --rounds N] [-- --requests N]`: what one HTTP query costs each
+ * `npm run bench:http-cost [-- --json] [-- --rounds N] [-- --requests N] [-- --replicas N]`: what one HTTP query costs each
  * server's main thread, beside the servers that bound it. Each server runs in a process of its own and is
  * driven closed-loop by h2load (HTTP/1.1, 32 connections, one fixed body: a held-out digit) for `--requests`
  * queries after 2,000 of warm-up; the servers take turns, `--rounds` times, so they share the machine's
@@ -27,6 +27,8 @@ const json = args.includes('--json');
 const option = (name: string, fallback: number): number => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : fallback);
 const ROUNDS = option('--rounds', 2);
 const REQUESTS = option('--requests', 30_000);
+/** clipper-ts's replicas; default (undefined): one per core the main thread does not need. */
+const REPLICAS = args.includes('--replicas') ? String(option('--replicas', 1)) : undefined;
 const CONNECTIONS = 32;
 const log = (line: string): void => {
   if (!json) console.log(line);
@@ -49,7 +51,7 @@ const servers: Server[] = [
   { name: 'bare node:http', module: 'bare-server', args: [], protocols: ['oip', 'predict', 'binary'] },
   { name: 'fastify, no model', module: 'fastify-server', args: [], protocols: ['oip', 'predict', 'binary'] },
   { name: 'naive fastify + onnxruntime', module: 'naive-server', args: ['mnist-mlp'], protocols: ['oip', 'predict'] },
-  { name: 'clipper-ts', module: 'clipper-server', args: [], protocols: ['oip', 'predict', 'binary'] },
+  { name: 'clipper-ts', module: 'clipper-server', args: REPLICAS === undefined ? [] : [REPLICAS], protocols: ['oip', 'predict', 'binary'] },
 ];
 
 const bodies = requestBodies('mnist-mlp');

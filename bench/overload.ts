@@ -98,10 +98,6 @@ function describe(r: RateResult, capacity: number) {
   };
 }
 
-/**
- * Steps the rate as `nextRate` says, each step in a generator process of its own (1 s of warm-up at that rate,
- * then up to `triesPerStep` tries of 2 s), stopping a step's generator once its verdict is in.
- */
 /** A try as the JSON reports it: what decided it, and what the misses were. */
 interface MeasuredTry extends CapacityTry {
   refused: number;
@@ -110,6 +106,10 @@ interface MeasuredTry extends CapacityTry {
   lateSends: number;
 }
 
+/**
+ * Steps the rate as `nextRate` says, each step in a generator process of its own (1 s of warm-up at that rate,
+ * then up to `triesPerStep` tries of 2 s), stopping a step's generator once its verdict is in.
+ */
 async function searchCapacity(scenario: Scenario, http: HttpTargetOptions): Promise<{ offered: number; tries: MeasuredTry[] }[]> {
   const rule = capacityRuleDefaults;
   const steps: { offered: number; tries: MeasuredTry[] }[] = [];
@@ -137,6 +137,12 @@ async function searchCapacity(scenario: Scenario, http: HttpTargetOptions): Prom
       },
     );
     log(`  ${rate}/s ${stepVerdict(step.tries, rule)}`);
+    // A generator that ended before the verdict (it reported fewer tries) leaves the step open: `nextRate` would
+    // offer the same rate again as a new step, so the sweep ends here, saying so.
+    if (stepVerdict(step.tries, rule) === 'open') {
+      log(`  ${rate}/s undecided: the generator reported ${step.tries.length} of ${rule.triesPerStep} tries; the search stops`);
+      break;
+    }
   }
   return steps;
 }

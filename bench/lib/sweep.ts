@@ -111,8 +111,8 @@ export function fmt(ms: number): string {
 
 /**
  * What the generator itself costs the main thread it shares with the server: the same open loop at `rate` for
- * `seconds`, with a send that does nothing (an answered promise) and the same outcome bookkeeping as a sweep.
- * Returns the main thread's busy µs per query (event-loop utilisation x time / queries) and the share of the
+ * `seconds`, with a send that does nothing (an answered promise), each outcome's latency recorded. Returns the
+ * main thread's busy µs per query (event-loop utilisation x time / queries, not CPU time) and the share of the
  * thread that is at this rate.
  */
 export async function generatorCost(rate: number, seconds: number): Promise<{ microsecondsPerQuery: number; shareOfMainThread: number }> {

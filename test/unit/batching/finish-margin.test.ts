@@ -21,13 +21,14 @@ test('the fallback until 5 batches are known, then the 95th percentile of the la
 
 test('a run of consecutive late batches (one stall and its backlog) counts once, at its worst', (t) => {
   const { margin, now } = steady();
-  // Five batches in a row 5-25 ms late: counted each, they would be the top 5 of 105 and the margin ~5 ms.
-  [5, 25, 12, 8, 6].forEach((ms, i) => margin.observe(ms, now + 5 * (i + 1)));
+  // Seven batches in a row 5-25 ms late: counted each, they would be the top 7 of 107, and the rank-101 error (the
+  // margin) would be 6 ms.
+  [5, 25, 12, 8, 6, 7, 9].forEach((ms, i) => margin.observe(ms, now + 5 * (i + 1)));
   t.is(margin.count, 101, 'one sample for the episode under way');
-  t.is(margin.marginMs(now + 25, 0), 0.95, 'the rank-95 error of 101, the episode above it');
-  margin.observe(0.5, now + 30);
+  t.is(margin.marginMs(now + 35, 0), 0.95, 'the rank-95 error of 101, the episode above it');
+  margin.observe(0.5, now + 40);
   t.is(margin.count, 102, 'the episode closed as one sample');
-  t.is(margin.marginMs(now + 30, 0), 0.95, 'counted each, the five would be the top of 105: a margin of 5 ms');
+  t.is(margin.marginMs(now + 40, 0), 0.95, 'counted each, the seven would have made it 6 ms');
 });
 
 test('late batches that recur move the margin: an episode ends after 100 ms, and separate ones count each', (t) => {
