@@ -362,11 +362,11 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
   }
 
   /**
-   * Admission's margin ({@link FinishMargin}): the 95th percentile, over the batches of the last 500 ms, of how
-   * much later than planned each batch's worst admitted query finished, a stall counted once. The plan is built
-   * from the latency model's fit; how its errors add up over a query's path (the running batch, its own, the
-   * hops between) is measured here on the whole path, not assumed per batch. Until 5 batches are known: twice
-   * the per-batch residual quantile (two batches: the running one and its own).
+   * Admission's margin: a high quantile of how much later than planned recent batches' worst admitted queries
+   * finished ({@link FinishMargin} says which, over how long, and how a stall counts). The plan is built from the
+   * latency model's fit; how its errors add up over a query's path (the running batch, its own, the hops
+   * between) is measured here on the whole path, not assumed per batch. Until FinishMargin has enough batches:
+   * twice the per-batch residual quantile (two batches: the running one and its own).
    */
   #finishMarginMs(now: number): number {
     return this.#finishMargin.marginMs(now, 2 * this.#latency.slackMs);

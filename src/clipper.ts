@@ -610,6 +610,9 @@ export class Clipper {
    * input's name, dtype and shape, the output's name and width, and the tightest SLO of the applications it is
    * linked to. {@link describeModel} without the replicas' state, so cheap enough to call per request. Throws as
    * {@link describeModel} does.
+   *
+   * @example
+   * const { version, input, linkedSloMs } = clipper.modelSignature('mnist-mlp'); // '1', { shape: [784], ... }, 20
    */
   modelSignature(modelName: string, version?: string): ModelSignatureInfo {
     const set = this.#set(modelName, version);

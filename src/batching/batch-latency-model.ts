@@ -4,6 +4,10 @@ const RESIDUAL_WINDOW = 64;
 /** The quantile of recent residuals that admission and batch formation add to each batch's estimate. */
 const RESIDUAL_QUANTILE = 0.95;
 /** A batch later than the estimate by more than twice this quantile of recent residuals (and 1 ms) is a stall. */
+/**
+ * How far above its estimate a batch's time counts (see {@link BatchLatencyModel.observe}): STALL_FACTOR times the
+ * STALL_QUANTILE of recent residuals, and at least STALL_FLOOR_MS.
+ */
 const STALL_QUANTILE = 0.9;
 const STALL_FACTOR = 2;
 const STALL_FLOOR_MS = 1;
@@ -134,7 +138,7 @@ export class BatchLatencyModel {
   #stallCutMs(): number {
     const residuals = this.#residuals;
     const n = residuals.count;
-    const spread = n === 0 ? 0 : residuals.nth(Math.min(n - 1, Math.floor(STALL_QUANTILE * n)));
+    const spread = n === 0 ? 0 : residuals.quantile(STALL_QUANTILE);
     return Math.max(STALL_FLOOR_MS, STALL_FACTOR * spread);
   }
 

@@ -16,3 +16,16 @@ test('a Cancellation runs each listener once, in order, when aborted; one added 
   c.addEventListener('abort', () => heard.push('late'));
   t.deepEqual(heard, ['a', 'b', 'late']);
 });
+
+test('a listener that throws does not stop the ones after it; its error is thrown once all ran', (t) => {
+  const c = new Cancellation();
+  const heard: string[] = [];
+  c.addEventListener('abort', () => heard.push('a'));
+  c.addEventListener('abort', () => {
+    throw new Error('boom');
+  });
+  c.addEventListener('abort', () => heard.push('c'));
+  t.throws(() => c.abort(), { message: 'boom' });
+  t.deepEqual(heard, ['a', 'c']);
+  t.true(c.aborted);
+});
