@@ -9,7 +9,6 @@
  *   3. served with batching off (batch size 1), same measure.
  * The prediction cache is off, so every query runs a model.
  */
-import os from 'node:os';
 import path from 'node:path';
 import { Clipper } from '../src/index.js';
 import { digit, loadMnist } from '../src/data/mnist-data.js';
@@ -18,6 +17,7 @@ import { modelsDir } from '../src/paths.js';
 import { measureWakeupNoise } from './lib/noise.js';
 import { fmt, generatorCost, sweepRates, type RateResult } from './lib/sweep.js';
 import { upperBound } from './lib/upper-bound.js';
+import { benchReplicas } from './lib/bench-clipper.js';
 
 const json = process.argv.includes('--json');
 const quick = process.argv.includes('--quick');
@@ -26,12 +26,8 @@ const log = (line: string): void => {
 };
 
 const SLO_MS = 20;
-/**
- * The replicas get the cores the main thread does not need (one on a 2-core machine): the main thread carries
- * every query (and this process's generator), and a replica beside it on the same core takes its time.
- * `--replicas N` overrides.
- */
-const REPLICAS = process.argv.includes('--replicas') ? Number(process.argv[process.argv.indexOf('--replicas') + 1]) : Math.max(1, os.availableParallelism() - 1);
+/** `--replicas N`, else one per core the main thread does not need (see benchReplicas). */
+const REPLICAS = benchReplicas(process.argv);
 /**
  * Per model: the sweep's first rate for AIMD and for no batching, and the largest batch. The heavy model serves
  * ~1/100 of the others' rows per second, so its sweeps start lower (each step is as long as the others'), and

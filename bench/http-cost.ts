@@ -27,8 +27,8 @@ const json = args.includes('--json');
 const option = (name: string, fallback: number): number => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : fallback);
 const ROUNDS = option('--rounds', 2);
 const REQUESTS = option('--requests', 30_000);
-/** clipper-ts's replicas; default (undefined): one per core the main thread does not need. */
-const REPLICAS = args.includes('--replicas') ? String(option('--replicas', 1)) : undefined;
+/** clipper-ts's replicas, passed on as given (default: one per core the main thread does not need). */
+const REPLICAS = args.includes('--replicas') ? ['--replicas', String(option('--replicas', 1))] : [];
 const CONNECTIONS = 32;
 const log = (line: string): void => {
   if (!json) console.log(line);
@@ -51,7 +51,7 @@ const servers: Server[] = [
   { name: 'bare node:http', module: 'bare-server', args: [], protocols: ['oip', 'predict', 'binary'] },
   { name: 'fastify, no model', module: 'fastify-server', args: [], protocols: ['oip', 'predict', 'binary'] },
   { name: 'naive fastify + onnxruntime', module: 'naive-server', args: ['mnist-mlp'], protocols: ['oip', 'predict'] },
-  { name: 'clipper-ts', module: 'clipper-server', args: REPLICAS === undefined ? [] : [REPLICAS], protocols: ['oip', 'predict', 'binary'] },
+  { name: 'clipper-ts', module: 'clipper-server', args: REPLICAS, protocols: ['oip', 'predict', 'binary'] },
 ];
 
 const bodies = requestBodies('mnist-mlp');

@@ -28,18 +28,15 @@
 import { writeFileSync } from 'node:fs';
 import { connect } from 'node:http2';
 import os from 'node:os';
-import path from 'node:path';
 import { Clipper } from '../src/index.js';
-import { serve } from '../src/http/serve.js';
-import { resolveServeSettings } from '../src/http/settings.js';
 import { formatMs, formatRate } from '../src/load/format.js';
 import type { LoadRun } from '../src/load/load-run.js';
-import { modelsDir } from '../src/paths.js';
 import { findH2load, h2loadSweep, type H2loadTarget, type ServerOutcomes } from './lib/h2load.js';
 import { httpSweep } from './lib/http-load.js';
 import { measureJsonParse } from './lib/json-parse-bench.js';
 import { measureWakeupNoise } from './lib/noise.js';
 import { startServerProcess } from './lib/server-process.js';
+import { benchReplicas, serveBenchClipper } from './lib/bench-clipper.js';
 import { requestBodies } from './lib/request-bodies.js';
 
 const args = process.argv.slice(2);
@@ -52,9 +49,8 @@ const log = (line: string): void => {
 
 const SLO_MS = 20;
 const MODEL = 'mnist-mlp';
-// The replicas get the cores the main thread does not need (one on a 2-core machine): a second replica there
-// competes with the main thread, which carries every query's HTTP and JSON, for a core. `--replicas N` overrides.
-const REPLICAS = args.includes('--replicas') ? Number(args[args.indexOf('--replicas') + 1]) : Math.max(1, os.availableParallelism() - 1);
+/** `--replicas N`, else one per core the main thread does not need (see benchReplicas). */
+const REPLICAS = benchReplicas(args);
 const load = { sloMs: SLO_MS, durationS: quick ? 1.5 : 3, warmupS: 1, rates: geometric(500, 120_000, quick ? 1.5 : 1.25) };
 
 /**
@@ -210,13 +206,9 @@ function countOutcomes(clipper: Clipper): () => ServerOutcomes {
 }
 
 async function clipperRuns(): Promise<{ oip: LoadRun; oipBinary: LoadRun; grpc: LoadRun; grpcLeanClient: LoadRun | undefined; predict: LoadRun }> {
-  const clipper = await Clipper.start();
-  await clipper.registerApp({ name: 'bench', inputType: 'float32', inputShape: [784], defaultOutput: -1, latencySloMs: SLO_MS, cacheMaxBytes: 0 });
-  await clipper.deployModel({ name: MODEL, version: '1', path: path.join(modelsDir, MODEL, '1', 'model.onnx'), replicas: REPLICAS });
-  await clipper.linkModel('bench', MODEL);
+  const { clipper, server } = await serveBenchClipper({ model: MODEL, replicas: REPLICAS, sloMs: SLO_MS });
+  // Counted from here on: the query server looks `infer` and `predict` up on the instance per request.
   const outcomes = generator === 'h2load' ? countOutcomes(clipper) : undefined;
-  const settings = resolveServeSettings(['--port', '0', '--admin-port', '0', '--log-level', 'silent']);
-  const server = await serve({ ...settings, bundled: false }, { clipper });
   const at = (protocol: Protocol, extra: Partial<Endpoint> = {}): Endpoint => ({
     address: protocol === 'grpc' ? (server.grpcAddress as string) : server.queryUrl,
     protocol,

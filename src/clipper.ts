@@ -107,7 +107,7 @@ export class Clipper {
   /** Where feedback goes instead of the local actors (relayFeedback); undefined: applied here. */
   #feedbackRelay: FeedbackRelay | undefined;
   /** The infer calls waiting for their answers, a deadline list (one timer) per timeout. */
-  readonly #inferCalls = new Map<number, DeadlineList<InferCall>>();
+  readonly #inferCalls = new Map<number, InferCalls>();
   /** Per application: the draw a relayed feedback being applied carries, and the relayed feedback applied in turn. */
   readonly #relayed = new Map<string, { selection: RelayedFeedback['selection'] | null; tail: Promise<unknown> }>();
 
@@ -214,18 +214,9 @@ export class Clipper {
     trace: QueryTrace | undefined,
   ): Promise<Float32Array[]> {
     return new Promise<Float32Array[]>((resolve, reject) => {
-      let list = this.#inferCalls.get(timeoutMs);
-      if (list === undefined) {
-        const created = new DeadlineList<InferCall>(this.clock, (call) => {
-          call.expire();
-          this.#dropIfEmpty(timeoutMs, created);
-        });
-        this.#inferCalls.set(timeoutMs, created);
-        list = created;
-      }
-      const listed = list;
-      const call = new InferCall(listed, () => this.#dropIfEmpty(timeoutMs, listed), set.key, timeoutMs, deadline, resolve, reject);
-      listed.add(call);
+      const calls = this.#inferCalls.get(timeoutMs) ?? this.#inferCallsFor(timeoutMs);
+      const call = new InferCall(calls, set.key, deadline, resolve, reject);
+      calls.list.add(call);
       try {
         if (typed.length === 1) set.send(typed[0] as Float32Array | Int32Array, deadline, call, signal, priority, trace);
         else set.predictMany(typed, deadline, signal, priority, trace).then((answers) => call.answered(answers), (error: unknown) => call.reject(error));
@@ -235,9 +226,20 @@ export class Clipper {
     });
   }
 
-  /** Forgets the infer calls' list for `timeoutMs` once it holds none (timeouts from gRPC deadlines vary per call). */
-  #dropIfEmpty(timeoutMs: number, list: DeadlineList<InferCall>): void {
-    if (list.size === 0 && this.#inferCalls.get(timeoutMs) === list) this.#inferCalls.delete(timeoutMs);
+  /** A new list for the infer calls with `timeoutMs`, forgotten once it holds none (gRPC deadlines vary per call). */
+  #inferCallsFor(timeoutMs: number): InferCalls {
+    const calls: InferCalls = {
+      timeoutMs,
+      list: new DeadlineList<InferCall>(this.clock, (call) => {
+        call.expire();
+        calls.release();
+      }),
+      release: () => {
+        if (calls.list.size === 0 && this.#inferCalls.get(timeoutMs) === calls) this.#inferCalls.delete(timeoutMs);
+      },
+    };
+    this.#inferCalls.set(timeoutMs, calls);
+    return calls;
   }
 
   /** Stops and removes every version of a model, unlinking it from its applications (repository `unload`). */
@@ -578,6 +580,7 @@ export class Clipper {
   describeModel(modelName: string, version?: string): ModelVersionInfo {
     const entry = this.#model(modelName);
     const set = this.#set(modelName, version);
+    const signature = this.modelSignature(modelName, version);
     const replicas = set.status();
     const hedges = set.hedges;
     return {
@@ -585,15 +588,15 @@ export class Clipper {
       version: set.version,
       current: entry.current === set.version,
       path: set.spec.path,
-      platform: set.spec.kind,
-      input: { name: set.spec.inputName, dtype: set.spec.inputDtype, shape: [...set.spec.featureShape] },
-      output: { name: set.spec.outputName, size: this.#outputSize(modelName, set.version) ?? 0, kind: entry.outputKind },
+      platform: signature.platform,
+      input: { ...signature.input, shape: [...signature.input.shape] },
+      output: { ...signature.output, kind: entry.outputKind },
       ready: set.readyCount > 0,
       readyReplicas: set.readyCount,
       scaledToZero: set.scaledToZero,
       replicas,
       latencyBudgetMs: set.latencyBudgetMs(),
-      linkedSloMs: set.linkedSloMs,
+      linkedSloMs: signature.linkedSloMs,
       batching: {
         mode: set.options.batching.mode,
         maxBatchSize: set.options.batching.maxBatchSize,
@@ -737,7 +740,15 @@ export class Clipper {
   }
 }
 
-/** One {@link Clipper.infer} call waiting for its answers: an answer sink, and an entry in the infer calls' deadline list. */
+/** The infer calls with one timeout: their deadline list (one timer), shared by every call with that timeout. */
+interface InferCalls {
+  readonly timeoutMs: number;
+  readonly list: DeadlineList<InferCall>;
+  /** Forgets this list once it is empty (called after a call leaves it). */
+  readonly release: () => void;
+}
+
+/** One {@link Clipper.infer} call waiting for its answers: an answer sink, and an entry in its timeout's deadline list. */
 class InferCall implements AnswerSink, DeadlineEntry {
   done = false;
   prevDue: DeadlineEntry | undefined = undefined;
@@ -745,11 +756,8 @@ class InferCall implements AnswerSink, DeadlineEntry {
   listed = false;
 
   constructor(
-    readonly list: DeadlineList<InferCall>,
-    /** Called after this call leaves its list (the list may now be empty). */
-    readonly left: () => void,
+    readonly calls: InferCalls,
     readonly key: string,
-    readonly timeoutMs: number,
     readonly dueAt: number,
     readonly onAnswers: (outputs: Float32Array[]) => void,
     readonly onError: (error: unknown) => void,
@@ -760,25 +768,26 @@ class InferCall implements AnswerSink, DeadlineEntry {
   }
 
   answered(answers: readonly ReplicaAnswer[]): void {
-    if (this.done) return;
-    this.done = true;
-    this.list.remove(this);
-    this.left();
-    this.onAnswers(answers.map((a) => a.scores));
+    if (this.#leave()) this.onAnswers(answers.map((a) => a.scores));
   }
 
   reject(error: unknown): void {
-    if (this.done) return;
-    this.done = true;
-    this.list.remove(this);
-    this.left();
-    this.onError(error);
+    if (this.#leave()) this.onError(error);
   }
 
   /** The deadline passed first (the list has already let go of this call). */
   expire(): void {
     if (this.done) return;
     this.done = true;
-    this.onError(new DeadlineExceededError(`model ${this.key} did not answer within ${this.timeoutMs} ms`));
+    this.onError(new DeadlineExceededError(`model ${this.key} did not answer within ${this.calls.timeoutMs} ms`));
+  }
+
+  /** Settles this call once: false when it already was. */
+  #leave(): boolean {
+    if (this.done) return false;
+    this.done = true;
+    this.calls.list.remove(this);
+    this.calls.release();
+    return true;
   }
 }

@@ -3,7 +3,6 @@ import { LatencyWindow } from '../routing/latency-window.js';
 const RESIDUAL_WINDOW = 64;
 /** The quantile of recent residuals that admission and batch formation add to each batch's estimate. */
 const RESIDUAL_QUANTILE = 0.95;
-/** A batch later than the estimate by more than twice this quantile of recent residuals (and 1 ms) is a stall. */
 /**
  * How far above its estimate a batch's time counts (see {@link BatchLatencyModel.observe}): STALL_FACTOR times the
  * STALL_QUANTILE of recent residuals, and at least STALL_FLOOR_MS.

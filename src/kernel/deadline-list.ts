@@ -22,7 +22,8 @@ export interface DeadlineEntry {
  * When the timer fires, and once the I/O already waiting has been handled (`Clock.afterIo`), every entry due
  * by then (by the clock, or by the due time the timer was armed for, whichever is later: a Node timer can fire
  * up to a millisecond before `performance.now()` says it is due, as a timer per query did) is removed and
- * handed to `onDue`, in due order, after the timer is re-armed for what remains. The list is empty of timers when it is empty of entries.
+ * handed to `onDue`, in due order, after the timer is re-armed for what remains. The list is empty of timers
+ * when it is empty of entries.
  */
 export class DeadlineList<T extends DeadlineEntry> {
   readonly #clock: Clock;
