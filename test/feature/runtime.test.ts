@@ -116,12 +116,26 @@ test('a query that cannot meet its deadline is not run: it gets the default outp
   const refused = outcomes.flatMap((o) => (o.status === 'rejected' ? [o.reason as { code?: string }] : []));
   const modelAnswers = answers.filter((a) => !a.isDefault);
   const defaults = answers.filter((a) => a.isDefault);
-  t.true(modelAnswers.length >= 1 && modelAnswers.length <= 2, `${modelAnswers.length} answered by the model: ${answers.map((a) => a.explanation).join(' | ')}`);
+  // At most two 150 ms batches fit in 400 ms. A third model answer can only come past the SLO: when the main
+  // thread stalls across the router's deadline (a loaded machine), the deadline list hands the query over after
+  // the I/O already waiting, and the model's answer that sat in the worker's port wins (seen once in a fresh
+  // clone's full suite: 3 model answers, the third late). The check that matters is below: the doomed ones never ran.
+  const inTime = modelAnswers.filter((a) => a.latencyMs <= 400);
+  const describe = `${modelAnswers.length} answered by the model (${inTime.length} within 400 ms): ${answers.map((a) => a.explanation).join(' | ')}`;
+  t.true(inTime.length >= 1 && inTime.length <= 2, describe);
+  t.true(modelAnswers.length - inTime.length <= 1, describe);
   t.is(modelAnswers.length + defaults.length + refused.length, 6);
   t.true(refused.every((e) => e.code === 'OVERLOADED'), refused.map((e) => e.code).join(' '));
   t.true(defaults.every((a) => a.output === 42 && /deadline|SLO/.test(a.explanation ?? '')), defaults.map((a) => a.explanation).join(' | '));
-  const status = clipper.testing().replicas('slow')[0];
-  t.true((status?.counters.rows ?? 0) < 6, 'queries past their deadline were not run');
+  // Read once the replica has settled every query it holds: right after the answers, a doomed query still queued
+  // would not have run yet (with the queue's expiry taken out, all 6 ran, 1 s later), and this check passed anyway.
+  const counters = () => clipper.testing().replicas('slow')[0]?.counters;
+  const settled = (): boolean => {
+    const c = counters();
+    return c !== undefined && c.rows + c.expired + c.refused >= 6;
+  };
+  await waitFor(settled, 10_000, 'every query run, expired or refused');
+  t.true((counters()?.rows ?? 0) <= 3, `queries past their deadline were not run: ${JSON.stringify(counters())}`);
 });
 
 test('a full queue refuses at once with OverloadedError (503)', async (t) => {
