@@ -11,8 +11,14 @@ export interface LoadSettings {
   rates: number[];
   /** Seconds of load per rate. */
   durationS: number;
-  /** Seconds of unrecorded load at the first rate before measuring. */
+  /** Seconds of unrecorded load before measuring, at `warmupRate`. */
   warmupS: number;
+  /**
+   * The warm-up's rate, queries per second. Default: the first rate. A lower one warms the generator and its
+   * connections without loading the server ahead of the first measured rate (a step to overload then starts from
+   * normal load, not from a generator's cold start).
+   */
+  warmupRate?: number;
   arrivals: ArrivalProcess;
   seed: number;
   /** p99 at or under this passes a rate; answers over it miss the SLO, ms. */
@@ -53,6 +59,7 @@ export function resolveLoadSettings(given: Partial<LoadSettings> = {}): Readonly
   check('rates', Array.isArray(s.rates) && s.rates.length > 0 && s.rates.every((r) => Number.isFinite(r) && r > 0), 'a non-empty list of positive rates');
   check('durationS', Number.isFinite(s.durationS) && s.durationS > 0, 'a positive number of seconds');
   check('warmupS', Number.isFinite(s.warmupS) && s.warmupS >= 0, 'a number of seconds >= 0');
+  check('warmupRate', s.warmupRate === undefined || (Number.isFinite(s.warmupRate) && s.warmupRate > 0), 'a positive rate');
   check('arrivals', s.arrivals === 'fixed' || s.arrivals === 'poisson', 'fixed or poisson');
   check('seed', Number.isInteger(s.seed), 'an integer');
   check('sloMs', Number.isFinite(s.sloMs) && s.sloMs > 0, 'a positive number of ms');
@@ -101,7 +108,7 @@ export async function runLoad(target: LoadTarget, settings: Readonly<LoadSetting
   const rates: RateResult[] = [];
   const steps = settings.rates.length;
   if (settings.warmupS > 0) {
-    const rate = settings.rates[0] as number;
+    const rate = settings.warmupRate ?? (settings.rates[0] as number);
     await measureRate(target, rate, settings.warmupS, settings, hooks, clock, { phase: 'warmup', step: 1, steps, seed: settings.seed - 1 });
   }
   const origin = clock.now();

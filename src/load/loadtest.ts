@@ -31,6 +31,7 @@ Load
   --arrivals fixed|poisson (default ${loadDefaults.arrivals})
   --duration S             seconds per rate (default ${loadDefaults.durationS})
   --warmup S               unrecorded seconds at the first rate (default ${loadDefaults.warmupS})
+  --warmup-rate N          the warm-up's rate instead, queries/s (e.g. normal load before a step to overload)
   --slo-ms N               a rate passes when p99 <= this (default ${loadDefaults.sloMs})
   --inputs FILE            JSON rows ([[...], ...] or {"inputs": [...]}); default: the 2,000 held-out MNIST digits
   --repeat-share F         share of queries repeating a recent input, 0..1, to exercise the cache (default 0)
@@ -104,6 +105,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         arrivals: { type: 'string' },
         duration: { type: 'string' },
         warmup: { type: 'string' },
+        'warmup-rate': { type: 'string' },
         'slo-ms': { type: 'string' },
         inputs: { type: 'string' },
         'repeat-share': { type: 'string' },
@@ -160,6 +162,7 @@ async function runCommand(values: Values): Promise<number> {
     ...(arrivals === undefined ? {} : { arrivals }),
     durationS: number('duration', str('duration'), 0.001),
     warmupS: number('warmup', str('warmup'), 0),
+    warmupRate: number('warmup-rate', str('warmup-rate'), 0.001),
     sloMs: number('slo-ms', str('slo-ms'), 0.001),
     stopAfterMisses: number('stop-after-misses', str('stop-after-misses'), 0, true),
     retries: number('retries', str('retries'), 0, true),

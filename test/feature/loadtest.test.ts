@@ -117,7 +117,7 @@ test.serial('clipper-ts loadtest prints JSON, saves the run and an HTML report; 
   const svg = path.join(tmp, 'report.svg');
   const { stdout } = await run(
     process.execPath,
-    [cli, 'loadtest', '--target', url, '--protocol', 'oip', '--model', 'm', '--rate', '150', '--duration', '0.5', '--warmup', '0.2', '--slo-ms', '1000', '--json', '--out', out, '--report', report, '--label', 'tiny'],
+    [cli, 'loadtest', '--target', url, '--protocol', 'oip', '--model', 'm', '--rate', '150', '--duration', '0.5', '--warmup', '0.2', '--warmup-rate', '50', '--slo-ms', '1000', '--json', '--out', out, '--report', report, '--label', 'tiny'],
     { cwd: projectRoot, timeout: 60_000 },
   );
   const printed = JSON.parse(stdout) as LoadRun;
@@ -126,6 +126,7 @@ test.serial('clipper-ts loadtest prints JSON, saves the run and an HTML report; 
   t.is(printed.target, `${url}/v2/models/m/infer`);
   t.is(printed.rates[0]?.offered, 150);
   t.is(printed.rates[0]?.sent, 75);
+  t.is(printed.settings.warmupRate, 50, 'the warm-up rate is the one asked for');
   t.deepEqual(JSON.parse(readFileSync(out, 'utf8')), printed);
   const html = readFileSync(report, 'utf8');
   t.true(html.includes('<svg') && html.includes('tiny'));

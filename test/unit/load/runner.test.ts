@@ -52,6 +52,25 @@ test('a schedule stops after two rates in a row miss the SLO; the best rate is t
   t.true(outcome.timeline.every((p, i) => i === 0 || p.t >= (outcome.timeline[i - 1]?.t ?? 0)));
 });
 
+test('the warm-up runs at warmupRate and is not measured; without it, at the first rate', async (t) => {
+  for (const [warmupRate, expected] of [[50, 50], [undefined, 200]] as const) {
+    let sent = 0;
+    const target = fakeTarget(() => {
+      sent++;
+      return { delayMs: 1, outcome: { status: 'ok' } };
+    });
+    const phases: string[] = [];
+    const settings = resolveLoadSettings({ ...quick, warmupS: 0.4, warmupRate, rates: [200], durationS: 0.2 });
+    const outcome = await runLoad(target, settings, { onProgress: (p) => phases.push(p.phase) });
+    const measured = outcome.rates[0]?.sent ?? 0;
+    t.is(measured, 40, 'the measured rate sends 200/s for 0.2 s');
+    // The warm-up sent the rest: 50/s or 200/s for 0.4 s.
+    t.is(sent - measured, Math.round(expected * 0.4), `warm-up at ${expected}/s`);
+    t.true(phases.includes('warmup') && phases.at(-1) === 'measure');
+  }
+  t.throws(() => resolveLoadSettings({ warmupRate: 0 }), { message: /warmupRate must be a positive rate/ });
+});
+
 test('defaults, refusals and errors are counted and count as misses in the percentiles', async (t) => {
   let n = 0;
   const target = fakeTarget(() => {
