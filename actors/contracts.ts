@@ -6,6 +6,7 @@
 import type { CancelSignal } from '../src/kernel/cancellation.js';
 import type { SpanContext, Tracer } from '@opentelemetry/api';
 import type { ReplicaCounters } from '../src/api.js';
+import type { OverloadedError } from '../src/errors.js';
 
 /** One model's answer for one query, with where the time went. */
 export interface ReplicaAnswer {
@@ -88,6 +89,12 @@ export interface ReplicaHandle {
    * a handle without it is never offered a query another replica refused.
    */
   hasRoom?(deadline: number, rows?: number): boolean;
+  /**
+   * For a query not yet read: when admission would refuse one due at `deadline` now, counts it as arrived and
+   * refused and returns the refusal; otherwise undefined, nothing counted. Optional: a set with a handle without
+   * it never refuses a query unread.
+   */
+  refuseUnread?(deadline: number): OverloadedError | undefined;
   /** Enqueues a query; it settles through its own resolve/reject (or not at all once cancelled). */
   submit(query: ReplicaQuery): void;
   /**
@@ -130,6 +137,12 @@ export interface ModelVersion {
    * without it is asked through `predict`.
    */
   send?(input: Float32Array | Int32Array, deadline: number, sink: AnswerSink, signal?: CancelSignal, priority?: number, trace?: QueryTrace): void;
+  /**
+   * For a query not yet read (its body unparsed): the refusal it would get, counted as one, when no ready
+   * replica would admit a query due at `deadline` now; undefined (nothing counted) otherwise, and then the
+   * query takes the normal path. Optional: a version without it never refuses a query unread.
+   */
+  refuseUnread?(deadline: number): OverloadedError | undefined;
 }
 
 /** Where a router finds the current version of a model. */

@@ -617,6 +617,34 @@ export class ReplicaSet<R extends ReplicaHandle = Replica> implements ReplicaHos
   }
 
   /**
+   * For a query not yet read (the HTTP edge asks before it parses a request's body): when this version has a
+   * ready replica and none would admit a query due at `deadline` now, the one with the least outstanding work
+   * counts it as arrived and refused (as its admission would have, had the query been sent) and the refusal is
+   * returned. Otherwise undefined and nothing is counted: the query takes the normal path, which also wakes a
+   * version scaled to zero and retries a sibling.
+   */
+  refuseUnread(deadline: number): OverloadedError | undefined {
+    if (this.#stopped || this.scaledToZero) return undefined;
+    let least: R | undefined;
+    let ready = 0;
+    for (const r of this.#replicas) {
+      if (!r.ready) continue;
+      if (r.refuseUnread === undefined || r.hasRoom === undefined) return undefined;
+      ready++;
+      if (least === undefined || r.outstanding < least.outstanding) least = r;
+    }
+    if (least === undefined) return undefined;
+    // The others must have no room either; the least loaded one decides last, and counts the refusal.
+    if (ready > 1 && this.#replicas.some((r) => r !== least && r.ready && r.hasRoom?.(deadline) === true)) return undefined;
+    const refusal = least.refuseUnread?.(deadline);
+    if (refusal !== undefined) {
+      this.#lastQueryAt = this.#clock.now();
+      this.#pool?.touch(this);
+    }
+    return refusal;
+  }
+
+  /**
    * After `refused`'s admission turned a query away: the ready sibling with the least outstanding work whose own
    * admission would take it now, if any. Asked in place (no message), so a query no replica has room for is
    * refused at once, without a second hop.

@@ -175,6 +175,22 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
     return decideUnitAdmission(now, deadline, rows, this.#admissionState(now), this.#settings.batching).admit;
   }
 
+  /**
+   * Admission for a query not yet read (the HTTP edge asks before it parses a request): when this replica's
+   * admission would refuse a query due at `deadline` now, the query is counted as arrived and refused, as
+   * {@link submit} would have counted it, and the refusal is returned; when it would admit it, nothing is counted
+   * and the query comes through {@link submit}. Decided before the arrival is counted, so an admitted query
+   * arrives once.
+   */
+  refuseUnread(deadline: number): OverloadedError | undefined {
+    if (!this.ready) return undefined;
+    const now = this.#settings.clock.now();
+    const decision = this.#decide(now, deadline);
+    if (decision.admit) return undefined;
+    this.#arrivals.arrive(now);
+    return this.#refused(decision, now);
+  }
+
   /** Enqueues a query; it settles through its own resolve/reject. */
   submit(query: ReplicaQuery): void {
     this.tell({ type: 'query', query });
@@ -441,16 +457,21 @@ export class Replica extends Actor<ReplicaMessage> implements Supervised, Replic
     this.#arrivals.arrive(now);
     const decision = this.#decide(now, query.deadline, urgency(query));
     if (!decision.admit) {
-      this.counters.refused++;
-      if (decision.reason === 'queue-full') this.counters.refusedQueueFull++;
-      if (decision.reason === 'too-late' && decision.leadsShort !== true) this.#lateRefusalAt = now;
-      query.reject(withoutStack(() => new OverloadedError(`replica ${this.name} ${decision.explanation}`, decision.retryAfterSeconds)));
+      query.reject(this.#refused(decision, now));
       return;
     }
     this.counters.admitted++;
     if (Number.isFinite(decision.finishAt)) this.#promised.set(query, decision.finishAt);
     this.#queue.push(query);
     this.#pump();
+  }
+
+  /** Counts one query refused by `decision` at `now` and returns the error it is refused with. */
+  #refused(decision: Extract<AdmissionDecision, { admit: false }>, now: number): OverloadedError {
+    this.counters.refused++;
+    if (decision.reason === 'queue-full') this.counters.refusedQueueFull++;
+    if (decision.reason === 'too-late' && decision.leadsShort !== true) this.#lateRefusalAt = now;
+    return withoutStack(() => new OverloadedError(`replica ${this.name} ${decision.explanation}`, decision.retryAfterSeconds));
   }
 
   #cancel(query: ReplicaQuery): void {

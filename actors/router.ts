@@ -185,6 +185,22 @@ export class Router extends Actor<RouterMessage> implements Supervised {
     return this.ask((reply) => ({ type: 'predict', input, context, trace: traceContext, reply }));
   }
 
+  /**
+   * For a query not yet read (see {@link Clipper.refuseUnread}): the refusal, counted as this application's,
+   * when the application has no cache and one linked model, and that model's current version refuses a query
+   * due at now + SLO (less the decision margin) unread; otherwise undefined and nothing is counted. With a
+   * cache, a query might be answered without a replica; with several models, the policy picks which to ask.
+   */
+  refuseUnread(): OverloadedError | undefined {
+    if (this.#retired !== undefined || this.status !== 'running' || this.cache.enabled || this.#linked.length !== 1) return undefined;
+    const deadline = this.#clock.now() + this.app.latencySloMs - this.app.deadlineMarginMs;
+    const refusal = this.#models.current(this.#linked[0] as string)?.refuseUnread?.(deadline);
+    if (refusal === undefined) return undefined;
+    this.counters.queries++;
+    this.counters.refused++;
+    return refusal;
+  }
+
   async restart(): Promise<void> {
     // The supervisor's timer may fire after the router was stopped or retired; then there is nothing to do.
     if (this.status !== 'failed' || this.#retired !== undefined) return;

@@ -18,6 +18,7 @@ import {
   InvalidInputError,
   InvalidOptionError,
   NoReplicaAvailableError,
+  type OverloadedError,
   ShuttingDownError,
   UnknownApplicationError,
   UnknownModelError,
@@ -435,6 +436,24 @@ export class Clipper {
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /**
+   * Admission for a query not yet read: the HTTP edge asks before it parses a predict request's body, so a query
+   * refused under overload costs no parse. Returns undefined (and counts nothing) unless the application has no
+   * cache and one linked model, and no ready replica of that model's current version would admit a query
+   * arriving now; then the query is counted as refused, in the application's and the replica's counters as a
+   * refusal at admission is, and the {@link OverloadedError} to answer it with (its `retryAfterSeconds` from
+   * the replica's queue) is returned. Also undefined for an unknown application or while stopping: the normal
+   * path answers those.
+   *
+   * @example
+   * const refusal = clipper.refuseUnread('digits');
+   * if (refusal !== undefined) return reply.code(503).header('retry-after', String(refusal.retryAfterSeconds)).send(refusal.toJSON());
+   */
+  refuseUnread(appName: string): OverloadedError | undefined {
+    if (this.#stopping) return undefined;
+    return this.#apps.get(appName)?.refuseUnread();
   }
 
   /**

@@ -141,3 +141,46 @@ test('--shed-status 429: an overload refusal over HTTP is 429 with Retry-After, 
   t.regex(metrics, /clipper_default_answers_total\{app="slow",reason="late"\} 0/);
   t.regex(metrics, /clipper_finish_prediction_error_seconds_bucket\{le="0",model="slow",version="1"\} \d+/);
 });
+
+test('a full replica refuses a predict request before its body is read: a malformed body gets 503, not 400, until there is room; an app with a cache reads every body', async (t) => {
+  const server = await serve({
+    ...resolveServeSettings(['--port', '0', '--admin-port', '0', '--log-level', 'silent', '--models', fixtureModels, '--max-event-loop-delay-ms', '0']),
+    bundled: false,
+  });
+  t.teardown(() => server.close());
+  const { clipper } = server;
+  await clipper.registerApp({ name: 'slow', inputType: 'float32', inputShape: [2], defaultOutput: -1, latencySloMs: 5000, cacheMaxBytes: 0 });
+  await clipper.registerApp({ name: 'cached', inputType: 'float32', inputShape: [2], defaultOutput: -1, latencySloMs: 5000 });
+  await clipper.deployModel({ name: 'slow', version: '1', path: 'slow/1/model.mjs', replicas: 1, batching: { mode: 'none', maxQueueSize: 1 } });
+  await clipper.linkModel('slow', 'slow');
+  await clipper.linkModel('cached', 'slow');
+  const post = async (app: string, body: string) => {
+    const r = await fetch(`${server.queryUrl}/${app}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    return { status: r.status, retryAfter: r.headers.get('retry-after'), json: (await r.json()) as { code?: string; error?: string; output?: unknown } };
+  };
+  const replica = () => clipper.getModels()[0]?.versions[0]?.replicas[0];
+  // One query runs for 400 ms and one waits: the queue (maxQueueSize 1) is full.
+  const running = post('slow', JSON.stringify({ input: [400, 1] }));
+  const waiting = post('slow', JSON.stringify({ input: [1, 2] }));
+  for (let i = 0; i < 200 && (replica()?.outstanding ?? 0) < 2; i++) await new Promise((resolve) => setTimeout(resolve, 2));
+  t.is(replica()?.outstanding, 2, 'one running, one queued');
+  const before = { app: clipper.getApp('slow').counters.refused, replica: replica()?.counters.refusedQueueFull ?? 0 };
+
+  const malformed = await post('slow', '{"input": [1, ');
+  t.is(malformed.status, 503, 'refused before the body was parsed');
+  t.is(malformed.json.code, 'OVERLOADED');
+  t.regex(malformed.json.error ?? '', /replica slow@1#0 has 1 queries queued \(maxQueueSize 1\)/);
+  t.is(malformed.retryAfter, '1');
+  t.is((await post('slow', JSON.stringify({ input: [1, 3] }))).status, 503);
+  t.is(clipper.getApp('slow').counters.refused - before.app, 2, "counted as the application's refusals");
+  t.is((replica()?.counters.refusedQueueFull ?? 0) - before.replica, 2, "and as the replica's, by reason");
+  // With a cache, an answer may need no replica: the body is read, and found malformed.
+  t.is((await post('cached', '{"input": [1, ')).status, 400);
+
+  t.deepEqual((await running).json.output, 1);
+  t.deepEqual((await waiting).json.output, 2);
+  // Room again: the same malformed body is read, and refused as malformed.
+  const readNow = await post('slow', '{"input": [1, ');
+  t.is(readNow.status, 400);
+  t.is(readNow.json.code, 'INVALID_REQUEST');
+});

@@ -1,5 +1,6 @@
 import type { ReplicaCounters } from '../../src/api.js';
 import type { ReplicaAnswer, ReplicaHandle, ReplicaHost, ReplicaQuery, ReplicaUnit } from '../../actors/contracts.js';
+import { OverloadedError } from '../../src/errors.js';
 
 /**
  * A replica without a worker: it holds what it is given until the test answers, fails or kills it. It keeps a
@@ -47,6 +48,17 @@ export class FakeReplica implements ReplicaHandle {
     this.roomAsked.push(deadline);
     this.roomRowsAsked.push(rows);
     return typeof this.room === 'number' ? rows <= this.room : this.room;
+  }
+
+  /** Deadlines {@link refuseUnread} refused (and counted). */
+  readonly refusedUnread: number[] = [];
+
+  /** As a replica does: refuses (and counts) a query not yet read when it has no room for one row. */
+  refuseUnread(deadline: number): OverloadedError | undefined {
+    if (!this.ready || this.hasRoom(deadline)) return undefined;
+    this.refusedUnread.push(deadline);
+    this.counters.refused++;
+    return new OverloadedError(`replica ${this.name} is full`, 2);
   }
 
   /** Client batches submitted whole, in order. */

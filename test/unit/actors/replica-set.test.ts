@@ -457,6 +457,39 @@ test('a query refused by one replica admission goes to one sibling with room, as
   t.is(made.flatMap((r) => r.submitted).filter((q) => q.deadline === 4000).length, 2);
 });
 
+test('a query not yet read is refused, and counted once on the least loaded replica, only when no ready replica has room', async (t) => {
+  const { set, made } = await deploy({ replicas: 3, hedging: { enabled: false } });
+  const [r0, r1, r2] = made as [FakeReplica, FakeReplica, FakeReplica];
+  r0.held.push({} as never, {} as never);
+  r2.held.push({} as never);
+  // r2 has room, though r1 (the least loaded) has none: nothing is refused, nothing counted, and nothing is
+  // submitted (the query comes by predict, and the set's retry finds r2).
+  r2.room = true;
+  t.is(set.refuseUnread(2000), undefined);
+  t.deepEqual(made.map((r) => r.refusedUnread.length), [0, 0, 0]);
+  t.deepEqual(made.map((r) => r.submitted.length), [0, 0, 0]);
+
+  // None has room: r1 (no work outstanding) refuses it and counts it; the others only were asked.
+  r2.room = false;
+  const refusal = set.refuseUnread(3000);
+  t.true(refusal instanceof OverloadedError);
+  t.is(refusal?.retryAfterSeconds, 2);
+  t.deepEqual(made.map((r) => r.refusedUnread), [[], [3000], []]);
+  t.deepEqual(made.map((r) => r.counters.refused), [0, 1, 0]);
+  t.true(r0.roomAsked.includes(3000) && r2.roomAsked.includes(3000), 'every ready replica was asked');
+
+  // A replica that is not ready neither has room nor counts: the ready ones decide.
+  r1.status = 'failed';
+  r1.room = true;
+  t.true(set.refuseUnread(4000) instanceof OverloadedError);
+  t.deepEqual(made.map((r) => r.refusedUnread.length), [0, 1, 1], 'r2, now the least loaded ready one, counted it');
+
+  // No ready replica at all: left to the normal path (which answers NoReplicaAvailableError or wakes the model).
+  r0.status = 'failed';
+  r2.status = 'failed';
+  t.is(set.refuseUnread(5000), undefined);
+});
+
 test('a client batch goes whole to one replica and its answers come back in order', async (t) => {
   const { set, made } = await deploy({ replicas: 2, hedging: { enabled: false } });
   const [r0, r1] = made as [FakeReplica, FakeReplica];

@@ -181,17 +181,23 @@ test('the AIMD limit grows after full batches within budget and backs off after 
   );
 });
 
-test('admission refuses a query the queue ahead makes late, with 503 and a Retry-After from the queue', async (t) => {
-  const { clock, replica, worker, submit, orphaned } = setup({ batching: { mode: 'fixed', maxBatchSize: 1 }, batchTimeoutMs: 10_000 });
-  await replica.start();
-  submit(0);
-  clock.advance(1000);
-  worker().lastRun.answer();
+/**
+ * A replica whose one batch of one row took 1000 ms, now running one (ends in ~1000 ms) while one waits with a
+ * far deadline: a query due sooner goes ahead of it (earliest deadline first) and would answer in ~2000 ms.
+ */
+async function oneRunningOneQueued(batching: Setup['batching'] = {}) {
+  const s = setup({ batching: { mode: 'fixed', maxBatchSize: 1, ...batching }, batchTimeoutMs: 10_000 });
+  await s.replica.start();
+  s.submit(0);
+  s.clock.advance(1000);
+  s.worker().lastRun.answer();
   await settle();
-  // One batch of one row took 1000 ms. Now one runs (ends in ~1000 ms) and one waits with a far deadline: a
-  // query due sooner goes ahead of it (earliest deadline first) and would answer in ~2000 ms.
-  submit(1);
-  const queued = submit(2);
+  s.submit(1);
+  return { ...s, queued: s.submit(2) };
+}
+
+test('admission refuses a query the queue ahead makes late, with 503 and a Retry-After from the queue', async (t) => {
+  const { clock, replica, submit, orphaned, queued } = await oneRunningOneQueued();
   const late = submit(3, clock.now() + 1500);
   t.true(late.error instanceof OverloadedError);
   const error = late.error as OverloadedError;
@@ -205,6 +211,28 @@ test('admission refuses a query the queue ahead makes late, with 503 and a Retry
   t.is(queued.error, undefined);
   t.is(replica.counters.admitted, 4);
   t.deepEqual(orphaned, [], 'no batch overran its timeout here');
+});
+
+test('a query not yet read is refused unread as submit would refuse it, counted once; one with room is neither counted nor queued', async (t) => {
+  const { clock, replica, submit } = await oneRunningOneQueued({ maxQueueSize: 3 });
+  const before = { ...replica.counters };
+  const refusal = replica.refuseUnread(clock.now() + 1500);
+  t.true(refusal instanceof OverloadedError);
+  t.is(refusal?.retryAfterSeconds, 2);
+  t.regex(refusal?.message ?? '', /replica m@1#0 would answer in ~2000\.0 ms \(1 queued, 1 running.*the deadline is in 1500\.0 ms/);
+  t.is(replica.counters.refused, before.refused + 1);
+  t.is(replica.counters.admitted, before.admitted);
+  t.is(replica.outstanding, 2, 'nothing was queued');
+  // Room for it: undefined, and nothing counted (the query is counted when it is submitted).
+  t.is(replica.refuseUnread(clock.now() + 2000.5), undefined);
+  t.deepEqual(replica.counters, { ...before, refused: before.refused + 1 });
+  t.is(replica.outstanding, 2);
+  // The same query submitted gets the same refusal.
+  t.is((submit(3, clock.now() + 1500).error as Error).message, refusal?.message ?? '');
+  // A full queue refuses unread too.
+  submit(4);
+  submit(5);
+  t.regex(replica.refuseUnread(FAR)?.message ?? '', /has 3 queries queued \(maxQueueSize 3\)/);
 });
 
 test('maxQueueSize refuses queries beyond the queue, not the one running', async (t) => {
