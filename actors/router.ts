@@ -187,12 +187,15 @@ export class Router extends Actor<RouterMessage> implements Supervised {
 
   /**
    * For a query not yet read (see {@link Clipper.refuseUnread}): the refusal, counted as this application's,
-   * when the application has no cache and one linked model, and that model's current version refuses a query
-   * due at now + SLO (less the decision margin) unread; otherwise undefined and nothing is counted. With a
-   * cache, a query might be answered without a replica; with several models, the policy picks which to ask.
+   * when the application has no cache and one linked model that its policy is sure to select
+   * ({@link SelectionPolicy.selectsAll}), and that model's current version refuses a query due at now + SLO
+   * (less the decision margin) unread; otherwise undefined and nothing is counted. With a cache, a query might
+   * be answered without a replica; with several models, or a policy that may select none (a static policy
+   * naming another model, an A/B weight of 0), the policy decides per query, and may answer by default.
    */
   refuseUnread(): OverloadedError | undefined {
     if (this.#retired !== undefined || this.status !== 'running' || this.cache.enabled || this.#linked.length !== 1) return undefined;
+    if (this.#policy.selectsAll?.(this.#linked) !== true) return undefined;
     const deadline = this.#clock.now() + this.app.latencySloMs - this.app.deadlineMarginMs;
     const refusal = this.#models.current(this.#linked[0] as string)?.refuseUnread?.(deadline);
     if (refusal === undefined) return undefined;

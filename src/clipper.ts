@@ -441,11 +441,12 @@ export class Clipper {
   /**
    * Admission for a query not yet read: the HTTP edge asks before it parses a predict request's body, so a query
    * refused under overload costs no parse. Returns undefined (and counts nothing) unless the application has no
-   * cache and one linked model, and no ready replica of that model's current version would admit a query
-   * arriving now; then the query is counted as refused, in the application's and the replica's counters as a
-   * refusal at admission is, and the {@link OverloadedError} to answer it with (its `retryAfterSeconds` from
-   * the replica's queue) is returned. Also undefined for an unknown application or while stopping: the normal
-   * path answers those.
+   * cache and one linked model that its policy is sure to select, and no ready replica of that model's current
+   * version would admit a query arriving now; then the query is counted as refused, in the application's and
+   * the replica's counters as a refusal at admission is, and the {@link OverloadedError} to answer it with (its
+   * `retryAfterSeconds` from the replica's queue) is returned. Also undefined for an unknown application or
+   * while stopping: the normal path answers those. The request is unread, so one that holds several queries
+   * (Clipper REST's `input_batch`) is refused, and counted, as one.
    *
    * @example
    * const refusal = clipper.refuseUnread('digits');

@@ -95,7 +95,9 @@ export function createQueryServer(options: QueryServerOptions): FastifyInstance 
       maxEventLoopDelay: options.maxEventLoopDelayMs,
       sampleInterval: 100,
       retryAfter: 1,
-      pressureHandler: (request, reply, _type, value) => {
+      // The plugin sends a returned value itself (its README: "any other return value than a promise or nullish
+      // will be sent to the client"); its types say the handler returns void.
+      pressureHandler: ((request: FastifyRequest, reply: FastifyReply, _type: string, value: number | undefined) => {
         if (request.url.startsWith('/v2/health') || request.url === '/metrics') return undefined;
         if (!queuesAreBehind()) return undefined;
         metrics.edgeRefusals['event-loop-lag']++;
@@ -104,9 +106,12 @@ export function createQueryServer(options: QueryServerOptions): FastifyInstance 
           `server overloaded: the event loop is ${Number.isFinite(Number(value)) ? `${Number(value).toFixed(0)} ms` : 'over 100 ms'} behind (limit ${options.maxEventLoopDelayMs} ms); retry later`,
           1,
         );
-        reply.code(shedStatus).header('retry-after', String(error.retryAfterSeconds)).send(error.toJSON());
-        return undefined;
-      },
+        // Returned, not sent: the plugin sends a returned body and stops there. Sent here, the request went on
+        // to its handler (the reply is not yet `sent` while the server's async onSend hook runs), and the shed
+        // query was parsed, counted and queued behind its own 503.
+        reply.code(shedStatus).header('retry-after', String(error.retryAfterSeconds));
+        return error.toJSON();
+      }) as (request: FastifyRequest, reply: FastifyReply, type: string, value: number | undefined) => void,
     });
   }
 

@@ -75,6 +75,11 @@ export class AbSplitPolicy implements SelectionPolicy {
     return Object.fromEntries(this.#weights);
   }
 
+  /** One model linked (named once or more), with a positive weight. */
+  selectsAll(linked: readonly string[]): boolean {
+    return new Set(linked).size === 1 && (this.#weights.get(linked[0] as string) ?? 0) > 0;
+  }
+
   /** One linked model drawn by weight; none when no linked model has a positive weight. */
   select(linked: readonly string[]): readonly string[] {
     const candidates = [...new Set(linked)].filter((m) => (this.#weights.get(m) ?? 0) > 0);

@@ -158,6 +158,11 @@ export class Exp3Policy implements SelectionPolicy {
     return this.#updates;
   }
 
+  /** One model linked (named once or more): the draw has one outcome. */
+  selectsAll(linked: readonly string[]): boolean {
+    return new Set(linked).size === 1;
+  }
+
   /** Draws one of the linked models; none when none is linked. Models seen for the first time join the table. */
   select(linked: readonly string[]): readonly string[] {
     const models = unique(linked);

@@ -106,6 +106,11 @@ export class Exp4Policy implements SelectionPolicy {
     return this.#updates;
   }
 
+  /** Every linked model, always. */
+  selectsAll(): boolean {
+    return true;
+  }
+
   /** Every linked model (each once). Models seen for the first time join the table at the mean weight. */
   select(linked: readonly string[]): readonly string[] {
     const models = [...new Set(linked)];

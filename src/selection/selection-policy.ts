@@ -66,6 +66,13 @@ export interface SelectionPolicy {
    * `SelectionLog`), and each feedback event takes one of them.
    */
   readonly learnsFrom?: 'all' | 'selected';
+  /**
+   * Whether `select(linked, context)` is sure to return every one of `linked` (and not throw), whatever the
+   * context: then the models a query will ask are known before the query is read, and the HTTP edge may refuse
+   * a query whose one model has no room before parsing it ({@link Clipper.refuseUnread}). Absent: not known, and
+   * every query is read.
+   */
+  selectsAll?(linked: readonly string[]): boolean;
   snapshot?(): PolicySnapshot;
   restore?(snapshot: PolicySnapshot): void;
 }
@@ -96,6 +103,11 @@ export class StaticPolicy implements SelectionPolicy {
   select(linked: readonly string[]): readonly string[] {
     if (this.#model !== undefined) return linked.includes(this.#model) ? [this.#model] : [];
     return linked.length > 0 ? [linked[0] as string] : [];
+  }
+
+  /** One model linked, and it is the one named (if one is). */
+  selectsAll(linked: readonly string[]): boolean {
+    return linked.length === 1 && (this.#model === undefined || linked[0] === this.#model);
   }
 
   combine(outputs: readonly ModelOutput[]): Combined {

@@ -340,7 +340,9 @@ test.serial('a lagging event loop with the queues behind refuses with 503, count
   const lagging = await serve({ ...resolveServeSettings(['--port', '0', '--admin-port', '0', '--log-level', 'silent', '--max-event-loop-delay-ms', '25', '--models', fixtureModels]), bundled: false });
   t.teardown(() => lagging.close());
   await lagging.clipper.registerApp({ name: 'slow', inputType: 'float32', inputShape: [2], defaultOutput: -1, latencySloMs: 10_000, cacheMaxBytes: 0 });
-  await lagging.clipper.deployModel({ name: 'slow', version: '1', path: 'slow/1/model.mjs', replicas: 1, batching: { mode: 'none', maxQueueSize: 100 } });
+  // The queue is full too (one runs, three wait), so the predict route's own refusal before the body is read
+  // would refuse the query as well, had the lag guard's refusal let the request go on.
+  await lagging.clipper.deployModel({ name: 'slow', version: '1', path: 'slow/1/model.mjs', replicas: 1, batching: { mode: 'none', maxQueueSize: 3 } });
   await lagging.clipper.linkModel('slow', 'slow');
   const post = (input: number[]) => fetch(`${lagging.queryUrl}/slow/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ input }) });
   // Four queries of 1 s each on one replica taking one at a time: more than two batches held, the queues are behind.
@@ -366,6 +368,14 @@ test.serial('a lagging event loop with the queues behind refuses with 503, count
   const metrics = await (await fetch(`${lagging.queryUrl}/metrics`)).text();
   const counted = Number(/clipper_refused_total\{model="",version="",replica="",reason="event-loop-lag"\} (\d+)/.exec(metrics)?.[1]);
   t.is(counted, 1, "the one shed query is counted, by its reason");
+  // Shed means not also parsed and queued behind the 503 (the server's async onSend hook leaves the reply unsent
+  // when the guard returns, and the request went on to its handler).
+  await new Promise((r) => setTimeout(r, 50));
+  t.deepEqual(
+    { queries: lagging.clipper.getApp('slow').counters.queries, refused: lagging.clipper.getApp('slow').counters.refused },
+    { queries: 4, refused: 0 },
+    'the shed query never reached the application',
+  );
   await Promise.allSettled(backlog);
 });
 

@@ -151,9 +151,12 @@ test('a full replica refuses a predict request before its body is read: a malfor
   const { clipper } = server;
   await clipper.registerApp({ name: 'slow', inputType: 'float32', inputShape: [2], defaultOutput: -1, latencySloMs: 5000, cacheMaxBytes: 0 });
   await clipper.registerApp({ name: 'cached', inputType: 'float32', inputShape: [2], defaultOutput: -1, latencySloMs: 5000 });
+  // Its policy selects no linked model (it names another), so its queries get the default output, never a refusal.
+  await clipper.registerApp({ name: 'elsewhere', inputType: 'float32', inputShape: [2], defaultOutput: -1, latencySloMs: 5000, cacheMaxBytes: 0, policy: { kind: 'static', model: 'other' } });
   await clipper.deployModel({ name: 'slow', version: '1', path: 'slow/1/model.mjs', replicas: 1, batching: { mode: 'none', maxQueueSize: 1 } });
   await clipper.linkModel('slow', 'slow');
   await clipper.linkModel('cached', 'slow');
+  await clipper.linkModel('elsewhere', 'slow');
   const post = async (app: string, body: string) => {
     const r = await fetch(`${server.queryUrl}/${app}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     return { status: r.status, retryAfter: r.headers.get('retry-after'), json: (await r.json()) as { code?: string; error?: string; output?: unknown } };
@@ -164,7 +167,7 @@ test('a full replica refuses a predict request before its body is read: a malfor
   const waiting = post('slow', JSON.stringify({ input: [1, 2] }));
   for (let i = 0; i < 200 && (replica()?.outstanding ?? 0) < 2; i++) await new Promise((resolve) => setTimeout(resolve, 2));
   t.is(replica()?.outstanding, 2, 'one running, one queued');
-  const before = { app: clipper.getApp('slow').counters.refused, replica: replica()?.counters.refusedQueueFull ?? 0 };
+  const before = { queries: clipper.getApp('slow').counters.queries, app: clipper.getApp('slow').counters.refused, replica: replica()?.counters.refusedQueueFull ?? 0 };
 
   const malformed = await post('slow', '{"input": [1, ');
   t.is(malformed.status, 503, 'refused before the body was parsed');
@@ -173,9 +176,16 @@ test('a full replica refuses a predict request before its body is read: a malfor
   t.is(malformed.retryAfter, '1');
   t.is((await post('slow', JSON.stringify({ input: [1, 3] }))).status, 503);
   t.is(clipper.getApp('slow').counters.refused - before.app, 2, "counted as the application's refusals");
+  t.is(clipper.getApp('slow').counters.queries - before.queries, 2, "and as the application's queries");
+  t.regex(await (await fetch(`${server.queryUrl}/metrics`)).text(), /clipper_requests_total\{app="slow",model="",status="refused"\} 2\n/);
   t.is((replica()?.counters.refusedQueueFull ?? 0) - before.replica, 2, "and as the replica's, by reason");
-  // With a cache, an answer may need no replica: the body is read, and found malformed.
+  // With a cache, an answer may need no replica; a policy that selects none answers by default: the body is
+  // read, and found malformed.
   t.is((await post('cached', '{"input": [1, ')).status, 400);
+  t.is((await post('elsewhere', '{"input": [1, ')).status, 400);
+  const byDefault = await post('elsewhere', JSON.stringify({ input: [1, 4] }));
+  t.is(byDefault.status, 200);
+  t.is(byDefault.json.output, -1, 'the default output, not a refusal');
 
   t.deepEqual((await running).json.output, 1);
   t.deepEqual((await waiting).json.output, 2);

@@ -462,12 +462,11 @@ test('a query not yet read is refused, and counted once on the least loaded repl
   const [r0, r1, r2] = made as [FakeReplica, FakeReplica, FakeReplica];
   r0.held.push({} as never, {} as never);
   r2.held.push({} as never);
-  // r2 has room, though r1 (the least loaded) has none: nothing is refused, nothing counted, and nothing is
-  // submitted (the query comes by predict, and the set's retry finds r2).
+  // r2 has room, though r1 (the least loaded) has none: nothing is refused and nothing counted (the query comes
+  // by predict, and the set's retry finds r2).
   r2.room = true;
   t.is(set.refuseUnread(2000), undefined);
   t.deepEqual(made.map((r) => r.refusedUnread.length), [0, 0, 0]);
-  t.deepEqual(made.map((r) => r.submitted.length), [0, 0, 0]);
 
   // None has room: r1 (no work outstanding) refuses it and counts it; the others only were asked.
   r2.room = false;
@@ -484,9 +483,17 @@ test('a query not yet read is refused, and counted once on the least loaded repl
   t.true(set.refuseUnread(4000) instanceof OverloadedError);
   t.deepEqual(made.map((r) => r.refusedUnread.length), [0, 1, 1], 'r2, now the least loaded ready one, counted it');
 
+  // Equally loaded and all full: the refusals are counted in turn, as queries sent now would be spread.
+  r1.status = 'running';
+  r1.room = false;
+  r1.held.push({} as never, {} as never);
+  r2.held.push({} as never);
+  for (const r of made) r.refusedUnread.length = 0;
+  for (let i = 0; i < 3; i++) t.true(set.refuseUnread(4500 + i) instanceof OverloadedError);
+  t.deepEqual(made.map((r) => r.refusedUnread.length), [1, 1, 1]);
+
   // No ready replica at all: left to the normal path (which answers NoReplicaAvailableError or wakes the model).
-  r0.status = 'failed';
-  r2.status = 'failed';
+  for (const r of made) r.status = 'failed';
   t.is(set.refuseUnread(5000), undefined);
 });
 

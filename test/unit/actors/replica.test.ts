@@ -229,10 +229,12 @@ test('a query not yet read is refused unread as submit would refuse it, counted 
   t.is(replica.outstanding, 2);
   // The same query submitted gets the same refusal.
   t.is((submit(3, clock.now() + 1500).error as Error).message, refusal?.message ?? '');
-  // A full queue refuses unread too.
+  // A full queue refuses unread too, counted by its reason.
   submit(4);
   submit(5);
+  const full = replica.counters.refusedQueueFull;
   t.regex(replica.refuseUnread(FAR)?.message ?? '', /has 3 queries queued \(maxQueueSize 3\)/);
+  t.is(replica.counters.refusedQueueFull, full + 1);
 });
 
 test('maxQueueSize refuses queries beyond the queue, not the one running', async (t) => {

@@ -61,3 +61,24 @@ test('an unknown kind or per-user option is refused naming it', (t) => {
   t.throws(() => createPolicy({ kind: 'exp3', perUser: { users: 3 } as never }), { instanceOf: InvalidOptionError, message: /^keyed\.users is not an option; known options: maxKeys, inheritShared, name$/ });
   t.throws(() => createPolicy({ kind: 'exp3', eta: -1, perUser: {} }), { instanceOf: InvalidOptionError, message: /^exp3\.eta must be a number in/ });
 });
+
+test('selectsAll says whether select is sure to return every linked model: then a query can be refused unread', (t) => {
+  const kinds = {
+    static: createPolicy({ kind: 'static' }),
+    staticNamed: createPolicy({ kind: 'static', model: 'a' }),
+    exp3: createPolicy({ kind: 'exp3' }),
+    exp4: createPolicy({ kind: 'exp4' }),
+    ab: createPolicy({ kind: 'ab', weights: { a: 1, b: 0 } }),
+    perUser: createPolicy({ kind: 'exp3', perUser: {} }),
+  };
+  const verdicts = (linked: string[]) => Object.fromEntries(Object.entries(kinds).map(([k, p]) => [k, p.selectsAll?.(linked) ?? 'unknown']));
+  t.deepEqual(verdicts(['a']), { static: true, staticNamed: true, exp3: true, exp4: true, ab: true, perUser: 'unknown' });
+  // A static policy naming another model, an A/B weight of 0: select returns none (the default answer).
+  t.deepEqual(verdicts(['b']), { static: true, staticNamed: false, exp3: true, exp4: true, ab: false, perUser: 'unknown' });
+  // Two models: only the ensemble asks both.
+  t.deepEqual(verdicts(['a', 'b']), { static: false, staticNamed: false, exp3: false, exp4: true, ab: false, perUser: 'unknown' });
+  // Where it says true, select agrees.
+  for (const linked of [['a'], ['b'], ['a', 'b']]) {
+    for (const p of Object.values(kinds)) if (p.selectsAll?.(linked) === true) t.deepEqual([...p.select(linked)].sort(), linked);
+  }
+});
