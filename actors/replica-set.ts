@@ -619,24 +619,16 @@ export class ReplicaSet<R extends ReplicaHandle = Replica> implements ReplicaHos
   /**
    * For a query not yet read (the HTTP edge asks before it parses a request's body): when this version has a
    * ready replica and none would admit a query due at `deadline` now, the one a query sent now would go to (the
-   * least outstanding work, ties in turn) counts it as arrived and refused (as its admission would have, had the query been sent) and the refusal is
-   * returned. Otherwise undefined and nothing is counted: the query takes the normal path, which also wakes a
-   * version scaled to zero and retries a sibling.
+   * least outstanding work, ties in turn) counts it as arrived and refused (as its admission would have, had
+   * the query been sent) and the refusal is returned. Otherwise undefined and nothing is counted: the query
+   * takes the normal path, which also wakes a version scaled to zero and retries a sibling.
    */
   refuseUnread(deadline: number): OverloadedError | undefined {
     if (this.#stopped || this.scaledToZero) return undefined;
-    let ready = 0;
-    for (const r of this.#replicas) {
-      if (!r.ready) continue;
-      if (r.refuseUnread === undefined || r.hasRoom === undefined) return undefined;
-      ready++;
-    }
     // The one a query sent now would go to (ties taken in turn, as `send` takes them), so refused arrivals
-    // spread over the replicas as sent ones do.
+    // spread over the replicas as sent ones do; and, as `send` does after a refusal, a sibling with room wins.
     const least = this.#choose(undefined);
-    if (least === undefined) return undefined;
-    // The others must have no room either; the chosen one decides last, and counts the refusal.
-    if (ready > 1 && this.#replicas.some((r) => r !== least && r.ready && r.hasRoom?.(deadline) === true)) return undefined;
+    if (least === undefined || this.#withRoom(least, deadline) !== undefined) return undefined;
     const refusal = least.refuseUnread?.(deadline);
     if (refusal !== undefined) {
       this.#lastQueryAt = this.#clock.now();

@@ -8,6 +8,7 @@
  * the channel closes.
  */
 import { createServer } from 'node:http';
+import { serveToParent } from '../lib/server-process.js';
 
 const server = createServer((request, response) => {
   const chunks: Buffer[] = [];
@@ -36,12 +37,4 @@ const server = createServer((request, response) => {
     response.end(answer);
   });
 });
-server.keepAliveTimeout = 60_000;
-server.listen(0, '127.0.0.1', () => {
-  const address = server.address();
-  if (address !== null && typeof address === 'object') process.send?.({ url: `http://127.0.0.1:${address.port}` });
-});
-process.on('disconnect', () => {
-  server.close(() => process.exit(0));
-  server.closeAllConnections();
-});
+serveToParent(server);

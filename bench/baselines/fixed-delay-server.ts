@@ -7,6 +7,7 @@
  * listens, and stops when the channel closes.
  */
 import { createServer } from 'node:http';
+import { serveToParent } from '../lib/server-process.js';
 import { parseArgs } from 'node:util';
 
 const { values } = parseArgs({ options: { 'answer-every': { type: 'string', default: '3' }, 'delay-ms': { type: 'string', default: '12' } } });
@@ -38,12 +39,4 @@ const server = createServer((request, response) => {
     }, delayMs);
   });
 });
-server.keepAliveTimeout = 60_000;
-server.listen(0, '127.0.0.1', () => {
-  const address = server.address();
-  if (address !== null && typeof address === 'object') process.send?.({ url: `http://127.0.0.1:${address.port}` });
-});
-process.on('disconnect', () => {
-  server.close(() => process.exit(0));
-  server.closeAllConnections();
-});
+serveToParent(server);

@@ -1,4 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import type { Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
 
 /** A server running in a process of its own. */
@@ -35,5 +36,22 @@ export function startServerProcess(module: string, args: string[] = []): Promise
           }),
       });
     });
+  });
+}
+
+/**
+ * The child's side, for a baseline on a bare node:http server: keep-alive connections held 60 s, listens on a
+ * free port of 127.0.0.1, reports `{ url }` to the parent once listening, and closes and exits when the channel
+ * closes.
+ */
+export function serveToParent(server: Server): void {
+  server.keepAliveTimeout = 60_000;
+  server.listen(0, '127.0.0.1', () => {
+    const address = server.address();
+    if (address !== null && typeof address === 'object') process.send?.({ url: `http://127.0.0.1:${address.port}` });
+  });
+  process.on('disconnect', () => {
+    server.close(() => process.exit(0));
+    server.closeAllConnections();
   });
 }

@@ -130,12 +130,11 @@ export function createQueryServer(options: QueryServerOptions): FastifyInstance 
       },
       // Under overload a query is refused before its body is read or parsed (Clipper.refuseUnread): the
       // refusal is the one admission would give, and costs the main thread no JSON parse, validation or copy.
-      onRequest: (request, reply, done) => {
+      onRequest: (request, _reply, done) => {
         const name = request.params.app;
         const refusal = clipper.refuseUnread(name);
-        if (refusal === undefined) return done();
-        metrics.failed(name, 'refused');
-        reply.header('retry-after', String(refusal.retryAfterSeconds)).code(shedStatus).send(refusal.toJSON());
+        if (refusal !== undefined) metrics.failed(name, 'refused');
+        done(refusal);
       },
     },
     async (request, reply) => {
